@@ -1,0 +1,70 @@
+//! Every API error, mapped once to an HTTP status and the `{"error":{…}}` body.
+
+use axum::Json;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use berth_shared::wire::{ApiError as Body, ApiErrorBody};
+
+use crate::engine::EngineError;
+use crate::run::Failure;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("missing or wrong bearer token")]
+    Unauthorized,
+    #[error(transparent)]
+    Engine(#[from] EngineError),
+    /// A run that failed before its command ran.
+    #[error("{}", .0.message)]
+    RunFailed(Failure),
+}
+
+/// The status for a daemon refusal: its own 4xx passes through, anything else is a bad gateway.
+fn daemon_status(status: Option<u16>) -> StatusCode {
+    match status {
+        Some(s @ (400 | 404 | 409)) => StatusCode::from_u16(s).expect("valid status"),
+        _ => StatusCode::BAD_GATEWAY,
+    }
+}
+
+impl ApiError {
+    pub fn status(&self) -> StatusCode {
+        match self {
+            ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
+            ApiError::Engine(EngineError::Daemon { status, .. }) => daemon_status(Some(*status)),
+            ApiError::Engine(_) => StatusCode::BAD_GATEWAY,
+            ApiError::RunFailed(f) if f.unreachable => StatusCode::BAD_GATEWAY,
+            ApiError::RunFailed(f) => daemon_status(f.daemon_status),
+        }
+    }
+
+    fn message(&self) -> String {
+        match self {
+            ApiError::Engine(e) => e.message(),
+            other => other.to_string(),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        let exit_code = match &self {
+            ApiError::RunFailed(f) => Some(f.code),
+            _ => None,
+        };
+        let body = Body {
+            error: ApiErrorBody { code: status.as_u16(), message: self.message(), exit_code },
+        };
+        (status, Json(body)).into_response()
+    }
+}

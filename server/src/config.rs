@@ -1,0 +1,51 @@
+//! `berth serve` settings, from flags or the environment.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct Config {
+    /// Address to listen on.
+    #[arg(long, env = "BERTH_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+
+    /// The Docker engine, as `unix:///path/to/docker.sock`.
+    #[arg(long, env = "DOCKER_HOST", default_value = "unix:///var/run/docker.sock")]
+    pub docker_host: String,
+
+    /// Where Berth keeps its state.
+    #[arg(long, env = "BERTH_DATA_DIR", default_value = "/var/lib/berth")]
+    pub data_dir: PathBuf,
+
+    /// The built dashboard (Trunk's `dist/`), served at `/`.
+    #[arg(long, env = "BERTH_STATIC_DIR", default_value = "dist")]
+    pub static_dir: PathBuf,
+
+    /// Bytes of output kept per run for late watchers and `GET /api/runs/{id}/output`; older
+    /// output is dropped beyond it. The client that started a run is back-pressured instead.
+    #[arg(long, env = "BERTH_OUTPUT_LIMIT", default_value_t = 8 * 1024 * 1024)]
+    pub output_limit: usize,
+
+    /// Finished runs kept in memory; the oldest are forgotten beyond it.
+    #[arg(long, env = "BERTH_MAX_FINISHED_RUNS", default_value_t = 200)]
+    pub max_finished_runs: usize,
+
+    /// When set, every `/api` route but `/api/health` requires `Authorization: Bearer <token>`.
+    #[arg(long, env = "BERTH_ADMIN_TOKEN", hide_env_values = true)]
+    pub admin_token: Option<String>,
+}
+
+impl Config {
+    /// Defaults for embedding the gateway (tests, benchmarks): an ephemeral port on loopback.
+    pub fn local(docker_host: &str) -> Self {
+        Config {
+            listen: "127.0.0.1:0".parse().expect("valid address"),
+            docker_host: docker_host.to_string(),
+            data_dir: std::env::temp_dir().join("berth"),
+            static_dir: PathBuf::from("dist"),
+            output_limit: 8 * 1024 * 1024,
+            max_finished_runs: 200,
+            admin_token: None,
+        }
+    }
+}

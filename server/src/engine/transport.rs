@@ -1,0 +1,242 @@
+//! HTTP over the engine's unix socket, with API version negotiation and the daemon's error
+//! body (`{"message": …}`) turned into [`EngineError::Daemon`].
+
+use std::path::PathBuf;
+use std::sync::RwLock;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
+use hyper::header::{CONTENT_TYPE, HeaderName, HeaderValue};
+use hyper::{Method, Request, Response};
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+use hyperlocal::UnixConnector;
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
+
+use super::error::{EngineError, Result};
+
+/// The newest API version Berth speaks (that of its generated model crate).
+pub const MAX_API_VERSION: &str = "1.53";
+/// The oldest daemon API Berth accepts, as the docker CLI.
+pub const MIN_API_VERSION: &str = "1.40";
+/// Error bodies larger than this are cut: a message is never that long.
+const MAX_ERROR_BODY: usize = 64 * 1024;
+/// JSON answers larger than this are refused (a container list of thousands is well under).
+pub const MAX_JSON_BODY: usize = 64 * 1024 * 1024;
+
+/// Query string characters left as they are (`url.Values.Encode` escapes the rest).
+const QUERY: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'_').remove(b'.').remove(b'~');
+
+pub struct Transport {
+    /// `DOCKER_HOST` as given, for messages.
+    pub host: String,
+    pub socket: PathBuf,
+    client: Client<UnixConnector, Full<Bytes>>,
+    /// The negotiated API version, once a ping succeeded.
+    version: RwLock<Option<String>>,
+}
+
+/// `unix:///path` (or a bare path) to the socket path.
+pub fn socket_path(docker_host: &str) -> Result<PathBuf> {
+    let path = match docker_host.strip_prefix("unix://") {
+        Some(p) => p,
+        None if docker_host.starts_with('/') => docker_host,
+        None => return Err(EngineError::UnsupportedHost(docker_host.to_string())),
+    };
+    if path.is_empty() {
+        return Err(EngineError::UnsupportedHost(docker_host.to_string()));
+    }
+    Ok(PathBuf::from(path))
+}
+
+/// Parses "1.41" into (1, 41) for comparison.
+fn version_key(v: &str) -> Option<(u32, u32)> {
+    let (major, minor) = v.trim().split_once('.')?;
+    Some((major.parse().ok()?, minor.parse().ok()?))
+}
+
+/// The version to speak: the daemon's if it is lower than ours (`NegotiateAPIVersion`).
+pub fn negotiate(daemon: Option<&str>) -> Result<String> {
+    let Some(daemon) = daemon.filter(|d| version_key(d).is_some()) else {
+        // A daemon that does not say is old: the CLI falls back to 1.24; we need at least MIN.
+        return Err(EngineError::TooOld { daemon: daemon.unwrap_or("unknown").to_string(), minimum: MIN_API_VERSION });
+    };
+    if version_key(daemon) < version_key(MIN_API_VERSION) {
+        return Err(EngineError::TooOld { daemon: daemon.to_string(), minimum: MIN_API_VERSION });
+    }
+    Ok(if version_key(daemon) < version_key(MAX_API_VERSION) {
+        daemon.trim().to_string()
+    } else {
+        MAX_API_VERSION.to_string()
+    })
+}
+
+pub fn encode_query(pairs: &[(&str, &str)]) -> String {
+    let mut q = String::new();
+    for (k, v) in pairs {
+        q.push(if q.is_empty() { '?' } else { '&' });
+        q.extend(utf8_percent_encode(k, QUERY));
+        q.push('=');
+        q.extend(utf8_percent_encode(v, QUERY));
+    }
+    q
+}
+
+/// A path segment (container ID or name) escaped for use in a URL path.
+pub fn segment(s: &str) -> String {
+    utf8_percent_encode(s, QUERY).to_string()
+}
+
+impl Transport {
+    pub fn new(docker_host: &str) -> Result<Self> {
+        Ok(Transport {
+            host: docker_host.to_string(),
+            socket: socket_path(docker_host)?,
+            client: Client::builder(TokioExecutor::new()).build(UnixConnector),
+            version: RwLock::new(None),
+        })
+    }
+
+    pub fn unreachable(&self, reason: impl std::fmt::Display) -> EngineError {
+        EngineError::Unreachable { host: self.host.clone(), reason: reason.to_string() }
+    }
+
+    pub fn uri(&self, path_and_query: &str) -> hyper::Uri {
+        hyperlocal::Uri::new(&self.socket, path_and_query).into()
+    }
+
+    /// `GET /_ping` (unversioned): sets the negotiated version from the `Api-Version` header.
+    pub async fn ping(&self) -> Result<(String, Option<String>)> {
+        let resp = self.send(Method::GET, "/_ping".to_string(), None, &[]).await?;
+        let header = |name: &str| {
+            resp.headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string)
+        };
+        // HeaderMap lookups are case-insensitive: `API-Version` (20.10) and `Api-Version` both match.
+        let daemon_version = header("api-version");
+        let os_type = header("ostype");
+        let version = negotiate(daemon_version.as_deref())?;
+        *self.version.write().expect("version lock") = Some(version.clone());
+        Ok((version, os_type))
+    }
+
+    /// The negotiated version, pinging first if no ping has succeeded yet.
+    pub async fn api_version(&self) -> Result<String> {
+        if let Some(v) = self.version.read().expect("version lock").clone() {
+            return Ok(v);
+        }
+        Ok(self.ping().await?.0)
+    }
+
+    /// A versioned path: `/v1.41/containers/create?…`.
+    pub async fn versioned(&self, path: &str, query: &[(&str, &str)]) -> Result<String> {
+        Ok(format!("/v{}{}{}", self.api_version().await?, path, encode_query(query)))
+    }
+
+    /// Sends a request on a versioned path; an error status becomes `EngineError::Daemon`.
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        query: &[(&str, &str)],
+        json: Option<Vec<u8>>,
+        headers: &[(HeaderName, HeaderValue)],
+    ) -> Result<Response<Incoming>> {
+        let path = self.versioned(path, query).await?;
+        self.send(method, path, json, headers).await
+    }
+
+    async fn send(
+        &self,
+        method: Method,
+        path_and_query: String,
+        json: Option<Vec<u8>>,
+        headers: &[(HeaderName, HeaderValue)],
+    ) -> Result<Response<Incoming>> {
+        let mut req = Request::builder().method(method).uri(self.uri(&path_and_query));
+        if json.is_some() {
+            req = req.header(CONTENT_TYPE, "application/json");
+        }
+        for (k, v) in headers {
+            req = req.header(k, v);
+        }
+        let req = req
+            .body(Full::new(Bytes::from(json.unwrap_or_default())))
+            .map_err(|e| EngineError::Protocol(e.to_string()))?;
+        let resp = self.client.request(req).await.map_err(|e| self.unreachable(error_chain(&e)))?;
+        if resp.status().is_client_error() || resp.status().is_server_error() {
+            return Err(daemon_error(resp).await);
+        }
+        Ok(resp)
+    }
+}
+
+/// Reads a JSON answer.
+pub async fn read_json<T: serde::de::DeserializeOwned>(resp: Response<Incoming>) -> Result<T> {
+    let body = read_body(resp, MAX_JSON_BODY).await?;
+    serde_json::from_slice(&body).map_err(|e| EngineError::Protocol(format!("bad JSON: {e}")))
+}
+
+pub async fn read_body(resp: Response<Incoming>, limit: usize) -> Result<Bytes> {
+    Limited::new(resp.into_body(), limit)
+        .collect()
+        .await
+        .map(|c| c.to_bytes())
+        .map_err(|e| EngineError::Stream(format!("reading the engine's answer: {e}")))
+}
+
+/// The daemon's `{"message": …}` error, or its plain-text body.
+pub async fn daemon_error(resp: Response<Incoming>) -> EngineError {
+    let status = resp.status();
+    let body = read_body(resp, MAX_ERROR_BODY).await.unwrap_or_default();
+    #[derive(serde::Deserialize)]
+    struct ErrorBody {
+        message: String,
+    }
+    let message = match serde_json::from_slice::<ErrorBody>(&body) {
+        Ok(b) => b.message,
+        Err(_) if body.is_empty() => status.canonical_reason().unwrap_or("error").to_string(),
+        Err(_) => String::from_utf8_lossy(&body).trim().to_string(),
+    };
+    EngineError::Daemon { status: status.as_u16(), message }
+}
+
+/// A hyper error with its sources, e.g. "client error (Connect): No such file or directory".
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut source = e.source();
+    while let Some(inner) = source {
+        s.push_str(": ");
+        s.push_str(&inner.to_string());
+        source = inner.source();
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn negotiates_down_to_the_daemon() {
+        assert_eq!(negotiate(Some("1.41")).unwrap(), "1.41");
+        assert!(negotiate(Some(" 1.9 ")).is_err());
+        assert_eq!(negotiate(Some("1.99")).unwrap(), MAX_API_VERSION);
+        assert_eq!(negotiate(Some("1.45")).unwrap(), "1.45");
+        assert!(negotiate(Some("1.39")).is_err());
+        assert!(negotiate(None).is_err());
+    }
+
+    #[test]
+    fn hosts_and_queries() {
+        assert_eq!(socket_path("unix:///var/run/docker.sock").unwrap(), PathBuf::from("/var/run/docker.sock"));
+        assert_eq!(socket_path("/x.sock").unwrap(), PathBuf::from("/x.sock"));
+        assert!(socket_path("tcp://1.2.3.4:2375").is_err());
+        assert!(socket_path("unix://").is_err());
+        assert_eq!(encode_query(&[("name", "a b&c"), ("tag", "1.0")]), "?name=a%20b%26c&tag=1.0");
+        assert_eq!(segment("../x"), "..%2Fx");
+    }
+}

@@ -1,0 +1,42 @@
+use clap::{Parser, Subcommand};
+use tracing_subscriber::EnvFilter;
+
+#[derive(Parser)]
+#[command(name = "berth", version, about = "Launch containers from a browser, the way `docker run` does")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the dashboard and the API.
+    Serve(berth_server::Config),
+}
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(EnvFilter::try_from_env("BERTH_LOG").unwrap_or_else(|_| EnvFilter::new("info")))
+        .init();
+    let Command::Serve(config) = Cli::parse().command;
+    if let Err(e) = std::fs::create_dir_all(&config.data_dir) {
+        tracing::error!("cannot create the data directory {}: {e}", config.data_dir.display());
+        return std::process::ExitCode::FAILURE;
+    }
+    let listen = config.listen;
+    match berth_server::bind(config).await {
+        Ok((addr, server)) => {
+            tracing::info!("Berth listening on http://{addr}");
+            if let Err(e) = server.await {
+                tracing::error!("server error: {e}");
+                return std::process::ExitCode::FAILURE;
+            }
+            std::process::ExitCode::SUCCESS
+        }
+        Err(e) => {
+            tracing::error!("cannot listen on {listen}: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

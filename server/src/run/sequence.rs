@@ -1,0 +1,266 @@
+//! The `docker run` sequence, as the docker CLI's `runContainer` performs it:
+//!
+//! ```text
+//! [pull if --pull=always] → create ─404 & --pull=missing→ pull → create again
+//!   → attach (if any stream) → wait (registered before start) → start
+//!   → stream output until the attach ends → exit status from the wait
+//! ```
+//!
+//! Each step records the run's state and an event in its journal. Exit statuses follow the CLI:
+//! the container's own status, or 125 / 126 / 127 when the run fails before the command runs.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use berth_shared::exit;
+use berth_shared::plan::{Plan, PullPolicy};
+use berth_shared::reference::{ImageRef, ImageSpec};
+use berth_shared::wire::{PullProgress, RunState, ServerEvent};
+use tokio::sync::mpsc;
+
+use super::{Input, Launch, Run, now};
+use crate::engine::{
+    AttachOptions, Attached, Engine, EngineError, StdinWriter, Wait, WaitCondition,
+};
+
+/// Why a run ended without an exit status of the container's own.
+#[derive(Debug, Clone)]
+pub struct Failure {
+    /// 125, 126 or 127.
+    pub code: i32,
+    pub message: String,
+    /// The daemon's HTTP status when the daemon refused, so REST can answer in kind.
+    pub daemon_status: Option<u16>,
+    /// The engine could not be reached at all.
+    pub unreachable: bool,
+}
+
+impl Failure {
+    /// A create, pull or other pre-start failure: 125 unless the message says otherwise.
+    fn from_engine(e: EngineError) -> Self {
+        let message = e.message();
+        Failure {
+            code: exit::status_for_error(&message),
+            daemon_status: e.status(),
+            unreachable: matches!(e, EngineError::Unreachable { .. }),
+            message,
+        }
+    }
+}
+
+/// How a run that got past start ended.
+enum Ending {
+    Created,
+    Exited(i64),
+}
+
+/// Runs the sequence and records how it ended.
+pub(super) async fn drive(engine: Engine, run: Arc<Run>, launch: Launch, inputs: mpsc::Receiver<Input>) {
+    let outcome = run_container(&engine, &run, launch.plan, launch.start, inputs).await;
+    match outcome {
+        Ok(Ending::Created) => {}
+        Ok(Ending::Exited(code)) => {
+            run.update(|i| {
+                i.state = RunState::Exited;
+                i.exit_code = Some(code);
+                i.finished_at = Some(now());
+            });
+            run.journal.finish(ServerEvent::Exit { code });
+        }
+        Err(f) => {
+            tracing::info!(run = %run.id, code = f.code, "run failed: {}", f.message);
+            run.update(|i| {
+                i.state = RunState::Failed;
+                i.exit_code = Some(f.code.into());
+                i.error = Some(f.message.clone());
+                i.finished_at = Some(now());
+            });
+            *run.failure.lock().expect("run lock") = Some(f.clone());
+            run.journal.finish(ServerEvent::Error { code: f.code, message: f.message });
+        }
+    }
+}
+
+async fn run_container(
+    engine: &Engine,
+    run: &Run,
+    plan: Plan,
+    start: bool,
+    inputs: mpsc::Receiver<Input>,
+) -> Result<Ending, Failure> {
+    let named = match &plan.image {
+        ImageSpec::Named(r) => Some(r),
+        ImageSpec::Id(_) => None,
+    };
+
+    // Create, pulling first or on a missing image as the pull policy says.
+    if let (PullPolicy::Always, Some(image)) = (plan.pull, named) {
+        pull(engine, run, image, plan.platform.as_deref()).await?;
+    }
+    let created = match create(engine, &plan).await {
+        Err(e) if e.status() == Some(404) && plan.pull == PullPolicy::Missing && named.is_some() => {
+            let image = named.expect("checked");
+            pull_notice(run, format!("Unable to find image '{}' locally", image.familiar_string()));
+            pull(engine, run, image, plan.platform.as_deref()).await?;
+            create(engine, &plan).await
+        }
+        other => other,
+    }
+    .map_err(Failure::from_engine)?;
+    let id = created.id;
+    run.update(|i| {
+        i.state = RunState::Created;
+        i.container_id = Some(id.clone());
+        i.warnings = created.warnings.clone();
+    });
+    run.journal.push_event(ServerEvent::Created { container_id: id.clone(), warnings: created.warnings });
+    if !start {
+        return Ok(Ending::Created);
+    }
+
+    // Attach before start so no output is missed. With -d the CLI does not attach, but Berth
+    // still captures stdout and stderr so the run can be watched and its exit recorded.
+    let attach = AttachOptions {
+        stdin: plan.attach_stdin(),
+        stdout: plan.attach_stdout() || plan.detach,
+        stderr: plan.attach_stderr() || plan.detach,
+        tty: plan.tty(),
+        detach_keys: plan.detach_keys.clone(),
+    };
+    let attached = if attach.stdin || attach.stdout || attach.stderr {
+        Some(engine.attach(&id, &attach).await.map_err(Failure::from_engine)?)
+    } else {
+        None
+    };
+
+    // Wait before start: registered after it, a fast exit could be missed or, with --rm,
+    // the container could already be gone.
+    let condition = if plan.auto_remove() { WaitCondition::Removed } else { WaitCondition::NextExit };
+    let wait = engine.wait(&id, condition).await.map_err(Failure::from_engine)?;
+
+    if let Err(e) = engine.start(&id).await {
+        // The daemon has already recorded 126/127 for the container; --rm removes it.
+        drop(attached);
+        if plan.auto_remove() {
+            let _ = tokio::time::timeout(Duration::from_secs(10), wait.status()).await;
+        }
+        return Err(Failure::from_engine(e));
+    }
+    run.update(|i| {
+        i.state = RunState::Running;
+        i.started_at = Some(now());
+    });
+    run.journal.push_event(ServerEvent::Started);
+
+    let (output, stdin) = match attached {
+        Some(Attached { output, stdin }) => (Some(output), attach.stdin.then_some(stdin)),
+        None => (None, None),
+    };
+    let input_task = tokio::spawn(forward_input(engine.clone(), id.clone(), inputs, stdin, plan.tty()));
+
+    if let Some(mut output) = output {
+        loop {
+            match output.next().await {
+                Ok(Some(frame)) => run.journal.push_output(frame.stream, frame.data).await,
+                Ok(None) => break,
+                Err(e) => {
+                    tracing::warn!(run = %run.id, "attach stream: {e}");
+                    break;
+                }
+            }
+        }
+    }
+    let status = exit_status(engine, run, &id, wait).await;
+    input_task.abort();
+    status.map(Ending::Exited)
+}
+
+async fn create(engine: &Engine, plan: &Plan) -> Result<berth_shared::models::ContainerCreateResponse, EngineError> {
+    engine.create_container(plan.name.as_deref(), plan.platform.as_deref(), &plan.body).await
+}
+
+fn pull_notice(run: &Run, status: String) {
+    run.journal.push_event(ServerEvent::Pull(PullProgress { id: String::new(), status, current: None, total: None }));
+}
+
+async fn pull(engine: &Engine, run: &Run, image: &ImageRef, platform: Option<&str>) -> Result<(), Failure> {
+    run.update(|i| i.state = RunState::Pulling);
+    let mut progress = engine
+        .pull(&image.name(), image.api_tag(), platform)
+        .await
+        .map_err(Failure::from_engine)?;
+    while let Some(p) = progress.next().await.map_err(Failure::from_engine)? {
+        run.journal.push_event(ServerEvent::Pull(p));
+    }
+    run.update(|i| i.state = RunState::Pending);
+    Ok(())
+}
+
+/// The container's exit status once its output has ended.
+///
+/// The output can also end without an exit: the user typed the detach keys (the daemon closes
+/// the stream). Then the run is reported detached, and the exit is still recorded later.
+async fn exit_status(engine: &Engine, run: &Run, id: &str, wait: Wait) -> Result<i64, Failure> {
+    let status = wait.status();
+    tokio::pin!(status);
+    tokio::select! {
+        s = &mut status => return s.map_err(Failure::from_engine),
+        _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+    }
+    let running = engine
+        .inspect(id)
+        .await
+        .ok()
+        .and_then(|c| c.state)
+        .and_then(|s| s.running)
+        .unwrap_or(false);
+    if running {
+        run.journal.finish(ServerEvent::Detached { container_id: id.to_string() });
+    }
+    status.await.map_err(Failure::from_engine)
+}
+
+/// Carries client input to the container until the run ends.
+async fn forward_input(
+    engine: Engine,
+    id: String,
+    mut inputs: mpsc::Receiver<Input>,
+    mut stdin: Option<StdinWriter>,
+    tty: bool,
+) {
+    while let Some(input) = inputs.recv().await {
+        match input {
+            Input::Stdin(data) => {
+                if let Some(w) = &mut stdin {
+                    if let Err(e) = w.write(&data).await {
+                        tracing::debug!("stdin: {e}");
+                        stdin = None;
+                    }
+                }
+            }
+            Input::CloseStdin => {
+                if let Some(mut w) = stdin.take() {
+                    let _ = w.close().await;
+                }
+            }
+            Input::Resize { cols, rows } if tty => resize(&engine, &id, rows, cols).await,
+            Input::Resize { .. } => {}
+            Input::Signal(signal) => {
+                if let Err(e) = engine.kill(&id, &signal).await {
+                    tracing::info!(container = %id, "signal {signal}: {}", e.message());
+                }
+            }
+        }
+    }
+}
+
+/// Like the CLI, retries a little: right after start the TTY may not be ready yet.
+async fn resize(engine: &Engine, id: &str, rows: u16, cols: u16) {
+    for attempt in 0..10 {
+        match engine.resize(id, rows, cols).await {
+            Ok(()) => return,
+            Err(e) if attempt == 9 => tracing::info!(container = %id, "resize: {}", e.message()),
+            Err(_) => tokio::time::sleep(Duration::from_millis(10 * (attempt + 1))).await,
+        }
+    }
+}

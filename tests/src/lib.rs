@@ -1,0 +1,236 @@
+//! Test harness: a Berth gateway in this process against the real engine, and clients for
+//! its WebSocket and REST APIs. The test bed (dockerd, registry, fixtures) comes from
+//! `scripts/testbed.sh`, which the test command runs first.
+
+use std::net::SocketAddr;
+use std::process::Command;
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use berth_server::Config;
+use berth_shared::wire::{ClientMessage, RunRequest, ServerEvent};
+use futures_util::{SinkExt, StreamExt};
+use tokio_tungstenite::tungstenite::Message;
+
+pub const DOCKER_HOST: &str = "unix:///var/run/docker.sock";
+/// Imported from busybox-static by the test bed.
+pub const FIXTURE: &str = "berth-fixture:latest";
+/// The fixture in the loopback registry.
+pub const REGISTRY_IMAGE: &str = "127.0.0.1:5000/berth/busybox:latest";
+/// An image with a layer of its own, only in the loopback registry: pulling it downloads.
+pub const PULLABLE: &str = "127.0.0.1:5000/berth/pullable:latest";
+
+/// Starts a gateway with `config` on its own runtime, for the life of the test process.
+pub fn spawn_gateway(mut config: Config) -> SocketAddr {
+    config.listen = "127.0.0.1:0".parse().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+        rt.block_on(async move {
+            let (addr, server) = berth_server::bind(config).await.expect("gateway binds");
+            tx.send(addr).unwrap();
+            server.await.unwrap();
+        });
+    });
+    rx.recv().expect("gateway started")
+}
+
+/// The shared gateway of this test binary, against the real engine.
+pub fn gateway() -> SocketAddr {
+    static ADDR: OnceLock<SocketAddr> = OnceLock::new();
+    *ADDR.get_or_init(|| {
+        assert!(
+            docker(&["version", "--format", "{{.Server.APIVersion}}"]).0,
+            "no Docker engine at {DOCKER_HOST}: run scripts/testbed.sh (the README's test command does)"
+        );
+        let mut config = Config::local(DOCKER_HOST);
+        config.output_limit = 1024 * 1024;
+        spawn_gateway(config)
+    })
+}
+
+/// Runs the official docker CLI; returns (success, stdout, stderr).
+pub fn docker(args: &[&str]) -> (bool, String, String) {
+    let out = Command::new("docker").args(args).output().expect("docker CLI runs");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// A name no other test uses.
+pub fn unique(prefix: &str) -> String {
+    static N: AtomicUsize = AtomicUsize::new(0);
+    format!("berth-test-{prefix}-{}-{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed))
+}
+
+pub type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// Everything a client saw of a run.
+#[derive(Debug, Default)]
+pub struct Transcript {
+    pub events: Vec<ServerEvent>,
+    pub stdout: Vec<u8>,
+    pub stderr: Vec<u8>,
+    /// Output in arrival order, stream-tagged.
+    pub closed_normally: bool,
+}
+
+impl Transcript {
+    pub fn exit_code(&self) -> Option<i64> {
+        self.events.iter().find_map(|e| match e {
+            ServerEvent::Exit { code } => Some(*code),
+            _ => None,
+        })
+    }
+    pub fn error(&self) -> Option<(i32, String)> {
+        self.events.iter().find_map(|e| match e {
+            ServerEvent::Error { code, message } => Some((*code, message.clone())),
+            _ => None,
+        })
+    }
+    pub fn run_id(&self) -> Option<String> {
+        self.events.iter().find_map(|e| match e {
+            ServerEvent::Accepted { run_id } => Some(run_id.clone()),
+            _ => None,
+        })
+    }
+    pub fn kinds(&self) -> Vec<&'static str> {
+        self.events
+            .iter()
+            .map(|e| match e {
+                ServerEvent::Accepted { .. } => "accepted",
+                ServerEvent::Pull(_) => "pull",
+                ServerEvent::Created { .. } => "created",
+                ServerEvent::Started => "started",
+                ServerEvent::Exit { .. } => "exit",
+                ServerEvent::Detached { .. } => "detached",
+                ServerEvent::Error { .. } => "error",
+                ServerEvent::Gap { .. } => "gap",
+                ServerEvent::Warning { .. } => "warning",
+            })
+            .collect()
+    }
+    pub fn stdout_str(&self) -> String {
+        String::from_utf8_lossy(&self.stdout).into_owned()
+    }
+    pub fn stderr_str(&self) -> String {
+        String::from_utf8_lossy(&self.stderr).into_owned()
+    }
+}
+
+/// A WebSocket client on a run.
+pub struct Client {
+    pub socket: Socket,
+    pub transcript: Transcript,
+}
+
+impl Client {
+    pub async fn connect(path: &str) -> Client {
+        let url = format!("ws://{}{path}", gateway());
+        let (socket, _) = tokio_tungstenite::connect_async(url).await.expect("WebSocket connects");
+        Client { socket, transcript: Transcript::default() }
+    }
+
+    /// Starts `docker run <argv>` over `/api/runs/ws`.
+    pub async fn run(argv: &[&str]) -> Client {
+        Self::run_request(RunRequest { argv: Some(argv.iter().map(|s| s.to_string()).collect()), ..Default::default() }).await
+    }
+
+    pub async fn run_request(req: RunRequest) -> Client {
+        let mut c = Client::connect("/api/runs/ws").await;
+        c.send(&ClientMessage::Run(req)).await;
+        c
+    }
+
+    pub async fn watch(run_id: &str) -> Client {
+        let mut c = Client::connect(&format!("/api/runs/{run_id}/ws")).await;
+        c.send(&ClientMessage::Watch).await;
+        c
+    }
+
+    pub async fn send(&mut self, msg: &ClientMessage) {
+        let text = serde_json::to_string(msg).unwrap();
+        self.socket.send(Message::text(text)).await.expect("send");
+    }
+
+    pub async fn send_stdin(&mut self, data: &[u8]) {
+        self.socket.send(Message::binary(data.to_vec())).await.expect("send stdin");
+    }
+
+    /// Reads one message into the transcript; `false` once the socket is closed.
+    pub async fn step(&mut self) -> bool {
+        match tokio::time::timeout(Duration::from_secs(60), self.socket.next()).await {
+            Err(_) => panic!("no message within 60 s; so far: {:?}", self.transcript.kinds()),
+            Ok(None) | Ok(Some(Err(_))) => false,
+            Ok(Some(Ok(msg))) => match msg {
+                Message::Text(t) => {
+                    let event: ServerEvent = serde_json::from_str(t.as_str()).expect("events are JSON");
+                    self.transcript.events.push(event);
+                    true
+                }
+                Message::Binary(b) => {
+                    assert!(!b.is_empty(), "empty output frame");
+                    match b[0] {
+                        1 => self.transcript.stdout.extend_from_slice(&b[1..]),
+                        2 => self.transcript.stderr.extend_from_slice(&b[1..]),
+                        other => panic!("unknown stream byte {other}"),
+                    }
+                    true
+                }
+                Message::Close(frame) => {
+                    self.transcript.closed_normally = frame.is_some_and(|f| u16::from(f.code) == 1000);
+                    false
+                }
+                _ => true,
+            },
+        }
+    }
+
+    /// Reads until `pred` holds for the transcript.
+    pub async fn until(&mut self, pred: impl Fn(&Transcript) -> bool) {
+        while !pred(&self.transcript) {
+            assert!(self.step().await, "closed before the condition; saw {:?}", self.transcript.kinds());
+        }
+    }
+
+    /// Reads until the server closes.
+    pub async fn finish(mut self) -> Transcript {
+        while self.step().await {}
+        self.transcript
+    }
+}
+
+/// Runs to completion over the WebSocket.
+pub async fn run_to_end(argv: &[&str]) -> Transcript {
+    Client::run(argv).await.finish().await
+}
+
+pub fn http() -> reqwest::Client {
+    reqwest::Client::new()
+}
+
+pub fn url(path: &str) -> String {
+    format!("http://{}{path}", gateway())
+}
+
+/// Polls `GET /api/runs/{id}` until it has an exit code.
+pub async fn wait_for_exit(run_id: &str) -> serde_json::Value {
+    for _ in 0..300 {
+        let info: serde_json::Value = http().get(url(&format!("/api/runs/{run_id}"))).send().await.unwrap().json().await.unwrap();
+        if !info["exit_code"].is_null() {
+            return info;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("run {run_id} did not end within 30 s");
+}
+
+/// Containers carrying Berth's label for `run_id`.
+pub fn containers_of_run(run_id: &str) -> Vec<String> {
+    let filter = format!("label=io.berth.run-id={run_id}");
+    let (_, out, _) = docker(&["ps", "-aq", "--filter", &filter]);
+    out.lines().map(str::to_string).collect()
+}
