@@ -10,7 +10,11 @@ pub struct Config {
     pub listen: SocketAddr,
 
     /// The Docker engine, as `unix:///path/to/docker.sock`.
-    #[arg(long, env = "DOCKER_HOST", default_value = "unix:///var/run/docker.sock")]
+    #[arg(
+        long,
+        env = "DOCKER_HOST",
+        default_value = "unix:///var/run/docker.sock"
+    )]
     pub docker_host: String,
 
     /// Where Berth keeps its state.

@@ -14,7 +14,9 @@ use std::net::SocketAddr;
 pub use config::Config;
 
 /// Binds the listener and returns its address with the server future to drive.
-pub async fn bind(config: Config) -> std::io::Result<(SocketAddr, impl Future<Output = std::io::Result<()>>)> {
+pub async fn bind(
+    config: Config,
+) -> std::io::Result<(SocketAddr, impl Future<Output = std::io::Result<()>>)> {
     let state = api::AppState::new(&config).map_err(std::io::Error::other)?;
     let listener = tokio::net::TcpListener::bind(config.listen).await?;
     let addr = listener.local_addr()?;

@@ -2,7 +2,11 @@ use clap::{Parser, Subcommand};
 use tracing_subscriber::EnvFilter;
 
 #[derive(Parser)]
-#[command(name = "berth", version, about = "Launch containers from a browser, the way `docker run` does")]
+#[command(
+    name = "berth",
+    version,
+    about = "Launch containers from a browser, the way `docker run` does"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -17,11 +21,16 @@ enum Command {
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     tracing_subscriber::fmt()
-        .with_env_filter(EnvFilter::try_from_env("BERTH_LOG").unwrap_or_else(|_| EnvFilter::new("info")))
+        .with_env_filter(
+            EnvFilter::try_from_env("BERTH_LOG").unwrap_or_else(|_| EnvFilter::new("info")),
+        )
         .init();
     let Command::Serve(config) = Cli::parse().command;
     if let Err(e) = std::fs::create_dir_all(&config.data_dir) {
-        tracing::error!("cannot create the data directory {}: {e}", config.data_dir.display());
+        tracing::error!(
+            "cannot create the data directory {}: {e}",
+            config.data_dir.display()
+        );
         return std::process::ExitCode::FAILURE;
     }
     let listen = config.listen;

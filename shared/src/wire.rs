@@ -28,7 +28,7 @@ pub struct RunRequest {
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 pub enum ClientMessage {
     /// The first message on `/api/runs/ws`.
-    Run(RunRequest),
+    Run(Box<RunRequest>),
     /// The first message on `/api/runs/{run_id}/ws`.
     Watch,
     Resize {
@@ -109,10 +109,10 @@ mod tests {
         let m: ClientMessage = serde_json::from_str(r#"{"type":"run","argv":["img"]}"#).unwrap();
         assert_eq!(
             m,
-            ClientMessage::Run(RunRequest {
+            ClientMessage::Run(Box::new(RunRequest {
                 argv: Some(vec!["img".into()]),
                 ..Default::default()
-            })
+            }))
         );
         let m: ClientMessage =
             serde_json::from_str(r#"{"type":"resize","cols":80,"rows":24}"#).unwrap();

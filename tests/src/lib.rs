@@ -26,7 +26,10 @@ pub fn spawn_gateway(mut config: Config) -> SocketAddr {
     config.listen = "127.0.0.1:0".parse().unwrap();
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .unwrap();
         rt.block_on(async move {
             let (addr, server) = berth_server::bind(config).await.expect("gateway binds");
             tx.send(addr).unwrap();
@@ -52,7 +55,10 @@ pub fn gateway() -> SocketAddr {
 
 /// Runs the official docker CLI; returns (success, stdout, stderr).
 pub fn docker(args: &[&str]) -> (bool, String, String) {
-    let out = Command::new("docker").args(args).output().expect("docker CLI runs");
+    let out = Command::new("docker")
+        .args(args)
+        .output()
+        .expect("docker CLI runs");
     (
         out.status.success(),
         String::from_utf8_lossy(&out.stdout).into_owned(),
@@ -63,10 +69,15 @@ pub fn docker(args: &[&str]) -> (bool, String, String) {
 /// A name no other test uses.
 pub fn unique(prefix: &str) -> String {
     static N: AtomicUsize = AtomicUsize::new(0);
-    format!("berth-test-{prefix}-{}-{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed))
+    format!(
+        "berth-test-{prefix}-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    )
 }
 
-pub type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+pub type Socket =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 /// Everything a client saw of a run.
 #[derive(Debug, Default)]
@@ -130,18 +141,27 @@ pub struct Client {
 impl Client {
     pub async fn connect(path: &str) -> Client {
         let url = format!("ws://{}{path}", gateway());
-        let (socket, _) = tokio_tungstenite::connect_async(url).await.expect("WebSocket connects");
-        Client { socket, transcript: Transcript::default() }
+        let (socket, _) = tokio_tungstenite::connect_async(url)
+            .await
+            .expect("WebSocket connects");
+        Client {
+            socket,
+            transcript: Transcript::default(),
+        }
     }
 
     /// Starts `docker run <argv>` over `/api/runs/ws`.
     pub async fn run(argv: &[&str]) -> Client {
-        Self::run_request(RunRequest { argv: Some(argv.iter().map(|s| s.to_string()).collect()), ..Default::default() }).await
+        Self::run_request(RunRequest {
+            argv: Some(argv.iter().map(|s| s.to_string()).collect()),
+            ..Default::default()
+        })
+        .await
     }
 
     pub async fn run_request(req: RunRequest) -> Client {
         let mut c = Client::connect("/api/runs/ws").await;
-        c.send(&ClientMessage::Run(req)).await;
+        c.send(&ClientMessage::Run(Box::new(req))).await;
         c
     }
 
@@ -157,17 +177,24 @@ impl Client {
     }
 
     pub async fn send_stdin(&mut self, data: &[u8]) {
-        self.socket.send(Message::binary(data.to_vec())).await.expect("send stdin");
+        self.socket
+            .send(Message::binary(data.to_vec()))
+            .await
+            .expect("send stdin");
     }
 
     /// Reads one message into the transcript; `false` once the socket is closed.
     pub async fn step(&mut self) -> bool {
         match tokio::time::timeout(Duration::from_secs(60), self.socket.next()).await {
-            Err(_) => panic!("no message within 60 s; so far: {:?}", self.transcript.kinds()),
+            Err(_) => panic!(
+                "no message within 60 s; so far: {:?}",
+                self.transcript.kinds()
+            ),
             Ok(None) | Ok(Some(Err(_))) => false,
             Ok(Some(Ok(msg))) => match msg {
                 Message::Text(t) => {
-                    let event: ServerEvent = serde_json::from_str(t.as_str()).expect("events are JSON");
+                    let event: ServerEvent =
+                        serde_json::from_str(t.as_str()).expect("events are JSON");
                     self.transcript.events.push(event);
                     true
                 }
@@ -181,7 +208,8 @@ impl Client {
                     true
                 }
                 Message::Close(frame) => {
-                    self.transcript.closed_normally = frame.is_some_and(|f| u16::from(f.code) == 1000);
+                    self.transcript.closed_normally =
+                        frame.is_some_and(|f| u16::from(f.code) == 1000);
                     false
                 }
                 _ => true,
@@ -192,7 +220,11 @@ impl Client {
     /// Reads until `pred` holds for the transcript.
     pub async fn until(&mut self, pred: impl Fn(&Transcript) -> bool) {
         while !pred(&self.transcript) {
-            assert!(self.step().await, "closed before the condition; saw {:?}", self.transcript.kinds());
+            assert!(
+                self.step().await,
+                "closed before the condition; saw {:?}",
+                self.transcript.kinds()
+            );
         }
     }
 
@@ -219,7 +251,14 @@ pub fn url(path: &str) -> String {
 /// Polls `GET /api/runs/{id}` until it has an exit code.
 pub async fn wait_for_exit(run_id: &str) -> serde_json::Value {
     for _ in 0..300 {
-        let info: serde_json::Value = http().get(url(&format!("/api/runs/{run_id}"))).send().await.unwrap().json().await.unwrap();
+        let info: serde_json::Value = http()
+            .get(url(&format!("/api/runs/{run_id}")))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
         if !info["exit_code"].is_null() {
             return info;
         }

@@ -18,7 +18,14 @@ async fn echo() {
 
 #[tokio::test]
 async fn stdout_and_stderr_apart_with_exit_3() {
-    let t = run_to_end(&["--rm", FIXTURE, "sh", "-c", "echo out; echo err >&2; exit 3"]).await;
+    let t = run_to_end(&[
+        "--rm",
+        FIXTURE,
+        "sh",
+        "-c",
+        "echo out; echo err >&2; exit 3",
+    ])
+    .await;
     assert_eq!(t.stdout_str(), "out\n");
     assert_eq!(t.stderr_str(), "err\n");
     assert_eq!(t.exit_code(), Some(3));
@@ -42,7 +49,11 @@ async fn tty_resize_is_seen_by_stty() {
     // client input reaches the container in order.
     let mut c = Client::run(&["-it", "--rm", FIXTURE, "sh", "-c", "read x; stty size"]).await;
     c.until(|t| t.kinds().contains(&"started")).await;
-    c.send(&ClientMessage::Resize { cols: 123, rows: 45 }).await;
+    c.send(&ClientMessage::Resize {
+        cols: 123,
+        rows: 45,
+    })
+    .await;
     c.send_stdin(b"go\r").await;
     let t = c.finish().await;
     assert!(t.stdout_str().contains("45 123"), "{:?}", t.stdout_str());
@@ -53,7 +64,11 @@ async fn tty_resize_is_seen_by_stty() {
 #[tokio::test]
 async fn initial_terminal_size_from_the_run_message() {
     let req = RunRequest {
-        argv: Some(["-it", "--rm", FIXTURE, "sh", "-c", "read x; stty size"].map(String::from).to_vec()),
+        argv: Some(
+            ["-it", "--rm", FIXTURE, "sh", "-c", "read x; stty size"]
+                .map(String::from)
+                .to_vec(),
+        ),
         cols: Some(90),
         rows: Some(20),
         ..Default::default()
@@ -70,7 +85,10 @@ async fn signals_are_forwarded() {
     let script = "trap 'echo got TERM; exit 7' TERM; echo ready; while true; do sleep 0.1; done";
     let mut c = Client::run(&["--rm", FIXTURE, "sh", "-c", script]).await;
     c.until(|t| t.stdout_str().contains("ready")).await;
-    c.send(&ClientMessage::Signal { signal: "TERM".into() }).await;
+    c.send(&ClientMessage::Signal {
+        signal: "TERM".into(),
+    })
+    .await;
     let t = c.finish().await;
     assert_eq!(t.stdout_str(), "ready\ngot TERM\n");
     assert_eq!(t.exit_code(), Some(7));
@@ -103,12 +121,27 @@ async fn pulls_from_the_loopback_registry_with_progress() {
             _ => None,
         })
         .collect();
-    assert_eq!(pulls[0].status, "Unable to find image '127.0.0.1:5000/berth/pullable:latest' locally");
-    assert!(pulls.iter().any(|p| p.status == "Pull complete"), "{pulls:?}");
-    assert!(pulls.iter().any(|p| p.total.is_some() && p.current.is_some()), "progress with sizes: {pulls:?}");
+    assert_eq!(
+        pulls[0].status,
+        "Unable to find image '127.0.0.1:5000/berth/pullable:latest' locally"
+    );
+    assert!(
+        pulls.iter().any(|p| p.status == "Pull complete"),
+        "{pulls:?}"
+    );
+    assert!(
+        pulls
+            .iter()
+            .any(|p| p.total.is_some() && p.current.is_some()),
+        "progress with sizes: {pulls:?}"
+    );
     let kinds = t.kinds();
     let first_created = kinds.iter().position(|k| *k == "created").unwrap();
-    assert!(kinds[..first_created].iter().all(|k| ["accepted", "pull"].contains(k)));
+    assert!(
+        kinds[..first_created]
+            .iter()
+            .all(|k| ["accepted", "pull"].contains(k))
+    );
 
     // --pull always pulls even though the image is now present.
     let t = run_to_end(&["--rm", "--pull", "always", PULLABLE, "true"]).await;
@@ -119,10 +152,20 @@ async fn pulls_from_the_loopback_registry_with_progress() {
 
 #[tokio::test]
 async fn pull_never_on_a_missing_image_is_125() {
-    let t = run_to_end(&["--rm", "--pull", "never", "127.0.0.1:5000/berth/absent:latest", "true"]).await;
+    let t = run_to_end(&[
+        "--rm",
+        "--pull",
+        "never",
+        "127.0.0.1:5000/berth/absent:latest",
+        "true",
+    ])
+    .await;
     let (code, message) = t.error().expect("an error event");
     assert_eq!(code, 125);
-    assert!(message.contains("No such image: 127.0.0.1:5000/berth/absent:latest"), "{message}");
+    assert!(
+        message.contains("No such image: 127.0.0.1:5000/berth/absent:latest"),
+        "{message}"
+    );
     assert!(!t.kinds().contains(&"pull"));
 }
 
@@ -132,7 +175,10 @@ async fn unreachable_registry_is_125_with_a_clear_message() {
     let t = run_to_end(&["--rm", "127.0.0.1:1/berth/busybox", "true"]).await;
     let (code, message) = t.error().expect("an error event");
     assert_eq!(code, 125);
-    assert!(message.contains("127.0.0.1:1") && message.contains("connection refused"), "{message}");
+    assert!(
+        message.contains("127.0.0.1:1") && message.contains("connection refused"),
+        "{message}"
+    );
 }
 
 #[tokio::test]
@@ -141,7 +187,10 @@ async fn command_not_found_is_127() {
     let (code, message) = t.error().expect("an error event");
     assert_eq!(code, 127);
     assert!(message.contains("executable file not found"), "{message}");
-    assert!(containers_of_run(&t.run_id().unwrap()).is_empty(), "--rm removes a container that failed to start");
+    assert!(
+        containers_of_run(&t.run_id().unwrap()).is_empty(),
+        "--rm removes a container that failed to start"
+    );
 }
 
 #[tokio::test]
@@ -160,11 +209,16 @@ async fn name_conflict_is_125() {
     docker(&["rm", "-f", &name]);
     let (code, message) = t.error().expect("an error event");
     assert_eq!(code, 125);
-    assert!(message.contains(&format!("The container name \"/{name}\" is already in use")), "{message}");
+    assert!(
+        message.contains(&format!("The container name \"/{name}\" is already in use")),
+        "{message}"
+    );
 }
 
 fn seq_output(n: u32) -> Vec<u8> {
-    (1..=n).flat_map(|i| format!("{i}\n").into_bytes()).collect()
+    (1..=n)
+        .flat_map(|i| format!("{i}\n").into_bytes())
+        .collect()
 }
 
 #[tokio::test]
@@ -184,7 +238,9 @@ async fn binary_output_byte_exact_through_a_tty_less_stream() {
     // Every byte value, stdout and stderr interleaved; each stream must stay in order.
     let script = "i=0; while [ $i -lt 50 ]; do printf '\\000\\001\\377o%d' $i; printf 'e%d' $i >&2; i=$((i+1)); done";
     let t = run_to_end(&["--rm", FIXTURE, "sh", "-c", script]).await;
-    let out: Vec<u8> = (0..50).flat_map(|i| [&[0u8, 1, 255, b'o'][..], format!("{i}").as_bytes()].concat()).collect();
+    let out: Vec<u8> = (0..50)
+        .flat_map(|i| [&[0u8, 1, 255, b'o'][..], format!("{i}").as_bytes()].concat())
+        .collect();
     let err: String = (0..50).map(|i| format!("e{i}")).collect();
     assert_eq!(t.stdout, out);
     assert_eq!(t.stderr_str(), err);
@@ -201,15 +257,32 @@ async fn early_output_is_never_lost() {
 
 #[tokio::test]
 async fn detach_returns_after_start_and_the_run_is_still_recorded() {
-    let t = run_to_end(&["-d", "--rm", FIXTURE, "sh", "-c", "echo background; sleep 1; exit 4"]).await;
+    let t = run_to_end(&[
+        "-d",
+        "--rm",
+        FIXTURE,
+        "sh",
+        "-c",
+        "echo background; sleep 1; exit 4",
+    ])
+    .await;
     assert_eq!(t.kinds(), ["accepted", "created", "started", "detached"]);
-    let ServerEvent::Detached { container_id } = &t.events[3] else { panic!() };
+    let ServerEvent::Detached { container_id } = &t.events[3] else {
+        panic!()
+    };
     assert_eq!(container_id.len(), 64);
     let run_id = t.run_id().unwrap();
     let info = wait_for_exit(&run_id).await;
     assert_eq!(info["exit_code"], 4);
     assert_eq!(info["state"], "exited");
-    let output = http().get(url(&format!("/api/runs/{run_id}/output"))).send().await.unwrap().text().await.unwrap();
+    let output = http()
+        .get(url(&format!("/api/runs/{run_id}/output")))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     assert_eq!(output, "background\n");
 }
 
@@ -235,18 +308,35 @@ async fn a_late_watcher_gets_the_full_output() {
 
     // After the end, a watcher gets the same replay.
     let after = Client::watch(&run_id).await.finish().await;
-    assert_eq!((after.stdout, after.stderr, after.events), (live.stdout, live.stderr, live.events));
+    assert_eq!(
+        (after.stdout, after.stderr, after.events),
+        (live.stdout, live.stderr, live.events)
+    );
 }
 
 #[tokio::test]
 async fn a_disconnected_clients_run_finishes_and_is_recorded() {
-    let mut c = Client::run(&["--rm", FIXTURE, "sh", "-c", "echo before; sleep 1; echo after; exit 5"]).await;
+    let mut c = Client::run(&[
+        "--rm",
+        FIXTURE,
+        "sh",
+        "-c",
+        "echo before; sleep 1; echo after; exit 5",
+    ])
+    .await;
     c.until(|t| t.kinds().contains(&"started")).await;
     let run_id = c.transcript.run_id().unwrap();
     drop(c);
     let info = wait_for_exit(&run_id).await;
     assert_eq!(info["exit_code"], 5);
-    let output = http().get(url(&format!("/api/runs/{run_id}/output"))).send().await.unwrap().text().await.unwrap();
+    let output = http()
+        .get(url(&format!("/api/runs/{run_id}/output")))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     assert_eq!(output, "before\nafter\n");
 }
 
@@ -267,11 +357,19 @@ async fn bad_arguments_are_125_on_the_socket_and_400_on_rest() {
     assert_eq!(t.error(), Some((125, "unknown flag: --nope".to_string())));
     assert!(t.run_id().is_none(), "nothing was started");
 
-    let resp = http().post(url("/api/runs")).json(&serde_json::json!({"argv": ["-z", FIXTURE]})).send().await.unwrap();
+    let resp = http()
+        .post(url("/api/runs"))
+        .json(&serde_json::json!({"argv": ["-z", FIXTURE]}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(resp.status(), 400);
     let body: serde_json::Value = resp.json().await.unwrap();
     assert_eq!(body["error"]["code"], 400);
-    assert_eq!(body["error"]["message"], "unknown shorthand flag: 'z' in -z");
+    assert_eq!(
+        body["error"]["message"],
+        "unknown shorthand flag: 'z' in -z"
+    );
 }
 
 #[tokio::test]
@@ -288,17 +386,47 @@ async fn rest_create_only_then_delete() {
     let (_, status, _) = docker(&["inspect", "--format", "{{.State.Status}}", &name]);
     assert_eq!(status.trim(), "created");
     let run_id = created["run_id"].as_str().unwrap();
-    let info: serde_json::Value = http().get(url(&format!("/api/runs/{run_id}"))).send().await.unwrap().json().await.unwrap();
+    let info: serde_json::Value = http()
+        .get(url(&format!("/api/runs/{run_id}")))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(info["state"], "created");
-    assert_eq!(info["argv"], serde_json::json!([format!("--name={name}"), FIXTURE, "true"]));
+    assert_eq!(
+        info["argv"],
+        serde_json::json!([format!("--name={name}"), FIXTURE, "true"])
+    );
 
-    let runs: serde_json::Value = http().get(url("/api/runs")).send().await.unwrap().json().await.unwrap();
-    assert!(runs.as_array().unwrap().iter().any(|r| r["run_id"] == run_id));
+    let runs: serde_json::Value = http()
+        .get(url("/api/runs"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        runs.as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["run_id"] == run_id)
+    );
 
-    let resp = http().delete(url(&format!("/api/runs/{run_id}"))).send().await.unwrap();
+    let resp = http()
+        .delete(url(&format!("/api/runs/{run_id}")))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(resp.status(), 204);
     assert!(!docker(&["inspect", &name]).0, "the container is gone");
-    let resp = http().get(url(&format!("/api/runs/{run_id}"))).send().await.unwrap();
+    let resp = http()
+        .get(url(&format!("/api/runs/{run_id}")))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(resp.status(), 404);
 }
 
@@ -306,13 +434,23 @@ async fn rest_create_only_then_delete() {
 async fn rest_failures_map_to_http_statuses() {
     let name = unique("rest-conflict");
     assert!(docker(&["create", "--name", &name, FIXTURE]).0);
-    let resp = http().post(url("/api/runs")).json(&serde_json::json!({"argv": ["--name", name, FIXTURE]})).send().await.unwrap();
+    let resp = http()
+        .post(url("/api/runs"))
+        .json(&serde_json::json!({"argv": ["--name", name, FIXTURE]}))
+        .send()
+        .await
+        .unwrap();
     docker(&["rm", "-f", &name]);
     assert_eq!(resp.status(), 409);
     let body: serde_json::Value = resp.json().await.unwrap();
     assert_eq!(body["error"]["exit_code"], 125);
 
-    let resp = http().post(url("/api/runs")).json(&serde_json::json!({"argv": ["--rm", FIXTURE, "no-such-command"]})).send().await.unwrap();
+    let resp = http()
+        .post(url("/api/runs"))
+        .json(&serde_json::json!({"argv": ["--rm", FIXTURE, "no-such-command"]}))
+        .send()
+        .await
+        .unwrap();
     let body: serde_json::Value = resp.json().await.unwrap();
     assert!(resp_status_is_4xx_or_502(&body), "{body}");
     assert_eq!(body["error"]["exit_code"], 127);
@@ -325,16 +463,40 @@ fn resp_status_is_4xx_or_502(body: &serde_json::Value) -> bool {
 
 #[tokio::test]
 async fn stop_and_kill_a_running_run() {
-    let resp = http().post(url("/api/runs")).json(&serde_json::json!({"argv": [FIXTURE, "sleep", "60"]})).send().await.unwrap();
-    let run_id = resp.json::<serde_json::Value>().await.unwrap()["run_id"].as_str().unwrap().to_string();
-    let resp = http().post(url(&format!("/api/runs/{run_id}/kill?signal=KILL"))).send().await.unwrap();
+    let resp = http()
+        .post(url("/api/runs"))
+        .json(&serde_json::json!({"argv": [FIXTURE, "sleep", "60"]}))
+        .send()
+        .await
+        .unwrap();
+    let run_id = resp.json::<serde_json::Value>().await.unwrap()["run_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let resp = http()
+        .post(url(&format!("/api/runs/{run_id}/kill?signal=KILL")))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(resp.status(), 204);
     assert_eq!(wait_for_exit(&run_id).await["exit_code"], 137);
-    let resp = http().post(url(&format!("/api/runs/{run_id}/kill?signal=../x"))).send().await.unwrap();
+    let resp = http()
+        .post(url(&format!("/api/runs/{run_id}/kill?signal=../x")))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(resp.status(), 400);
-    let resp = http().post(url(&format!("/api/runs/{run_id}/stop"))).send().await.unwrap();
+    let resp = http()
+        .post(url(&format!("/api/runs/{run_id}/stop")))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(resp.status(), 204, "stopping a stopped container is fine");
-    http().delete(url(&format!("/api/runs/{run_id}"))).send().await.unwrap();
+    http()
+        .delete(url(&format!("/api/runs/{run_id}")))
+        .send()
+        .await
+        .unwrap();
 }
 
 #[tokio::test]
@@ -356,27 +518,63 @@ async fn garbage_and_oversized_input_get_4xx_never_a_crash() {
     }
     // An oversized message is refused.
     let mut c = Client::connect("/api/runs/ws").await;
-    let _ = c.socket.send(Message::binary(vec![b'x'; 2 * 1024 * 1024])).await;
+    let _ = c
+        .socket
+        .send(Message::binary(vec![b'x'; 2 * 1024 * 1024]))
+        .await;
     let t = c.finish().await;
     let (code, message) = t.error().expect("an error event");
     assert_eq!(code, 125);
     assert!(message.contains("too long"), "{message}");
 
     let client = http();
-    let resp = client.post(url("/api/runs")).body("not json").send().await.unwrap();
+    let resp = client
+        .post(url("/api/runs"))
+        .body("not json")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(resp.status(), 400);
     let body: serde_json::Value = resp.json().await.unwrap();
-    assert!(body["error"]["message"].as_str().unwrap().starts_with("invalid JSON body"), "{body}");
-    let json = |b: &str| client.post(url("/api/runs")).header("content-type", "application/json").body(b.to_string());
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("invalid JSON body"),
+        "{body}"
+    );
+    let json = |b: &str| {
+        client
+            .post(url("/api/runs"))
+            .header("content-type", "application/json")
+            .body(b.to_string())
+    };
     assert_eq!(json("{").send().await.unwrap().status(), 400);
     assert_eq!(json("{}").send().await.unwrap().status(), 400);
     assert_eq!(json(r#"{"argv":"x"}"#).send().await.unwrap().status(), 400);
     let big = format!(r#"{{"argv":["{}"]}}"#, "a".repeat(2 * 1024 * 1024));
     // A client of its own: the gateway closes the connection after refusing the body.
-    let resp = http().post(url("/api/runs")).header("content-type", "application/json").body(big).send().await.unwrap();
+    let resp = http()
+        .post(url("/api/runs"))
+        .header("content-type", "application/json")
+        .body(big)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(resp.status(), 413);
-    assert_eq!(client.get(url("/api/runs/nope")).send().await.unwrap().status(), 404);
-    assert_eq!(client.get(url("/api/nope")).send().await.unwrap().status(), 404);
+    assert_eq!(
+        client
+            .get(url("/api/runs/nope"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        404
+    );
+    assert_eq!(
+        client.get(url("/api/nope")).send().await.unwrap().status(),
+        404
+    );
     let resp = client.get(url("/api/runs/nope/ws")).send().await.unwrap();
     assert_eq!(resp.status(), 400, "not a WebSocket upgrade");
     let ws = format!("ws://{}/api/runs/nope/ws", gateway());
@@ -385,21 +583,49 @@ async fn garbage_and_oversized_input_get_4xx_never_a_crash() {
         other => panic!("watching an unknown run: {:?}", other.map(|_| ())),
     }
 
-    let health: serde_json::Value = client.get(url("/api/health")).send().await.unwrap().json().await.unwrap();
+    let health: serde_json::Value = client
+        .get(url("/api/health"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(health["engine"]["reachable"], true, "still serving");
 }
 
 #[tokio::test]
 async fn health_lists_and_version() {
-    let health: serde_json::Value = http().get(url("/api/health")).send().await.unwrap().json().await.unwrap();
+    let health: serde_json::Value = http()
+        .get(url("/api/health"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(health["status"], "ok");
     assert_eq!(health["engine"]["reachable"], true);
     let (_, api, _) = docker(&["version", "--format", "{{.Server.APIVersion}}"]);
     assert_eq!(health["engine"]["api_version"], api.trim());
     assert!(health["engine"]["version"].as_str().is_some());
 
-    let images: serde_json::Value = http().get(url("/api/images")).send().await.unwrap().json().await.unwrap();
-    assert!(images.as_array().unwrap().iter().any(|i| i["RepoTags"].to_string().contains(FIXTURE)), "{images}");
+    let images: serde_json::Value = http()
+        .get(url("/api/images"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        images
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|i| i["RepoTags"].to_string().contains(FIXTURE)),
+        "{images}"
+    );
     let resp = http().get(url("/api/containers")).send().await.unwrap();
     assert_eq!(resp.status(), 200);
     assert!(resp.json::<serde_json::Value>().await.unwrap().is_array());

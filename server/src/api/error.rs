@@ -63,7 +63,11 @@ impl IntoResponse for ApiError {
             _ => None,
         };
         let body = Body {
-            error: ApiErrorBody { code: status.as_u16(), message: self.message(), exit_code },
+            error: ApiErrorBody {
+                code: status.as_u16(),
+                message: self.message(),
+                exit_code,
+            },
         };
         (status, Json(body)).into_response()
     }

@@ -37,9 +37,17 @@ impl AppState {
     pub fn new(config: &Config) -> Result<Self, EngineError> {
         let engine = Engine::new(&config.docker_host)?;
         Ok(AppState {
-            runs: Arc::new(Runs::new(engine.clone(), config.output_limit, config.max_finished_runs)),
+            runs: Arc::new(Runs::new(
+                engine.clone(),
+                config.output_limit,
+                config.max_finished_runs,
+            )),
             engine,
-            admin_token: config.admin_token.as_deref().filter(|t| !t.is_empty()).map(Arc::from),
+            admin_token: config
+                .admin_token
+                .as_deref()
+                .filter(|t| !t.is_empty())
+                .map(Arc::from),
         })
     }
 }
@@ -48,7 +56,10 @@ pub fn router(state: AppState, config: &Config) -> Router {
     let protected = Router::new()
         .route("/runs", post(rest::create_run).get(rest::list_runs))
         .route("/runs/ws", get(ws::run))
-        .route("/runs/{run_id}", get(rest::get_run).delete(rest::delete_run))
+        .route(
+            "/runs/{run_id}",
+            get(rest::get_run).delete(rest::delete_run),
+        )
         .route("/runs/{run_id}/ws", get(ws::watch))
         .route("/runs/{run_id}/output", get(rest::run_output))
         .route("/runs/{run_id}/stop", post(rest::stop_run))
@@ -56,7 +67,10 @@ pub fn router(state: AppState, config: &Config) -> Router {
         .route("/containers", get(rest::list_containers))
         .route("/images", get(rest::list_images))
         .fallback(rest::no_such_route)
-        .route_layer(middleware::from_fn_with_state(state.clone(), auth::require_token));
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            auth::require_token,
+        ));
     let api = Router::new()
         .route("/health", get(rest::health))
         .merge(protected)
@@ -81,8 +95,16 @@ pub fn router(state: AppState, config: &Config) -> Router {
 pub fn plan_for(req: &RunRequest) -> Result<(Plan, Vec<String>), ApiError> {
     let bad = |e: &dyn std::fmt::Display| ApiError::BadRequest(e.to_string());
     let (spec, argv): (RunSpec, Vec<String>) = match (&req.argv, &req.spec) {
-        (Some(_), Some(_)) => return Err(ApiError::BadRequest("give either \"argv\" or \"spec\", not both".into())),
-        (None, None) => return Err(ApiError::BadRequest("a run needs \"argv\" (the arguments after `docker run`) or \"spec\"".into())),
+        (Some(_), Some(_)) => {
+            return Err(ApiError::BadRequest(
+                "give either \"argv\" or \"spec\", not both".into(),
+            ));
+        }
+        (None, None) => {
+            return Err(ApiError::BadRequest(
+                "a run needs \"argv\" (the arguments after `docker run`) or \"spec\"".into(),
+            ));
+        }
         (Some(a), None) => (argv::parse(a).map_err(|e| bad(&e))?, a.clone()),
         (None, Some(s)) => (s.clone(), argv::render(s)),
     };

@@ -24,9 +24,17 @@ pub async fn health(State(app): State<AppState>) -> Json<Health> {
             version: app.engine.version().await.ok().and_then(|v| v.version),
             error: None,
         },
-        Err(e) => EngineHealth { reachable: false, api_version: None, version: None, error: Some(e.to_string()) },
+        Err(e) => EngineHealth {
+            reachable: false,
+            api_version: None,
+            version: None,
+            error: Some(e.to_string()),
+        },
     };
-    Json(Health { status: "ok".into(), engine })
+    Json(Health {
+        status: "ok".into(),
+        engine,
+    })
 }
 
 pub async fn no_such_route() -> ApiError {
@@ -34,12 +42,15 @@ pub async fn no_such_route() -> ApiError {
 }
 
 fn run_by_id(app: &AppState, id: &str) -> ApiResult<std::sync::Arc<Run>> {
-    app.runs.get(id).ok_or_else(|| ApiError::NotFound(format!("no such run: {id}")))
+    app.runs
+        .get(id)
+        .ok_or_else(|| ApiError::NotFound(format!("no such run: {id}")))
 }
 
 /// A JSON request body, whatever its content type says (`curl -d` sends a form type).
 fn json_body<T: serde::de::DeserializeOwned>(body: &[u8]) -> ApiResult<T> {
-    serde_json::from_slice(body).map_err(|e| ApiError::BadRequest(format!("invalid JSON body: {e}")))
+    serde_json::from_slice(body)
+        .map_err(|e| ApiError::BadRequest(format!("invalid JSON body: {e}")))
 }
 
 /// `POST /api/runs`: answers once the container has started (or been created, with
@@ -50,10 +61,16 @@ pub async fn create_run(
 ) -> ApiResult<(StatusCode, Json<RunCreated>)> {
     let req: RunRequest = json_body(&body)?;
     if req.cols.is_some() || req.rows.is_some() {
-        return Err(ApiError::BadRequest("cols and rows are for the WebSocket API".into()));
+        return Err(ApiError::BadRequest(
+            "cols and rows are for the WebSocket API".into(),
+        ));
     }
     let (plan, argv) = plan_for(&req)?;
-    let run = app.runs.launch(Launch { plan, argv, start: req.start.unwrap_or(true) });
+    let run = app.runs.launch(Launch {
+        plan,
+        argv,
+        start: req.start.unwrap_or(true),
+    });
     let info = run.launched().await;
     if info.state == RunState::Failed {
         let failure = run.failure().expect("a failed run records its failure");
@@ -73,13 +90,19 @@ pub async fn list_runs(State(app): State<AppState>) -> Json<Vec<RunInfo>> {
     Json(app.runs.list().iter().map(|r| r.info()).collect())
 }
 
-pub async fn get_run(State(app): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<RunInfo>> {
+pub async fn get_run(
+    State(app): State<AppState>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<RunInfo>> {
     Ok(Json(run_by_id(&app, &id)?.info()))
 }
 
 /// The captured output, stdout and stderr interleaved as produced. `X-Berth-Output-Dropped`
 /// says how many bytes before it were no longer retained.
-pub async fn run_output(State(app): State<AppState>, Path(id): Path<String>) -> ApiResult<Response> {
+pub async fn run_output(
+    State(app): State<AppState>,
+    Path(id): Path<String>,
+) -> ApiResult<Response> {
     let run = run_by_id(&app, &id)?;
     let (dropped, chunks) = run.journal.output();
     let mut body = Vec::with_capacity(chunks.iter().map(|(_, d)| d.len()).sum());
@@ -89,7 +112,10 @@ pub async fn run_output(State(app): State<AppState>, Path(id): Path<String>) -> 
     Ok((
         [
             (header::CONTENT_TYPE, "application/octet-stream".to_string()),
-            (header::HeaderName::from_static("x-berth-output-dropped"), dropped.to_string()),
+            (
+                header::HeaderName::from_static("x-berth-output-dropped"),
+                dropped.to_string(),
+            ),
         ],
         body,
     )
@@ -127,7 +153,9 @@ pub struct KillQuery {
 pub fn valid_signal(signal: &str) -> bool {
     !signal.is_empty()
         && signal.len() <= 16
-        && signal.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'+' || b == b'-')
+        && signal
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'+' || b == b'-')
 }
 
 pub async fn kill_run(
@@ -146,7 +174,10 @@ pub async fn kill_run(
 }
 
 /// Removes the run's container (forcibly, with its anonymous volumes) and forgets the run.
-pub async fn delete_run(State(app): State<AppState>, Path(id): Path<String>) -> ApiResult<StatusCode> {
+pub async fn delete_run(
+    State(app): State<AppState>,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
     let run = run_by_id(&app, &id)?;
     if let Some(container) = run.container_id() {
         match app.engine.remove(&container, true).await {
@@ -159,7 +190,9 @@ pub async fn delete_run(State(app): State<AppState>, Path(id): Path<String>) -> 
     Ok(StatusCode::NO_CONTENT)
 }
 
-pub async fn list_containers(State(app): State<AppState>) -> ApiResult<Json<Vec<ContainerSummary>>> {
+pub async fn list_containers(
+    State(app): State<AppState>,
+) -> ApiResult<Json<Vec<ContainerSummary>>> {
     Ok(Json(app.engine.list_containers(None).await?))
 }
 

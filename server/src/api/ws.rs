@@ -34,7 +34,11 @@ pub async fn run(ws: WebSocketUpgrade, State(app): State<AppState>) -> Response 
         .on_upgrade(move |socket| start_and_follow(socket, app))
 }
 
-pub async fn watch(ws: WebSocketUpgrade, State(app): State<AppState>, Path(id): Path<String>) -> Response {
+pub async fn watch(
+    ws: WebSocketUpgrade,
+    State(app): State<AppState>,
+    Path(id): Path<String>,
+) -> Response {
     let Some(run) = app.runs.get(&id) else {
         return ApiError::NotFound(format!("no such run: {id}")).into_response();
     };
@@ -43,17 +47,27 @@ pub async fn watch(ws: WebSocketUpgrade, State(app): State<AppState>, Path(id): 
 }
 
 fn text(event: &ServerEvent) -> Message {
-    Message::Text(Utf8Bytes::from(serde_json::to_string(event).expect("events serialise")))
+    Message::Text(Utf8Bytes::from(
+        serde_json::to_string(event).expect("events serialise"),
+    ))
 }
 
 async fn close(mut sink: Sink, code: u16, reason: &str) {
-    let frame = CloseFrame { code, reason: Utf8Bytes::from(reason) };
+    let frame = CloseFrame {
+        code,
+        reason: Utf8Bytes::from(reason),
+    };
     let _ = sink.send(Message::Close(Some(frame))).await;
 }
 
 /// Refuses a session with an `error` event (status 125) and a close.
 async fn refuse(mut sink: Sink, message: String) {
-    let _ = sink.send(text(&ServerEvent::Error { code: DOCKER_ERROR, message })).await;
+    let _ = sink
+        .send(text(&ServerEvent::Error {
+            code: DOCKER_ERROR,
+            message,
+        }))
+        .await;
     close(sink, close_code::POLICY, "invalid request").await;
 }
 
@@ -66,7 +80,9 @@ async fn first_message(stream: &mut SplitStream<WebSocket>) -> Result<ClientMess
         Ok(Some(Ok(msg))) => msg,
     };
     match msg {
-        Message::Text(t) => serde_json::from_str(t.as_str()).map_err(|e| format!("invalid message: {e}")),
+        Message::Text(t) => {
+            serde_json::from_str(t.as_str()).map_err(|e| format!("invalid message: {e}"))
+        }
         _ => Err("the first message must be a JSON text message".into()),
     }
 }
@@ -75,17 +91,31 @@ async fn start_and_follow(socket: WebSocket, app: AppState) {
     let (sink, mut stream) = socket.split();
     let req = match first_message(&mut stream).await {
         Ok(ClientMessage::Run(req)) => req,
-        Ok(_) => return refuse(sink, "the first message must be {\"type\":\"run\", …}".into()).await,
+        Ok(_) => {
+            return refuse(
+                sink,
+                "the first message must be {\"type\":\"run\", …}".into(),
+            )
+            .await;
+        }
         Err(e) => return refuse(sink, e).await,
     };
     if req.start.is_some() {
-        return refuse(sink, "\"start\" is for POST /api/runs; a WebSocket run always starts".into()).await;
+        return refuse(
+            sink,
+            "\"start\" is for POST /api/runs; a WebSocket run always starts".into(),
+        )
+        .await;
     }
     let (plan, argv) = match plan_for(&req) {
         Ok(p) => p,
         Err(e) => return refuse(sink, e.to_string()).await,
     };
-    let run = app.runs.launch(Launch { plan, argv, start: true });
+    let run = app.runs.launch(Launch {
+        plan,
+        argv,
+        start: true,
+    });
     if let (Some(cols), Some(rows)) = (req.cols, req.rows) {
         run.send_input(Input::Resize { cols, rows }).await;
     }
@@ -96,7 +126,13 @@ async fn watch_and_follow(socket: WebSocket, run: Arc<Run>) {
     let (sink, mut stream) = socket.split();
     match first_message(&mut stream).await {
         Ok(ClientMessage::Watch) => follow(sink, stream, run, false).await,
-        Ok(_) => refuse(sink, "the first message must be {\"type\":\"watch\"}".into()).await,
+        Ok(_) => {
+            refuse(
+                sink,
+                "the first message must be {\"type\":\"watch\"}".into(),
+            )
+            .await
+        }
         Err(e) => refuse(sink, e).await,
     }
 }
@@ -141,13 +177,16 @@ async fn follow(mut sink: Sink, stream: SplitStream<WebSocket>, run: Arc<Run>, p
             None => {}
             Some(None) => break Err(()),
             Some(Some(Control::Warning(message))) => {
-                if sink.send(text(&ServerEvent::Warning { message })).await.is_err() {
+                let sent = sink.send(text(&ServerEvent::Warning { message })).await;
+                if sent.is_err() {
                     break Err(());
                 }
             }
             Some(Some(Control::Detach)) => {
                 let container_id = run.container_id().unwrap_or_default();
-                let _ = sink.send(text(&ServerEvent::Detached { container_id })).await;
+                let _ = sink
+                    .send(text(&ServerEvent::Detached { container_id }))
+                    .await;
                 break Ok("detached");
             }
         }
@@ -173,15 +212,23 @@ async fn send_batch(
         // `-d`: the client that started the run is done once the container has started.
         if primary && *event == ServerEvent::Started && run.is_detach() {
             let container_id = run.container_id().unwrap_or_default();
-            sink.send(text(&ServerEvent::Detached { container_id })).await.map_err(|_| ())?;
+            sink.send(text(&ServerEvent::Detached { container_id }))
+                .await
+                .map_err(|_| ())?;
             return Ok(Some("detached"));
         }
     }
     if batch.skipped > 0 {
-        sink.send(text(&ServerEvent::Gap { bytes: batch.skipped })).await.map_err(|_| ())?;
+        sink.send(text(&ServerEvent::Gap {
+            bytes: batch.skipped,
+        }))
+        .await
+        .map_err(|_| ())?;
     }
     for frame in coalesce(&batch.output) {
-        sink.send(Message::Binary(frame.into())).await.map_err(|_| ())?;
+        sink.send(Message::Binary(frame.into()))
+            .await
+            .map_err(|_| ())?;
     }
     match &batch.last {
         Some(last) => {
@@ -218,24 +265,38 @@ fn coalesce(chunks: &[(u8, bytes::Bytes)]) -> Vec<Vec<u8>> {
 
 /// Reads client messages: stdin bytes and control messages go to the run; detach and
 /// warnings go to the sender. Ends (dropping `control`) when the client leaves.
-async fn read_client(mut stream: SplitStream<WebSocket>, run: Arc<Run>, control: mpsc::Sender<Control>) {
+async fn read_client(
+    mut stream: SplitStream<WebSocket>,
+    run: Arc<Run>,
+    control: mpsc::Sender<Control>,
+) {
     let warn = |m: &str| Control::Warning(m.to_string());
     while let Some(Ok(msg)) = stream.next().await {
         let input = match msg {
             Message::Binary(data) if run.stdin_attached => Input::Stdin(data),
             Message::Binary(_) => {
-                let _ = control.send(warn("stdin is not attached: run with -i to send input")).await;
+                let _ = control
+                    .send(warn("stdin is not attached: run with -i to send input"))
+                    .await;
                 continue;
             }
             Message::Text(t) => match serde_json::from_str::<ClientMessage>(t.as_str()) {
-                Ok(ClientMessage::Resize { cols, rows }) if cols > 0 && rows > 0 => Input::Resize { cols, rows },
+                Ok(ClientMessage::Resize { cols, rows }) if cols > 0 && rows > 0 => {
+                    Input::Resize { cols, rows }
+                }
                 Ok(ClientMessage::Resize { .. }) => {
-                    let _ = control.send(warn("resize needs cols and rows above 0")).await;
+                    let _ = control
+                        .send(warn("resize needs cols and rows above 0"))
+                        .await;
                     continue;
                 }
-                Ok(ClientMessage::Signal { signal }) if valid_signal(&signal) => Input::Signal(signal),
+                Ok(ClientMessage::Signal { signal }) if valid_signal(&signal) => {
+                    Input::Signal(signal)
+                }
                 Ok(ClientMessage::Signal { signal }) => {
-                    let _ = control.send(Control::Warning(format!("invalid signal {signal:?}"))).await;
+                    let _ = control
+                        .send(Control::Warning(format!("invalid signal {signal:?}")))
+                        .await;
                     continue;
                 }
                 Ok(ClientMessage::CloseStdin) => Input::CloseStdin,
@@ -244,11 +305,15 @@ async fn read_client(mut stream: SplitStream<WebSocket>, run: Arc<Run>, control:
                     continue;
                 }
                 Ok(ClientMessage::Run(_) | ClientMessage::Watch) => {
-                    let _ = control.send(warn("this session already follows a run")).await;
+                    let _ = control
+                        .send(warn("this session already follows a run"))
+                        .await;
                     continue;
                 }
                 Err(e) => {
-                    let _ = control.send(Control::Warning(format!("invalid message: {e}"))).await;
+                    let _ = control
+                        .send(Control::Warning(format!("invalid message: {e}")))
+                        .await;
                     continue;
                 }
             },
@@ -274,9 +339,15 @@ mod tests {
             (2, Bytes::from_static(b"c")),
             (1, Bytes::from_static(b"d")),
         ];
-        assert_eq!(coalesce(&chunks), vec![b"\x01ab".to_vec(), b"\x02c".to_vec(), b"\x01d".to_vec()]);
+        assert_eq!(
+            coalesce(&chunks),
+            vec![b"\x01ab".to_vec(), b"\x02c".to_vec(), b"\x01d".to_vec()]
+        );
         let big = vec![(1, Bytes::from(vec![0u8; MAX_FRAME * 2 + 5]))];
         let frames = coalesce(&big);
-        assert_eq!(frames.iter().map(Vec::len).collect::<Vec<_>>(), [MAX_FRAME + 1, MAX_FRAME + 1, 6]);
+        assert_eq!(
+            frames.iter().map(Vec::len).collect::<Vec<_>>(),
+            [MAX_FRAME + 1, MAX_FRAME + 1, 6]
+        );
     }
 }

@@ -63,7 +63,9 @@ pub async fn attach(transport: &Transport, id: &str, opts: &AttachOptions) -> Re
     if let Some(keys) = &opts.detach_keys {
         query.push(("detachKeys", keys));
     }
-    let path = transport.versioned(&format!("/containers/{}/attach", segment(id)), &query).await?;
+    let path = transport
+        .versioned(&format!("/containers/{}/attach", segment(id)), &query)
+        .await?;
 
     // A connection of its own, outside the pool: it stops being HTTP after the upgrade.
     let stream = UnixStream::connect(&transport.socket)
@@ -84,7 +86,10 @@ pub async fn attach(transport: &Transport, id: &str, opts: &AttachOptions) -> Re
         .header(CONTENT_TYPE, "text/plain")
         .body(Empty::<Bytes>::new())
         .map_err(|e| EngineError::Protocol(e.to_string()))?;
-    let resp = sender.send_request(req).await.map_err(|e| transport.unreachable(e))?;
+    let resp = sender
+        .send_request(req)
+        .await
+        .map_err(|e| transport.unreachable(e))?;
     match resp.status() {
         StatusCode::SWITCHING_PROTOCOLS => {}
         s if s.is_client_error() || s.is_server_error() => return Err(daemon_error(resp).await),
@@ -100,9 +105,9 @@ pub async fn attach(transport: &Transport, id: &str, opts: &AttachOptions) -> Re
         .map_err(|e| EngineError::Protocol(format!("attach upgrade failed: {e}")))?;
     // Take the socket back from hyper so both directions are plain tokio I/O with a real
     // half-close; bytes hyper had already read past the response come first.
-    let parts = upgraded
-        .downcast::<TokioIo<UnixStream>>()
-        .map_err(|_| EngineError::Protocol("attach upgrade returned an unexpected stream".into()))?;
+    let parts = upgraded.downcast::<TokioIo<UnixStream>>().map_err(|_| {
+        EngineError::Protocol("attach upgrade returned an unexpected stream".into())
+    })?;
     let (read, write) = parts.io.into_inner().into_split();
     Ok(Attached {
         output: OutputReader::new(read, parts.read_buf, opts.tty),

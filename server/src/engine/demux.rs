@@ -36,7 +36,9 @@ pub fn split_frame(buf: &mut BytesMut) -> Result<Option<Frame>> {
         // Stdin frames are never sent by the daemon in practice; treat as stdout like stdcopy.
         0 | 1 => Ok(Some(Frame { stream: 1, data })),
         2 => Ok(Some(Frame { stream: 2, data })),
-        3 => Err(EngineError::Stream(String::from_utf8_lossy(&data).into_owned())),
+        3 => Err(EngineError::Stream(
+            String::from_utf8_lossy(&data).into_owned(),
+        )),
         other => Err(EngineError::Protocol(format!(
             "unknown stream type {other} in a multiplexed stream"
         ))),
@@ -72,9 +74,10 @@ impl<R: AsyncRead + Unpin> OutputReader<R> {
             if self.buf.capacity() - self.buf.len() < READ_SIZE / 4 {
                 self.buf.reserve(READ_SIZE);
             }
-            let n = self.io.read_buf(&mut self.buf).await.map_err(|e| {
-                EngineError::Stream(format!("reading the attached stream: {e}"))
-            })?;
+            let n =
+                self.io.read_buf(&mut self.buf).await.map_err(|e| {
+                    EngineError::Stream(format!("reading the attached stream: {e}"))
+                })?;
             if n == 0 {
                 if !self.tty && !self.buf.is_empty() {
                     return Err(EngineError::Protocol(format!(
@@ -129,8 +132,20 @@ mod tests {
             got.push(f);
         }
         writer.await.unwrap();
-        assert_eq!(got[0], Frame { stream: 1, data: Bytes::from_static(b"hello ") });
-        assert_eq!(got[1], Frame { stream: 2, data: Bytes::from_static(b"oops") });
+        assert_eq!(
+            got[0],
+            Frame {
+                stream: 1,
+                data: Bytes::from_static(b"hello ")
+            }
+        );
+        assert_eq!(
+            got[1],
+            Frame {
+                stream: 2,
+                data: Bytes::from_static(b"oops")
+            }
+        );
         assert_eq!(got[2].data.len(), 0);
         assert_eq!(got[3].data.len(), 100_000);
         assert_eq!(got.len(), 4);

@@ -16,10 +16,17 @@ pub enum EngineError {
     #[error("unexpected answer from the Docker engine: {0}")]
     Protocol(String),
     /// The daemon speaks an API older than Berth supports.
-    #[error("the Docker engine's API version {daemon} is older than the minimum {minimum} Berth supports")]
-    TooOld { daemon: String, minimum: &'static str },
+    #[error(
+        "the Docker engine's API version {daemon} is older than the minimum {minimum} Berth supports"
+    )]
+    TooOld {
+        daemon: String,
+        minimum: &'static str,
+    },
     /// `DOCKER_HOST` is not a form Berth can use.
-    #[error("unsupported DOCKER_HOST {0:?}: Berth talks to the engine over a unix socket (unix:///path)")]
+    #[error(
+        "unsupported DOCKER_HOST {0:?}: Berth talks to the engine over a unix socket (unix:///path)"
+    )]
     UnsupportedHost(String),
 }
 

@@ -82,7 +82,9 @@ fn json_body<T: serde::Serialize>(value: &T) -> Result<Option<Vec<u8>>> {
 impl Engine {
     /// `docker_host` is `unix:///path/to/docker.sock`. Nothing is contacted until the first call.
     pub fn new(docker_host: &str) -> Result<Self> {
-        Ok(Engine { transport: Arc::new(Transport::new(docker_host)?) })
+        Ok(Engine {
+            transport: Arc::new(Transport::new(docker_host)?),
+        })
     }
 
     pub fn host(&self) -> &str {
@@ -102,7 +104,10 @@ impl Engine {
     /// Pings the daemon and (re)negotiates the API version.
     pub async fn ping(&self) -> Result<Ping> {
         let (api_version, os_type) = self.transport.ping().await?;
-        Ok(Ping { api_version, os_type })
+        Ok(Ping {
+            api_version,
+            os_type,
+        })
     }
 
     pub async fn version(&self) -> Result<SystemVersion> {
@@ -122,7 +127,9 @@ impl Engine {
         if let Some(platform) = platform {
             query.push(("platform", platform));
         }
-        let resp = self.call(Method::POST, "/containers/create", &query, json_body(body)?).await?;
+        let resp = self
+            .call(Method::POST, "/containers/create", &query, json_body(body)?)
+            .await?;
         read_json(resp).await
     }
 
@@ -133,14 +140,26 @@ impl Engine {
             query.push(("platform", platform));
         }
         // The CLI always sends credentials; anonymous is the base64url of "{}".
-        let auth = [(HeaderName::from_static("x-registry-auth"), HeaderValue::from_static("e30="))];
-        let resp = self.transport.call(Method::POST, "/images/create", &query, None, &auth).await?;
+        let auth = [(
+            HeaderName::from_static("x-registry-auth"),
+            HeaderValue::from_static("e30="),
+        )];
+        let resp = self
+            .transport
+            .call(Method::POST, "/images/create", &query, None, &auth)
+            .await?;
         Ok(PullStream::new(resp.into_body()))
     }
 
     pub async fn start(&self, id: &str) -> Result<()> {
         // 304 (already running) is not an error, like the CLI.
-        self.call(Method::POST, &format!("/containers/{}/start", segment(id)), &[], None).await?;
+        self.call(
+            Method::POST,
+            &format!("/containers/{}/start", segment(id)),
+            &[],
+            None,
+        )
+        .await?;
         Ok(())
     }
 
@@ -152,20 +171,26 @@ impl Engine {
             WaitCondition::Removed => "removed",
         };
         let path = format!("/containers/{}/wait", segment(id));
-        let resp = self.call(Method::POST, &path, &[("condition", condition)], None).await?;
-        Ok(Wait { body: resp.into_body() })
+        let resp = self
+            .call(Method::POST, &path, &[("condition", condition)], None)
+            .await?;
+        Ok(Wait {
+            body: resp.into_body(),
+        })
     }
 
     pub async fn resize(&self, id: &str, rows: u16, cols: u16) -> Result<()> {
         let (h, w) = (rows.to_string(), cols.to_string());
         let path = format!("/containers/{}/resize", segment(id));
-        self.call(Method::POST, &path, &[("h", &h), ("w", &w)], None).await?;
+        self.call(Method::POST, &path, &[("h", &h), ("w", &w)], None)
+            .await?;
         Ok(())
     }
 
     pub async fn kill(&self, id: &str, signal: &str) -> Result<()> {
         let path = format!("/containers/{}/kill", segment(id));
-        self.call(Method::POST, &path, &[("signal", signal)], None).await?;
+        self.call(Method::POST, &path, &[("signal", signal)], None)
+            .await?;
         Ok(())
     }
 
@@ -176,13 +201,25 @@ impl Engine {
         if let Some(t) = &t {
             query.push(("t", t.as_str()));
         }
-        self.call(Method::POST, &format!("/containers/{}/stop", segment(id)), &query, None).await?;
+        self.call(
+            Method::POST,
+            &format!("/containers/{}/stop", segment(id)),
+            &query,
+            None,
+        )
+        .await?;
         Ok(())
     }
 
     pub async fn remove(&self, id: &str, force: bool) -> Result<()> {
         let query = [("force", if force { "1" } else { "0" }), ("v", "1")];
-        self.call(Method::DELETE, &format!("/containers/{}", segment(id)), &query, None).await?;
+        self.call(
+            Method::DELETE,
+            &format!("/containers/{}", segment(id)),
+            &query,
+            None,
+        )
+        .await?;
         Ok(())
     }
 
@@ -196,9 +233,16 @@ impl Engine {
         let tail = tail.map_or_else(|| "all".to_string(), |t| t.to_string());
         let query = [("stdout", "1"), ("stderr", "1"), ("tail", tail.as_str())];
         let path = format!("/containers/{}/logs", segment(id));
-        let body = read_body(self.call(Method::GET, &path, &query, None).await?, transport::MAX_JSON_BODY).await?;
+        let body = read_body(
+            self.call(Method::GET, &path, &query, None).await?,
+            transport::MAX_JSON_BODY,
+        )
+        .await?;
         if tty {
-            Ok(vec![Frame { stream: 1, data: body }])
+            Ok(vec![Frame {
+                stream: 1,
+                data: body,
+            }])
         } else {
             demux::demux_all(BytesMut::from(&body[..]))
         }
@@ -211,7 +255,11 @@ impl Engine {
         if let Some(f) = &filters {
             query.push(("filters", f.as_str()));
         }
-        read_json(self.call(Method::GET, "/containers/json", &query, None).await?).await
+        read_json(
+            self.call(Method::GET, "/containers/json", &query, None)
+                .await?,
+        )
+        .await
     }
 
     pub async fn list_images(&self) -> Result<Vec<ImageSummary>> {

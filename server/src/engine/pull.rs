@@ -83,7 +83,9 @@ fn decode(line: &[u8]) -> Result<PullProgress> {
         let message = detail.message.or(msg.error).unwrap_or_default();
         // v20.10 CLI: a 401 from the registry reads as "authentication is required".
         if detail.code == Some(401) {
-            return Err(EngineError::Stream(format!("authentication is required: {message}")));
+            return Err(EngineError::Stream(format!(
+                "authentication is required: {message}"
+            )));
         }
         return Err(EngineError::Stream(message));
     }
@@ -111,7 +113,11 @@ pub struct PullStream {
 
 impl PullStream {
     pub(super) fn new(body: Incoming) -> Self {
-        PullStream { body, decoder: Decoder::default(), done: false }
+        PullStream {
+            body,
+            decoder: Decoder::default(),
+            done: false,
+        }
     }
 
     /// The next progress message; `None` when the pull has finished successfully.
@@ -164,7 +170,15 @@ mod tests {
             let (a, b) = stream.split_at(split);
             let got: Vec<_> = all(&[a, b]).into_iter().map(Result::unwrap).collect();
             assert_eq!(got.len(), 4, "split at {split}");
-            assert_eq!(got[1], PullProgress { id: "abc".into(), status: "Downloading".into(), current: Some(10), total: Some(20) });
+            assert_eq!(
+                got[1],
+                PullProgress {
+                    id: "abc".into(),
+                    status: "Downloading".into(),
+                    current: Some(10),
+                    total: Some(20)
+                }
+            );
             assert_eq!(got[2].current, None);
             assert_eq!(got[3].id, "");
         }
@@ -172,11 +186,16 @@ mod tests {
 
     #[test]
     fn error_detail_is_an_error() {
-        let got = all(&["{\"status\":\"x\"}\n{\"errorDetail\":{\"message\":\"manifest unknown\"},\"error\":\"manifest unknown\"}\n"]);
+        let got = all(&[
+            "{\"status\":\"x\"}\n{\"errorDetail\":{\"message\":\"manifest unknown\"},\"error\":\"manifest unknown\"}\n",
+        ]);
         assert!(got[0].is_ok());
         assert_eq!(got[1].as_ref().unwrap_err().to_string(), "manifest unknown");
         let got = all(&["{\"errorDetail\":{\"code\":401,\"message\":\"denied\"}}"]);
-        assert_eq!(got[0].as_ref().unwrap_err().to_string(), "authentication is required: denied");
+        assert_eq!(
+            got[0].as_ref().unwrap_err().to_string(),
+            "authentication is required: denied"
+        );
         assert!(all(&["not json\n"])[0].is_err());
     }
 }

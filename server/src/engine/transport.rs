@@ -26,7 +26,11 @@ const MAX_ERROR_BODY: usize = 64 * 1024;
 pub const MAX_JSON_BODY: usize = 64 * 1024 * 1024;
 
 /// Query string characters left as they are (`url.Values.Encode` escapes the rest).
-const QUERY: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'_').remove(b'.').remove(b'~');
+const QUERY: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'~');
 
 pub struct Transport {
     /// `DOCKER_HOST` as given, for messages.
@@ -60,10 +64,16 @@ fn version_key(v: &str) -> Option<(u32, u32)> {
 pub fn negotiate(daemon: Option<&str>) -> Result<String> {
     let Some(daemon) = daemon.filter(|d| version_key(d).is_some()) else {
         // A daemon that does not say is old: the CLI falls back to 1.24; we need at least MIN.
-        return Err(EngineError::TooOld { daemon: daemon.unwrap_or("unknown").to_string(), minimum: MIN_API_VERSION });
+        return Err(EngineError::TooOld {
+            daemon: daemon.unwrap_or("unknown").to_string(),
+            minimum: MIN_API_VERSION,
+        });
     };
     if version_key(daemon) < version_key(MIN_API_VERSION) {
-        return Err(EngineError::TooOld { daemon: daemon.to_string(), minimum: MIN_API_VERSION });
+        return Err(EngineError::TooOld {
+            daemon: daemon.to_string(),
+            minimum: MIN_API_VERSION,
+        });
     }
     Ok(if version_key(daemon) < version_key(MAX_API_VERSION) {
         daemon.trim().to_string()
@@ -99,7 +109,10 @@ impl Transport {
     }
 
     pub fn unreachable(&self, reason: impl std::fmt::Display) -> EngineError {
-        EngineError::Unreachable { host: self.host.clone(), reason: reason.to_string() }
+        EngineError::Unreachable {
+            host: self.host.clone(),
+            reason: reason.to_string(),
+        }
     }
 
     pub fn uri(&self, path_and_query: &str) -> hyper::Uri {
@@ -108,7 +121,9 @@ impl Transport {
 
     /// `GET /_ping` (unversioned): sets the negotiated version from the `Api-Version` header.
     pub async fn ping(&self) -> Result<(String, Option<String>)> {
-        let resp = self.send(Method::GET, "/_ping".to_string(), None, &[]).await?;
+        let resp = self
+            .send(Method::GET, "/_ping".to_string(), None, &[])
+            .await?;
         let header = |name: &str| {
             resp.headers()
                 .get(name)
@@ -133,7 +148,12 @@ impl Transport {
 
     /// A versioned path: `/v1.41/containers/create?…`.
     pub async fn versioned(&self, path: &str, query: &[(&str, &str)]) -> Result<String> {
-        Ok(format!("/v{}{}{}", self.api_version().await?, path, encode_query(query)))
+        Ok(format!(
+            "/v{}{}{}",
+            self.api_version().await?,
+            path,
+            encode_query(query)
+        ))
     }
 
     /// Sends a request on a versioned path; an error status becomes `EngineError::Daemon`.
@@ -156,7 +176,9 @@ impl Transport {
         json: Option<Vec<u8>>,
         headers: &[(HeaderName, HeaderValue)],
     ) -> Result<Response<Incoming>> {
-        let mut req = Request::builder().method(method).uri(self.uri(&path_and_query));
+        let mut req = Request::builder()
+            .method(method)
+            .uri(self.uri(&path_and_query));
         if json.is_some() {
             req = req.header(CONTENT_TYPE, "application/json");
         }
@@ -166,7 +188,11 @@ impl Transport {
         let req = req
             .body(Full::new(Bytes::from(json.unwrap_or_default())))
             .map_err(|e| EngineError::Protocol(e.to_string()))?;
-        let resp = self.client.request(req).await.map_err(|e| self.unreachable(error_chain(&e)))?;
+        let resp = self
+            .client
+            .request(req)
+            .await
+            .map_err(|e| self.unreachable(error_chain(&e)))?;
         if resp.status().is_client_error() || resp.status().is_server_error() {
             return Err(daemon_error(resp).await);
         }
@@ -201,7 +227,10 @@ pub async fn daemon_error(resp: Response<Incoming>) -> EngineError {
         Err(_) if body.is_empty() => status.canonical_reason().unwrap_or("error").to_string(),
         Err(_) => String::from_utf8_lossy(&body).trim().to_string(),
     };
-    EngineError::Daemon { status: status.as_u16(), message }
+    EngineError::Daemon {
+        status: status.as_u16(),
+        message,
+    }
 }
 
 /// A hyper error with its sources, e.g. "client error (Connect): No such file or directory".
@@ -232,11 +261,17 @@ mod tests {
 
     #[test]
     fn hosts_and_queries() {
-        assert_eq!(socket_path("unix:///var/run/docker.sock").unwrap(), PathBuf::from("/var/run/docker.sock"));
+        assert_eq!(
+            socket_path("unix:///var/run/docker.sock").unwrap(),
+            PathBuf::from("/var/run/docker.sock")
+        );
         assert_eq!(socket_path("/x.sock").unwrap(), PathBuf::from("/x.sock"));
         assert!(socket_path("tcp://1.2.3.4:2375").is_err());
         assert!(socket_path("unix://").is_err());
-        assert_eq!(encode_query(&[("name", "a b&c"), ("tag", "1.0")]), "?name=a%20b%26c&tag=1.0");
+        assert_eq!(
+            encode_query(&[("name", "a b&c"), ("tag", "1.0")]),
+            "?name=a%20b%26c&tag=1.0"
+        );
         assert_eq!(segment("../x"), "..%2Fx");
     }
 }

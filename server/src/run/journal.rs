@@ -40,7 +40,9 @@ impl State {
     fn evict(&mut self, limit: usize) {
         let keep_from = self.primary.unwrap_or(u64::MAX);
         while self.end - self.start > limit as u64 {
-            let Some(front) = self.chunks.front() else { break };
+            let Some(front) = self.chunks.front() else {
+                break;
+            };
             let front_end = front.offset + front.data.len() as u64;
             if front_end > keep_from {
                 break;
@@ -136,11 +138,17 @@ impl Journal {
             consumed.borrow_and_update();
             {
                 let mut state = self.lock();
-                let lagging = state.primary.is_some_and(|p| state.end - p >= self.limit as u64);
+                let lagging = state
+                    .primary
+                    .is_some_and(|p| state.end - p >= self.limit as u64);
                 if !lagging {
                     let offset = state.end;
                     state.end += data.len() as u64;
-                    state.chunks.push_back(Chunk { offset, stream, data });
+                    state.chunks.push_back(Chunk {
+                        offset,
+                        stream,
+                        data,
+                    });
                     state.evict(self.limit);
                     break;
                 }
@@ -189,7 +197,9 @@ impl Journal {
             batch.skipped = state.start - cursor.offset;
             cursor.offset = state.start;
         }
-        let first = state.chunks.partition_point(|c| c.offset + (c.data.len() as u64) <= cursor.offset);
+        let first = state
+            .chunks
+            .partition_point(|c| c.offset + (c.data.len() as u64) <= cursor.offset);
         let mut taken = 0;
         for chunk in state.chunks.range(first..) {
             let skip = (cursor.offset - chunk.offset) as usize;
@@ -210,7 +220,11 @@ impl Journal {
     /// The retained output in order, and how many bytes before it were dropped.
     pub fn output(&self) -> (u64, Vec<(u8, Bytes)>) {
         let state = self.lock();
-        let chunks = state.chunks.iter().map(|c| (c.stream, c.data.clone())).collect();
+        let chunks = state
+            .chunks
+            .iter()
+            .map(|c| (c.stream, c.data.clone()))
+            .collect();
         (state.start, chunks)
     }
 }
@@ -305,6 +319,9 @@ mod tests {
         tokio::time::sleep(Duration::from_millis(20)).await;
         assert!(!blocked.is_finished());
         j.release_primary();
-        tokio::time::timeout(Duration::from_secs(1), blocked).await.unwrap().unwrap();
+        tokio::time::timeout(Duration::from_secs(1), blocked)
+            .await
+            .unwrap()
+            .unwrap();
     }
 }

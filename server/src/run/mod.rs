@@ -117,7 +117,12 @@ pub struct Launch {
 
 impl Runs {
     pub fn new(engine: Engine, output_limit: usize, max_finished: usize) -> Self {
-        Runs { inner: Mutex::default(), engine, output_limit, max_finished }
+        Runs {
+            inner: Mutex::default(),
+            engine,
+            output_limit,
+            max_finished,
+        }
     }
 
     pub fn engine(&self) -> &Engine {
@@ -156,9 +161,15 @@ impl Runs {
             start: launch.start,
             failure: Mutex::new(None),
         });
-        run.journal.push_event(ServerEvent::Accepted { run_id: id.clone() });
+        run.journal
+            .push_event(ServerEvent::Accepted { run_id: id.clone() });
         self.register(run.clone());
-        tokio::spawn(sequence::drive(self.engine.clone(), run.clone(), launch, inputs));
+        tokio::spawn(sequence::drive(
+            self.engine.clone(),
+            run.clone(),
+            launch,
+            inputs,
+        ));
         run
     }
 
@@ -187,7 +198,11 @@ impl Runs {
     /// Newest first.
     pub fn list(&self) -> Vec<Arc<Run>> {
         let reg = self.inner.lock().expect("runs lock");
-        reg.order.iter().rev().map(|id| reg.by_id[id].clone()).collect()
+        reg.order
+            .iter()
+            .rev()
+            .map(|id| reg.by_id[id].clone())
+            .collect()
     }
 
     pub fn forget(&self, id: &str) -> Option<Arc<Run>> {

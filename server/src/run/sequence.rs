@@ -55,7 +55,12 @@ enum Ending {
 }
 
 /// Runs the sequence and records how it ended.
-pub(super) async fn drive(engine: Engine, run: Arc<Run>, launch: Launch, inputs: mpsc::Receiver<Input>) {
+pub(super) async fn drive(
+    engine: Engine,
+    run: Arc<Run>,
+    launch: Launch,
+    inputs: mpsc::Receiver<Input>,
+) {
     let outcome = run_container(&engine, &run, launch.plan, launch.start, inputs).await;
     match outcome {
         Ok(Ending::Created) => {}
@@ -76,7 +81,10 @@ pub(super) async fn drive(engine: Engine, run: Arc<Run>, launch: Launch, inputs:
                 i.finished_at = Some(now());
             });
             *run.failure.lock().expect("run lock") = Some(f.clone());
-            run.journal.finish(ServerEvent::Error { code: f.code, message: f.message });
+            run.journal.finish(ServerEvent::Error {
+                code: f.code,
+                message: f.message,
+            });
         }
     }
 }
@@ -98,9 +106,14 @@ async fn run_container(
         pull(engine, run, image, plan.platform.as_deref()).await?;
     }
     let created = match create(engine, &plan).await {
-        Err(e) if e.status() == Some(404) && plan.pull == PullPolicy::Missing && named.is_some() => {
+        Err(e)
+            if e.status() == Some(404) && plan.pull == PullPolicy::Missing && named.is_some() =>
+        {
             let image = named.expect("checked");
-            pull_notice(run, format!("Unable to find image '{}' locally", image.familiar_string()));
+            pull_notice(
+                run,
+                format!("Unable to find image '{}' locally", image.familiar_string()),
+            );
             pull(engine, run, image, plan.platform.as_deref()).await?;
             create(engine, &plan).await
         }
@@ -113,7 +126,10 @@ async fn run_container(
         i.container_id = Some(id.clone());
         i.warnings = created.warnings.clone();
     });
-    run.journal.push_event(ServerEvent::Created { container_id: id.clone(), warnings: created.warnings });
+    run.journal.push_event(ServerEvent::Created {
+        container_id: id.clone(),
+        warnings: created.warnings,
+    });
     if !start {
         return Ok(Ending::Created);
     }
@@ -128,15 +144,27 @@ async fn run_container(
         detach_keys: plan.detach_keys.clone(),
     };
     let attached = if attach.stdin || attach.stdout || attach.stderr {
-        Some(engine.attach(&id, &attach).await.map_err(Failure::from_engine)?)
+        Some(
+            engine
+                .attach(&id, &attach)
+                .await
+                .map_err(Failure::from_engine)?,
+        )
     } else {
         None
     };
 
     // Wait before start: registered after it, a fast exit could be missed or, with --rm,
     // the container could already be gone.
-    let condition = if plan.auto_remove() { WaitCondition::Removed } else { WaitCondition::NextExit };
-    let wait = engine.wait(&id, condition).await.map_err(Failure::from_engine)?;
+    let condition = if plan.auto_remove() {
+        WaitCondition::Removed
+    } else {
+        WaitCondition::NextExit
+    };
+    let wait = engine
+        .wait(&id, condition)
+        .await
+        .map_err(Failure::from_engine)?;
 
     if let Err(e) = engine.start(&id).await {
         // The daemon has already recorded 126/127 for the container; --rm removes it.
@@ -156,7 +184,13 @@ async fn run_container(
         Some(Attached { output, stdin }) => (Some(output), attach.stdin.then_some(stdin)),
         None => (None, None),
     };
-    let input_task = tokio::spawn(forward_input(engine.clone(), id.clone(), inputs, stdin, plan.tty()));
+    let input_task = tokio::spawn(forward_input(
+        engine.clone(),
+        id.clone(),
+        inputs,
+        stdin,
+        plan.tty(),
+    ));
 
     if let Some(mut output) = output {
         loop {
@@ -175,15 +209,30 @@ async fn run_container(
     status.map(Ending::Exited)
 }
 
-async fn create(engine: &Engine, plan: &Plan) -> Result<berth_shared::models::ContainerCreateResponse, EngineError> {
-    engine.create_container(plan.name.as_deref(), plan.platform.as_deref(), &plan.body).await
+async fn create(
+    engine: &Engine,
+    plan: &Plan,
+) -> Result<berth_shared::models::ContainerCreateResponse, EngineError> {
+    engine
+        .create_container(plan.name.as_deref(), plan.platform.as_deref(), &plan.body)
+        .await
 }
 
 fn pull_notice(run: &Run, status: String) {
-    run.journal.push_event(ServerEvent::Pull(PullProgress { id: String::new(), status, current: None, total: None }));
+    run.journal.push_event(ServerEvent::Pull(PullProgress {
+        id: String::new(),
+        status,
+        current: None,
+        total: None,
+    }));
 }
 
-async fn pull(engine: &Engine, run: &Run, image: &ImageRef, platform: Option<&str>) -> Result<(), Failure> {
+async fn pull(
+    engine: &Engine,
+    run: &Run,
+    image: &ImageRef,
+    platform: Option<&str>,
+) -> Result<(), Failure> {
     run.update(|i| i.state = RunState::Pulling);
     let mut progress = engine
         .pull(&image.name(), image.api_tag(), platform)
@@ -215,7 +264,9 @@ async fn exit_status(engine: &Engine, run: &Run, id: &str, wait: Wait) -> Result
         .and_then(|s| s.running)
         .unwrap_or(false);
     if running {
-        run.journal.finish(ServerEvent::Detached { container_id: id.to_string() });
+        run.journal.finish(ServerEvent::Detached {
+            container_id: id.to_string(),
+        });
     }
     status.await.map_err(Failure::from_engine)
 }
@@ -231,11 +282,11 @@ async fn forward_input(
     while let Some(input) = inputs.recv().await {
         match input {
             Input::Stdin(data) => {
-                if let Some(w) = &mut stdin {
-                    if let Err(e) = w.write(&data).await {
-                        tracing::debug!("stdin: {e}");
-                        stdin = None;
-                    }
+                if let Some(w) = &mut stdin
+                    && let Err(e) = w.write(&data).await
+                {
+                    tracing::debug!("stdin: {e}");
+                    stdin = None;
                 }
             }
             Input::CloseStdin => {
