@@ -84,6 +84,7 @@ pub fn volumes(values: &[String]) -> Result<Volumes, String> {
                 if is_file_path(&source) && source.starts_with('.') {
                     return Err(relative_source("-v", spec, &source));
                 }
+                daemon_bind_spec(spec)?;
                 out.binds.push(spec.clone());
             }
             None => {
@@ -92,6 +93,41 @@ pub fn volumes(values: &[String]) -> Result<Volumes, String> {
         }
     }
     Ok(out)
+}
+
+/// `-v` modes a Linux daemon knows (moby `linuxParser.ValidateMountMode`): comma-separated,
+/// at most one of each kind.
+fn valid_bind_mode(mode: &str) -> bool {
+    let mut kinds = [0u8; 5];
+    for o in mode.split(',') {
+        let kind = match o {
+            "rw" | "ro" => 0,
+            "z" | "Z" => 1,
+            "shared" | "rshared" | "slave" | "rslave" | "private" | "rprivate" => 2,
+            "nocopy" => 3,
+            "consistent" | "cached" | "delegated" => 4,
+            _ => return false,
+        };
+        kinds[kind] += 1;
+    }
+    kinds.iter().all(|&n| n <= 1)
+}
+
+/// The checks a Linux daemon makes of a bind (moby `linuxParser.ParseMountRaw`) that it
+/// answers with a 500 rather than a 400, so Berth makes them first, with its messages.
+fn daemon_bind_spec(spec: &str) -> Result<(), String> {
+    let parts: Vec<&str> = spec.split(':').collect();
+    match parts.as_slice() {
+        [_, mode] if valid_bind_mode(mode) => {
+            Err(format!("invalid volume specification: '{spec}'"))
+        }
+        [_, _] => Ok(()),
+        [_, _, mode] if !mode.is_empty() && !valid_bind_mode(mode) => {
+            Err(format!("invalid mode: {mode}"))
+        }
+        [_, _, _] => Ok(()),
+        _ => Err(format!("invalid volume specification: '{spec}'")),
+    }
 }
 
 /// `--tmpfs /run:rw,size=64m` → Tmpfs map entry `/run` → `rw,size=64m`.
@@ -189,11 +225,12 @@ pub fn mount(value: &str) -> Result<Mount, String> {
                     .ok_or_else(|| format!("invalid value for {key}: {v}"))?;
                 bind.get_or_insert_default().propagation = Some(p);
             }
+            // Deprecated (the v28 CLI warns) but still honoured; master refuses it.
             "bind-nonrecursive" => {
-                return Err(
-                    "bind-nonrecursive is deprecated, use bind-recursive=disabled instead"
-                        .to_string(),
-                );
+                let b = bind.get_or_insert_default();
+                if bool_value(&key, val)? {
+                    b.non_recursive = Some(true);
+                }
             }
             "bind-recursive" => {
                 let b = bind.get_or_insert_default();
@@ -404,6 +441,52 @@ mod tests {
 
     fn s(v: &[&str]) -> Vec<String> {
         v.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn bind_nonrecursive_is_still_honoured_as_by_the_v28_cli() {
+        let m = mount("type=bind,src=/tmp,dst=/m,bind-nonrecursive").unwrap();
+        assert_eq!(m.bind_options.unwrap().non_recursive, Some(true));
+        let m = mount("type=bind,src=/tmp,dst=/m,bind-nonrecursive=false").unwrap();
+        assert_eq!(m.bind_options, Some(MountBindOptions::default()));
+        assert_eq!(
+            mount("type=volume,dst=/m,bind-nonrecursive").unwrap_err(),
+            "cannot mix 'bind-*' options with mount type 'volume'"
+        );
+        assert!(
+            mount("type=bind,src=/tmp,dst=/m,bind-nonrecursive=maybe")
+                .unwrap_err()
+                .starts_with("invalid value for 'bind-nonrecursive'")
+        );
+    }
+
+    #[test]
+    fn binds_a_linux_daemon_refuses_with_a_500() {
+        assert_eq!(
+            volumes(&s(&["/a:/b:c:d"])).unwrap_err(),
+            "invalid volume specification: '/a:/b:c:d'"
+        );
+        assert_eq!(
+            volumes(&s(&["/a:/b:bogus"])).unwrap_err(),
+            "invalid mode: bogus"
+        );
+        assert_eq!(
+            volumes(&s(&["/a:/b:ro,rw"])).unwrap_err(),
+            "invalid mode: ro,rw"
+        );
+        assert_eq!(
+            volumes(&s(&["/a:ro"])).unwrap_err(),
+            "invalid volume specification: '/a:ro'"
+        );
+        for ok in [
+            "/a:/b",
+            "/a:/b:ro,Z",
+            "/a:/b:rw,rslave,nocopy",
+            "vol:/b:nocopy",
+            "/a:/b:z,cached",
+        ] {
+            assert_eq!(volumes(&s(&[ok])).unwrap().binds, [ok], "{ok}");
+        }
     }
 
     #[test]

@@ -47,6 +47,9 @@ pub enum PlanError {
     /// Something Berth deliberately does not do (it would touch the gateway host).
     #[error("{0}")]
     Refused(String),
+    /// A feature the daemon's API version is too old for, worded as the CLI words it.
+    #[error("{0}")]
+    ApiVersion(String),
 }
 
 impl PlanError {
@@ -88,9 +91,78 @@ pub struct Plan {
     pub pull: PullPolicy,
     pub detach_keys: Option<String>,
     pub sig_proxy: bool,
+    /// `--kernel-memory` in bytes: the v28 CLI still sends `HostConfig.KernelMemory` to a
+    /// daemon whose API is 1.40 or 1.41 (the field was deprecated in 1.42 and is not in the
+    /// models), so [`Plan::create_json`] adds it for those versions only.
+    pub kernel_memory: Option<i64>,
+    /// What the CLI refuses when the daemon's API is older: see [`Plan::check_api_version`].
+    pub requires: Vec<ApiRequirement>,
+}
+
+/// A feature that needs a minimum Engine API version, as the docker CLI checks it: flags
+/// annotated with a version (`"--annotation"`), and the client library's own checks
+/// (`"specify mac-address per network"`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ApiRequirement {
+    /// Quoted in the message: `--annotation`, or the client's feature description.
+    pub feature: &'static str,
+    pub version: &'static str,
+    /// A flag check (cobra, before anything else), or a check of the client library at create.
+    pub flag: bool,
+}
+
+/// "1.41" as (1, 41); unparsable versions compare lowest.
+fn api_version_key(v: &str) -> (u32, u32) {
+    v.trim()
+        .split_once('.')
+        .and_then(|(a, b)| Some((a.parse().ok()?, b.parse().ok()?)))
+        .unwrap_or((0, 0))
 }
 
 impl Plan {
+    /// The docker CLI's refusals of features the negotiated API `version` is too old for:
+    /// first every flag check (one line each, in flag order), then the client's own checks.
+    /// The message is the CLI's: `"--annotation" requires API version 1.43, but the Docker
+    /// daemon API version is 1.41`.
+    pub fn check_api_version(&self, version: &str) -> Result<(), PlanError> {
+        let too_new = |r: &&ApiRequirement| api_version_key(version) < api_version_key(r.version);
+        let message = |r: &ApiRequirement| {
+            format!(
+                "\"{}\" requires API version {}, but the Docker daemon API version is {version}",
+                r.feature, r.version
+            )
+        };
+        for flags in [true, false] {
+            let lines: Vec<String> = self
+                .requires
+                .iter()
+                .filter(|r| r.flag == flags)
+                .filter(too_new)
+                .map(message)
+                .collect();
+            if !lines.is_empty() {
+                return Err(PlanError::ApiVersion(lines.join("\n")));
+            }
+        }
+        Ok(())
+    }
+
+    /// The JSON body of `POST /containers/create` for the negotiated API `version`, as the
+    /// v28 CLI sends it: refused when [`Plan::check_api_version`] refuses, and with
+    /// `HostConfig.KernelMemory` for API 1.40 and 1.41.
+    pub fn create_json(&self, version: &str) -> Result<serde_json::Value, PlanError> {
+        self.check_api_version(version)?;
+        let mut body = serde_json::to_value(&self.body).expect("the create body serializes");
+        let key = api_version_key(version);
+        if let Some(kernel_memory) = self.kernel_memory
+            && ((1, 40)..(1, 42)).contains(&key)
+            && let Some(host) = body.get_mut("HostConfig").and_then(|h| h.as_object_mut())
+        {
+            host.insert("KernelMemory".into(), kernel_memory.into());
+        }
+        Ok(body)
+    }
+
     pub fn tty(&self) -> bool {
         self.body.tty.unwrap_or(false)
     }
@@ -414,13 +486,21 @@ pub fn build(spec: &RunSpec) -> Result<Plan, PlanError> {
         (attach_stdin, attach_stdout, attach_stderr) = (false, false, false);
     }
 
+    // The v28 CLI merges the variables into a map (for its proxy settings), so a repeated
+    // name keeps its last value, once; the order it sends is the map's (random), here the
+    // order of first appearance.
+    let mut env: Vec<(&str, &str)> = Vec::new();
     for e in &spec.env {
         match e.split_once('=') {
             Some(("", _)) => return Err(PlanError::EnvEmptyName(e.clone())),
-            Some(_) => {}
+            Some((k, _)) => match env.iter_mut().find(|(name, _)| *name == k) {
+                Some(slot) => slot.1 = e,
+                None => env.push((k, e)),
+            },
             None => return Err(PlanError::EnvWithoutValue(e.clone())),
         }
     }
+    let env: Vec<String> = env.into_iter().map(|(_, e)| e.to_string()).collect();
     each("label", &spec.label, label)?;
     let labels = resources::kv_map(&spec.label);
 
@@ -438,7 +518,7 @@ pub fn build(spec: &RunSpec) -> Result<Plan, PlanError> {
             units::ram_in_bytes(v)
         }
     })?;
-    opt("kernel-memory", &spec.kernel_memory, units::ram_in_bytes)?;
+    let kernel_memory = opt("kernel-memory", &spec.kernel_memory, units::ram_in_bytes)?;
     let shm_size = opt("shm-size", &spec.shm_size, units::ram_in_bytes)?;
     let swappiness = opt("memory-swappiness", &spec.memory_swappiness, int64)?.unwrap_or(-1);
     let nano_cpus = opt("cpus", &spec.cpus, units::parse_cpus)?;
@@ -550,13 +630,16 @@ pub fn build(spec: &RunSpec) -> Result<Plan, PlanError> {
             "conflicting options: cannot specify both --restart and --rm".into(),
         ));
     }
+    // The CLI passes any value through; a Linux daemon accepts only `default` (or none) and
+    // answers anything else with this message (and a 500 status, hence the check here).
     let isolation = match spec.isolation.as_deref().filter(|i| !i.is_empty()) {
         None => None,
-        Some(i) => Some(enum_value(i).ok_or_else(|| {
-            PlanError::Invalid(format!(
+        Some("default") => enum_value("default"),
+        Some(i) => {
+            return Err(PlanError::Invalid(format!(
                 "Invalid isolation: \"{i}\" - linux only supports 'default'"
-            ))
-        })?),
+            )));
+        }
     };
     let (network_mode, endpoints) = network::networking(
         &spec.network,
@@ -569,6 +652,38 @@ pub fn build(spec: &RunSpec) -> Result<Plan, PlanError> {
             link_local_ips: &spec.link_local_ip,
         },
     )?;
+
+    // Version checks of the v28 CLI: flags annotated with a minimum API version (checked when
+    // the flag is given at all, whatever its value), then the client library's checks.
+    let mut requires = Vec::new();
+    for (given, feature, version) in [
+        (!spec.annotation.is_empty(), "--annotation", "1.43"),
+        (spec.cgroupns.is_some(), "--cgroupns", "1.41"),
+        (!spec.gpus.is_empty(), "--gpus", "1.40"),
+        (
+            spec.health_start_interval.is_some(),
+            "--health-start-interval",
+            "1.44",
+        ),
+    ] {
+        if given {
+            requires.push(ApiRequirement {
+                feature,
+                version,
+                flag: true,
+            });
+        }
+    }
+    if endpoints
+        .values()
+        .any(|e| e.mac_address.as_deref().is_some_and(|m| !m.is_empty()))
+    {
+        requires.push(ApiRequirement {
+            feature: "specify mac-address per network",
+            version: "1.44",
+            flag: false,
+        });
+    }
 
     let host_config = HostConfig {
         binds: non_empty(volumes.binds),
@@ -660,7 +775,7 @@ pub fn build(spec: &RunSpec) -> Result<Plan, PlanError> {
         tty: Some(spec.tty),
         open_stdin: Some(spec.interactive),
         stdin_once: Some(spec.interactive && attach_stdin),
-        env: non_empty(spec.env.clone()),
+        env: non_empty(env),
         cmd: non_empty(spec.command.clone()),
         healthcheck,
         image: Some(spec.image.clone()),
@@ -685,6 +800,8 @@ pub fn build(spec: &RunSpec) -> Result<Plan, PlanError> {
         pull,
         detach_keys: spec.detach_keys.clone(),
         sig_proxy: spec.sig_proxy,
+        kernel_memory,
+        requires,
     })
 }
 
@@ -1177,6 +1294,99 @@ mod tests {
         assert_eq!(
             plan(&["-l", "=x", "img"]).unwrap_err(),
             r#"invalid argument "=x" for "-l, --label" flag: invalid label '=x': empty name"#
+        );
+    }
+
+    #[test]
+    fn a_repeated_env_name_keeps_its_last_value_once() {
+        assert_eq!(
+            body(&["-e", "A=1", "-e", "B=2", "-e", "A=3", "-e", "C=", "img"])["Env"],
+            json!(["A=3", "B=2", "C="])
+        );
+        assert_eq!(body(&["-e", "A=x=y", "img"])["Env"], json!(["A=x=y"]));
+        assert!(body(&["img"]).get("Env").is_none());
+    }
+
+    #[test]
+    fn isolation_is_checked_as_a_linux_daemon_does() {
+        // The daemon answers these with a 500; Berth refuses them before create.
+        assert_eq!(
+            plan(&["--isolation", "hyperv", "img"]).unwrap_err(),
+            r#"Invalid isolation: "hyperv" - linux only supports 'default'"#
+        );
+        assert_eq!(
+            plan(&["--isolation=process", "img"]).unwrap_err(),
+            r#"Invalid isolation: "process" - linux only supports 'default'"#
+        );
+        assert_eq!(
+            host(&["--isolation", "default", "img"])["Isolation"],
+            "default"
+        );
+        assert!(host(&["--isolation=", "img"]).get("Isolation").is_none());
+    }
+
+    #[test]
+    fn api_version_checks_like_the_cli() {
+        let p = plan(&[
+            "--health-start-interval",
+            "0s",
+            "--annotation",
+            "a=b",
+            "--mac-address",
+            "92:d0:c6:0a:29:33",
+            "img",
+        ])
+        .unwrap();
+        // Flag checks first, every one, in flag order; the value does not matter.
+        assert_eq!(
+            p.check_api_version("1.41").unwrap_err().to_string(),
+            "\"--annotation\" requires API version 1.43, but the Docker daemon API version is 1.41\n\
+             \"--health-start-interval\" requires API version 1.44, but the Docker daemon API version is 1.41"
+        );
+        assert_eq!(
+            p.check_api_version("1.43").unwrap_err().to_string(),
+            "\"--health-start-interval\" requires API version 1.44, but the Docker daemon API version is 1.43"
+        );
+        assert!(p.check_api_version("1.44").is_ok());
+        assert!(p.check_api_version("1.53").is_ok());
+        // Then the client's own check of a per-network MAC address.
+        let mac = plan(&["--network", "name=n1,mac-address=92:d0:c6:0a:29:33", "img"]).unwrap();
+        assert_eq!(
+            mac.create_json("1.41").unwrap_err().to_string(),
+            "\"specify mac-address per network\" requires API version 1.44, but the Docker daemon API version is 1.41"
+        );
+        assert!(mac.check_api_version("1.44").is_ok());
+        assert_eq!(
+            plan(&["--cgroupns", "host", "img"])
+                .unwrap()
+                .check_api_version("1.40")
+                .unwrap_err()
+                .to_string(),
+            "\"--cgroupns\" requires API version 1.41, but the Docker daemon API version is 1.40"
+        );
+        assert!(plan(&["img"]).unwrap().requires.is_empty());
+    }
+
+    #[test]
+    fn kernel_memory_is_sent_to_api_1_40_and_1_41_only() {
+        let p = plan(&["--kernel-memory", "64m", "img"]).unwrap();
+        assert_eq!(p.kernel_memory, Some(67108864));
+        assert_eq!(
+            p.create_json("1.41").unwrap()["HostConfig"]["KernelMemory"],
+            67108864
+        );
+        assert_eq!(
+            p.create_json("1.40").unwrap()["HostConfig"]["KernelMemory"],
+            67108864
+        );
+        let newer = p.create_json("1.42").unwrap();
+        assert!(newer["HostConfig"].get("KernelMemory").is_none());
+        // Otherwise the JSON is the body as it is.
+        assert_eq!(newer, serde_json::to_value(&p.body).unwrap());
+        assert!(
+            plan(&["img"]).unwrap().create_json("1.41").unwrap()["HostConfig"]
+                .get("KernelMemory")
+                .is_none()
         );
     }
 }

@@ -630,3 +630,34 @@ async fn health_lists_and_version() {
     assert_eq!(resp.status(), 200);
     assert!(resp.json::<serde_json::Value>().await.unwrap().is_array());
 }
+
+#[tokio::test]
+async fn containers_attach_logs_kill_and_remove() {
+    let name = unique("attach");
+    assert!(docker(&["run", "-d", "-i", "--name", &name, FIXTURE, "sh", "-c", "echo hello; cat"]).0);
+    let base = format!("/api/containers/{name}");
+
+    let resp = http().post(url(&format!("{base}/attach"))).send().await.unwrap();
+    assert_eq!(resp.status(), 201);
+    let run_id = resp.json::<serde_json::Value>().await.unwrap()["run_id"].as_str().unwrap().to_string();
+    let mut w = Client::watch(&run_id).await;
+    w.until(|t| t.stdout_str() == "hello\n").await;
+    w.send_stdin(b"abc\n").await;
+    w.until(|t| t.stdout_str() == "hello\nabc\n").await;
+
+    let resp = http().post(url(&format!("{base}/kill?signal=KILL"))).send().await.unwrap();
+    assert_eq!(resp.status(), 204);
+    let t = w.finish().await;
+    assert_eq!(t.exit_code(), Some(137));
+
+    let logs = http().get(url(&format!("{base}/logs"))).send().await.unwrap().text().await.unwrap();
+    assert_eq!(logs, "hello\nabc\n");
+    let inspect: serde_json::Value = http().get(url(&base)).send().await.unwrap().json().await.unwrap();
+    assert_eq!(inspect["State"]["ExitCode"], 137);
+    let resp = http().post(url(&format!("{base}/attach"))).send().await.unwrap();
+    assert_eq!(resp.status(), 409, "a stopped container cannot be attached");
+
+    assert_eq!(http().delete(url(&base)).send().await.unwrap().status(), 204);
+    assert_eq!(http().get(url(&base)).send().await.unwrap().status(), 404);
+    assert_eq!(http().post(url(&format!("{base}/stop"))).send().await.unwrap().status(), 404);
+}

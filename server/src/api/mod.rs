@@ -17,6 +17,7 @@ use berth_shared::wire::RunRequest;
 use berth_shared::{argv, spec::RunSpec};
 use tower_http::compression::CompressionLayer;
 use tower_http::services::{ServeDir, ServeFile};
+use tower_http::trace::TraceLayer;
 
 use crate::config::Config;
 use crate::engine::{Engine, EngineError};
@@ -65,6 +66,14 @@ pub fn router(state: AppState, config: &Config) -> Router {
         .route("/runs/{run_id}/stop", post(rest::stop_run))
         .route("/runs/{run_id}/kill", post(rest::kill_run))
         .route("/containers", get(rest::list_containers))
+        .route(
+            "/containers/{id}",
+            get(rest::inspect_container).delete(rest::remove_container),
+        )
+        .route("/containers/{id}/stop", post(rest::stop_container))
+        .route("/containers/{id}/kill", post(rest::kill_container))
+        .route("/containers/{id}/logs", get(rest::container_logs))
+        .route("/containers/{id}/attach", post(rest::attach_container))
         .route("/images", get(rest::list_images))
         .fallback(rest::no_such_route)
         .route_layer(middleware::from_fn_with_state(
@@ -89,6 +98,7 @@ pub fn router(state: AppState, config: &Config) -> Router {
         .nest("/api", api)
         .fallback_service(dashboard)
         .layer(CompressionLayer::new())
+        .layer(TraceLayer::new_for_http())
 }
 
 /// A run request's plan and the argv it is recorded with, or why it is invalid.

@@ -6,13 +6,13 @@ use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use berth_shared::models::{ContainerSummary, ImageSummary};
+use berth_shared::models::{ContainerInspectResponse, ContainerSummary, ImageSummary};
 use berth_shared::wire::{EngineHealth, Health, RunCreated, RunInfo, RunRequest, RunState};
 use serde::Deserialize;
 
 use super::error::ApiError;
 use super::{AppState, plan_for};
-use crate::run::{Launch, Run};
+use crate::run::Run;
 
 type ApiResult<T> = Result<T, ApiError>;
 
@@ -66,11 +66,7 @@ pub async fn create_run(
         ));
     }
     let (plan, argv) = plan_for(&req)?;
-    let run = app.runs.launch(Launch {
-        plan,
-        argv,
-        start: req.start.unwrap_or(true),
-    });
+    let run = app.runs.launch(plan, argv, req.start.unwrap_or(true));
     let info = run.launched().await;
     if info.state == RunState::Failed {
         let failure = run.failure().expect("a failed run records its failure");
@@ -158,16 +154,23 @@ pub fn valid_signal(signal: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b == b'+' || b == b'-')
 }
 
+/// The signal to send: `KILL` by default, as `docker kill`.
+fn checked_signal(signal: Option<String>) -> ApiResult<String> {
+    let signal = signal.unwrap_or_else(|| "KILL".into());
+    if valid_signal(&signal) {
+        Ok(signal)
+    } else {
+        Err(ApiError::BadRequest(format!("invalid signal {signal:?}")))
+    }
+}
+
 pub async fn kill_run(
     State(app): State<AppState>,
     Path(id): Path<String>,
     query: Result<Query<KillQuery>, QueryRejection>,
 ) -> ApiResult<StatusCode> {
     let Query(q) = query.map_err(|e| ApiError::BadRequest(e.body_text()))?;
-    let signal = q.signal.unwrap_or_else(|| "KILL".into());
-    if !valid_signal(&signal) {
-        return Err(ApiError::BadRequest(format!("invalid signal {signal:?}")));
-    }
+    let signal = checked_signal(q.signal)?;
     let container = container_of(&*run_by_id(&app, &id)?)?;
     app.engine.kill(&container, &signal).await?;
     Ok(StatusCode::NO_CONTENT)
@@ -198,4 +201,117 @@ pub async fn list_containers(
 
 pub async fn list_images(State(app): State<AppState>) -> ApiResult<Json<Vec<ImageSummary>>> {
     Ok(Json(app.engine.list_images().await?))
+}
+
+pub async fn inspect_container(
+    State(app): State<AppState>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<ContainerInspectResponse>> {
+    Ok(Json(app.engine.inspect(&id).await?))
+}
+
+pub async fn stop_container(
+    State(app): State<AppState>,
+    Path(id): Path<String>,
+    query: Result<Query<StopQuery>, QueryRejection>,
+) -> ApiResult<StatusCode> {
+    let Query(q) = query.map_err(|e| ApiError::BadRequest(e.body_text()))?;
+    app.engine.stop(&id, q.t).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+pub async fn kill_container(
+    State(app): State<AppState>,
+    Path(id): Path<String>,
+    query: Result<Query<KillQuery>, QueryRejection>,
+) -> ApiResult<StatusCode> {
+    let Query(q) = query.map_err(|e| ApiError::BadRequest(e.body_text()))?;
+    app.engine.kill(&id, &checked_signal(q.signal)?).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Deserialize)]
+pub struct RemoveQuery {
+    #[serde(default)]
+    force: bool,
+}
+
+pub async fn remove_container(
+    State(app): State<AppState>,
+    Path(id): Path<String>,
+    query: Result<Query<RemoveQuery>, QueryRejection>,
+) -> ApiResult<StatusCode> {
+    let Query(q) = query.map_err(|e| ApiError::BadRequest(e.body_text()))?;
+    app.engine.remove(&id, q.force).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Deserialize)]
+pub struct LogsQuery {
+    tail: Option<u32>,
+}
+
+/// A container's logs (stdout and stderr interleaved), at most `tail` lines when given.
+pub async fn container_logs(
+    State(app): State<AppState>,
+    Path(id): Path<String>,
+    query: Result<Query<LogsQuery>, QueryRejection>,
+) -> ApiResult<Response> {
+    let Query(q) = query.map_err(|e| ApiError::BadRequest(e.body_text()))?;
+    let tty = app
+        .engine
+        .inspect(&id)
+        .await?
+        .config
+        .and_then(|c| c.tty)
+        .unwrap_or(false);
+    let frames = app.engine.logs(&id, tty, q.tail).await?;
+    let body: Vec<u8> = frames.iter().flat_map(|f| f.data.iter().copied()).collect();
+    Ok(([(header::CONTENT_TYPE, "application/octet-stream")], body).into_response())
+}
+
+/// `docker attach`: a run that follows a running container, watched like any run. A container
+/// that belongs to a run still in progress answers with that run.
+pub async fn attach_container(
+    State(app): State<AppState>,
+    Path(id): Path<String>,
+) -> ApiResult<(StatusCode, Json<AttachedRun>)> {
+    let container = app.engine.inspect(&id).await?;
+    let label = container
+        .config
+        .as_ref()
+        .and_then(|c| c.labels.as_ref())
+        .and_then(|l| l.get(berth_shared::LABEL_RUN_ID));
+    if let Some(run) = label.and_then(|run_id| app.runs.get(run_id))
+        && !run.journal.is_finished()
+    {
+        return Ok((
+            StatusCode::OK,
+            Json(AttachedRun {
+                run_id: run.id.clone(),
+            }),
+        ));
+    }
+    if !container
+        .state
+        .as_ref()
+        .and_then(|s| s.running)
+        .unwrap_or(false)
+    {
+        return Err(ApiError::Conflict(
+            "You cannot attach to a stopped container, start it first".into(),
+        ));
+    }
+    let run = app.runs.attach(&container);
+    Ok((
+        StatusCode::CREATED,
+        Json(AttachedRun {
+            run_id: run.id.clone(),
+        }),
+    ))
+}
+
+#[derive(serde::Serialize)]
+pub struct AttachedRun {
+    run_id: String,
 }

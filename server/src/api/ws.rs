@@ -18,7 +18,7 @@ use super::error::ApiError;
 use super::rest::valid_signal;
 use super::{AppState, plan_for};
 use crate::run::journal::Cursor;
-use crate::run::{Input, Launch, Run};
+use crate::run::{Input, Run};
 
 /// Client messages larger than this close the socket (1009).
 const MAX_CLIENT_MESSAGE: usize = 1024 * 1024;
@@ -111,11 +111,7 @@ async fn start_and_follow(socket: WebSocket, app: AppState) {
         Ok(p) => p,
         Err(e) => return refuse(sink, e.to_string()).await,
     };
-    let run = app.runs.launch(Launch {
-        plan,
-        argv,
-        start: true,
-    });
+    let run = app.runs.launch(plan, argv, true);
     if let (Some(cols), Some(rows)) = (req.cols, req.rows) {
         run.send_input(Input::Resize { cols, rows }).await;
     }

@@ -22,6 +22,8 @@ pub struct AttachOptions {
     /// Whether the container has a TTY: then the stream is raw, else multiplexed.
     pub tty: bool,
     pub detach_keys: Option<String>,
+    /// Replay the container's output so far before streaming (attaching to a running one).
+    pub logs: bool,
 }
 
 /// An attached container: read its output, write its stdin.
@@ -60,6 +62,9 @@ pub async fn attach(transport: &Transport, id: &str, opts: &AttachOptions) -> Re
         ("stdout", flag(opts.stdout)),
         ("stderr", flag(opts.stderr)),
     ];
+    if opts.logs {
+        query.push(("logs", "1"));
+    }
     if let Some(keys) = &opts.detach_keys {
         query.push(("detachKeys", keys));
     }

@@ -7,6 +7,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
+use berth_shared::models::ContainerInspectResponse;
 use berth_shared::plan::Plan;
 use berth_shared::wire::{RunInfo, RunState, ServerEvent};
 use bytes::Bytes;
@@ -107,12 +108,22 @@ struct Registry {
     order: Vec<String>,
 }
 
-/// A run to launch.
-pub struct Launch {
-    pub plan: Plan,
-    pub argv: Vec<String>,
-    /// `false`: create only, like `docker create`.
-    pub start: bool,
+/// What a run does.
+enum What {
+    /// `docker run` (or `docker create` with `start: false`).
+    Run { plan: Box<Plan>, start: bool },
+    /// `docker attach` to a running container.
+    Attach { container_id: String },
+}
+
+/// What a new run's record starts with.
+struct Describe {
+    image: String,
+    container_id: Option<String>,
+    tty: bool,
+    stdin: bool,
+    detach: bool,
+    start: bool,
 }
 
 impl Runs {
@@ -129,13 +140,49 @@ impl Runs {
         &self.engine
     }
 
-    /// Registers a run and starts its `docker run` sequence in the background: it goes on
-    /// whether or not any client is connected.
-    pub fn launch(&self, mut launch: Launch) -> Arc<Run> {
+    /// Registers a `docker run` (or, with `start: false`, `docker create`) recorded with
+    /// `argv`, and starts its sequence in the background: it goes on whether or not any client
+    /// is connected.
+    pub fn launch(&self, mut plan: Plan, argv: Vec<String>, start: bool) -> Arc<Run> {
         let id = format!("{:016x}", rand::random::<u64>());
-        launch.plan.add_label(berth_shared::LABEL_RUN_ID, &id);
+        plan.add_label(berth_shared::LABEL_RUN_ID, &id);
+        let describe = Describe {
+            image: plan.body.image.clone().unwrap_or_default(),
+            container_id: None,
+            tty: plan.tty(),
+            stdin: plan.attach_stdin(),
+            detach: plan.detach,
+            start,
+        };
+        self.start(
+            id,
+            describe,
+            argv,
+            What::Run {
+                plan: Box::new(plan),
+                start,
+            },
+        )
+    }
+
+    /// Follows a running container, typically one Berth did not start (`docker attach`).
+    pub fn attach(&self, container: &ContainerInspectResponse) -> Arc<Run> {
+        let id = format!("{:016x}", rand::random::<u64>());
+        let config = container.config.clone().unwrap_or_default();
+        let container_id = container.id.clone().unwrap_or_default();
+        let describe = Describe {
+            image: config.image.unwrap_or_default(),
+            container_id: Some(container_id.clone()),
+            tty: config.tty.unwrap_or(false),
+            stdin: config.open_stdin.unwrap_or(false),
+            detach: false,
+            start: true,
+        };
+        self.start(id, describe, Vec::new(), What::Attach { container_id })
+    }
+
+    fn start(&self, id: String, d: Describe, argv: Vec<String>, what: What) -> Arc<Run> {
         let (input, inputs) = mpsc::channel(INPUT_QUEUE);
-        let plan = &launch.plan;
         let run = Arc::new(Run {
             id: id.clone(),
             journal: Journal::new(self.output_limit),
@@ -144,30 +191,31 @@ impl Runs {
                 state: RunState::Pending,
                 exit_code: None,
                 error: None,
-                image: plan.body.image.clone().unwrap_or_default(),
-                argv: launch.argv.clone(),
-                container_id: None,
+                image: d.image,
+                argv,
+                container_id: d.container_id,
                 warnings: Vec::new(),
-                tty: plan.tty(),
-                interactive: plan.attach_stdin(),
-                detach: plan.detach,
+                tty: d.tty,
+                interactive: d.stdin,
+                detach: d.detach,
                 created_at: now(),
                 started_at: None,
                 finished_at: None,
                 output_bytes: 0,
             }),
             input,
-            stdin_attached: plan.attach_stdin(),
-            start: launch.start,
+            stdin_attached: d.stdin,
+            start: d.start,
             failure: Mutex::new(None),
         });
-        run.journal
-            .push_event(ServerEvent::Accepted { run_id: id.clone() });
+        // Not the arguments: they may carry secrets (`-e PASSWORD=…`).
+        tracing::info!(run = %id, image = %run.info().image, "run accepted");
+        run.journal.push_event(ServerEvent::Accepted { run_id: id });
         self.register(run.clone());
         tokio::spawn(sequence::drive(
             self.engine.clone(),
             run.clone(),
-            launch,
+            what,
             inputs,
         ));
         run

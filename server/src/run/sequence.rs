@@ -18,7 +18,7 @@ use berth_shared::reference::{ImageRef, ImageSpec};
 use berth_shared::wire::{PullProgress, RunState, ServerEvent};
 use tokio::sync::mpsc;
 
-use super::{Input, Launch, Run, now};
+use super::{Input, Run, What, now};
 use crate::engine::{
     AttachOptions, Attached, Engine, EngineError, StdinWriter, Wait, WaitCondition,
 };
@@ -58,13 +58,19 @@ enum Ending {
 pub(super) async fn drive(
     engine: Engine,
     run: Arc<Run>,
-    launch: Launch,
+    what: What,
     inputs: mpsc::Receiver<Input>,
 ) {
-    let outcome = run_container(&engine, &run, launch.plan, launch.start, inputs).await;
+    let outcome = match what {
+        What::Run { plan, start } => run_container(&engine, &run, *plan, start, inputs).await,
+        What::Attach { container_id } => {
+            attach_existing(&engine, &run, &container_id, inputs).await
+        }
+    };
     match outcome {
         Ok(Ending::Created) => {}
         Ok(Ending::Exited(code)) => {
+            tracing::info!(run = %run.id, code, "run exited");
             run.update(|i| {
                 i.state = RunState::Exited;
                 i.exit_code = Some(code);
@@ -142,6 +148,7 @@ async fn run_container(
         stderr: plan.attach_stderr() || plan.detach,
         tty: plan.tty(),
         detach_keys: plan.detach_keys.clone(),
+        logs: false,
     };
     let attached = if attach.stdin || attach.stdout || attach.stderr {
         Some(
@@ -174,6 +181,80 @@ async fn run_container(
         }
         return Err(Failure::from_engine(e));
     }
+    stream_until_exit(
+        engine,
+        run,
+        &id,
+        attached,
+        attach.stdin,
+        plan.tty(),
+        wait,
+        inputs,
+    )
+    .await
+    .map(Ending::Exited)
+}
+
+/// `docker attach`: follows a container that is already running (started elsewhere).
+async fn attach_existing(
+    engine: &Engine,
+    run: &Run,
+    id: &str,
+    inputs: mpsc::Receiver<Input>,
+) -> Result<Ending, Failure> {
+    let container = engine.inspect(id).await.map_err(Failure::from_engine)?;
+    let config = container.config.unwrap_or_default();
+    if !container.state.and_then(|s| s.running).unwrap_or(false) {
+        return Err(Failure {
+            code: exit::DOCKER_ERROR,
+            message: "You cannot attach to a stopped container, start it first".into(),
+            daemon_status: Some(409),
+            unreachable: false,
+        });
+    }
+    let attach = AttachOptions {
+        stdin: config.open_stdin.unwrap_or(false),
+        stdout: true,
+        stderr: true,
+        tty: config.tty.unwrap_or(false),
+        detach_keys: None,
+        logs: true,
+    };
+    let attached = engine
+        .attach(id, &attach)
+        .await
+        .map_err(Failure::from_engine)?;
+    let wait = engine
+        .wait(id, WaitCondition::NextExit)
+        .await
+        .map_err(Failure::from_engine)?;
+    stream_until_exit(
+        engine,
+        run,
+        id,
+        Some(attached),
+        attach.stdin,
+        attach.tty,
+        wait,
+        inputs,
+    )
+    .await
+    .map(Ending::Exited)
+}
+
+/// The common end of a run: the container is running; its output goes to the journal and
+/// client input to the container until the output ends; then its exit status.
+#[allow(clippy::too_many_arguments)]
+async fn stream_until_exit(
+    engine: &Engine,
+    run: &Run,
+    id: &str,
+    attached: Option<Attached>,
+    stdin_attached: bool,
+    tty: bool,
+    wait: Wait,
+    inputs: mpsc::Receiver<Input>,
+) -> Result<i64, Failure> {
     run.update(|i| {
         i.state = RunState::Running;
         i.started_at = Some(now());
@@ -181,17 +262,16 @@ async fn run_container(
     run.journal.push_event(ServerEvent::Started);
 
     let (output, stdin) = match attached {
-        Some(Attached { output, stdin }) => (Some(output), attach.stdin.then_some(stdin)),
+        Some(Attached { output, stdin }) => (Some(output), stdin_attached.then_some(stdin)),
         None => (None, None),
     };
     let input_task = tokio::spawn(forward_input(
         engine.clone(),
-        id.clone(),
+        id.to_string(),
         inputs,
         stdin,
-        plan.tty(),
+        tty,
     ));
-
     if let Some(mut output) = output {
         loop {
             match output.next().await {
@@ -204,9 +284,9 @@ async fn run_container(
             }
         }
     }
-    let status = exit_status(engine, run, &id, wait).await;
+    let status = exit_status(engine, run, id, wait).await;
     input_task.abort();
-    status.map(Ending::Exited)
+    status
 }
 
 async fn create(
