@@ -226,3 +226,25 @@ pub struct ApiErrorBody {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub exit_code: Option<i32>,
 }
+
+/// What a user may do (docs/API.md, "Roles").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// Everything, including users, tokens, audit and other people's runs.
+    Admin,
+    /// Runs containers within the policy and manages their own (and their team's) runs.
+    Operator,
+    /// Watches their team's runs; no input, no actions.
+    Viewer,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Admin => "admin",
+            Role::Operator => "operator",
+            Role::Viewer => "viewer",
+        }
+    }
+}
