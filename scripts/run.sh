@@ -41,20 +41,8 @@ else
 fi
 
 if [ "${BERTH_SKIP_DASHBOARD:-}" != 1 ]; then
-  # The dashboard's toolchain, at the versions that work offline (see Trunk.toml).
-  rustup target list --installed | grep -qx wasm32-unknown-unknown || rustup target add wasm32-unknown-unknown
-  if ! trunk --version 2>/dev/null | grep -q '0\.21\.14'; then
-    log "installing trunk 0.21.14 (about 11 minutes, once)"
-    cargo install trunk --locked --version 0.21.14
-  fi
-  wbg=$(awk '/^name = "wasm-bindgen"$/ { getline; gsub(/version = |"/, ""); print; exit }' Cargo.lock)
-  if ! wasm-bindgen --version 2>/dev/null | grep -q " $wbg"; then
-    log "installing wasm-bindgen-cli $wbg (about 4 minutes, once)"
-    cargo install wasm-bindgen-cli --version "$wbg"
-  fi
-  [ -x node_modules/.bin/wasm-opt ] || { command -v npm >/dev/null || apt_install npm; npm install --no-audit --no-fund >/dev/null; }
-  log "building the dashboard"
-  PATH="$PWD/node_modules/.bin:$PATH" TRUNK_SKIP_VERSION_CHECK=true trunk build --release --offline
+  # Trunk, wasm-bindgen-cli, wasm-opt and xterm.js (each only when missing), then dist/.
+  bash scripts/dashboard-tools.sh --build
 fi
 
 log "building the gateway"

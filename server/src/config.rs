@@ -34,22 +34,36 @@ pub struct Config {
     #[arg(long, env = "BERTH_MAX_FINISHED_RUNS", default_value_t = 200)]
     pub max_finished_runs: usize,
 
-    /// When set, every `/api` route but `/api/health` requires `Authorization: Bearer <token>`.
+    /// A bearer token that acts as an admin: bootstraps the first users. Without it, and with
+    /// no users yet, one is generated into `<data-dir>/admin-token`.
     #[arg(long, env = "BERTH_ADMIN_TOKEN", hide_env_values = true)]
     pub admin_token: Option<String>,
+
+    /// The run policy (TOML, docs/POLICY.md). Without it, non-admins may run nothing.
+    #[arg(long, env = "BERTH_POLICY")]
+    pub policy: Option<PathBuf>,
+
+    /// The origin browsers use to reach Berth (e.g. `https://berth.example.com`): cookie
+    /// sessions accept WebSockets and changes only from it, and are `Secure` under https.
+    /// Without it, the request's own `Host` is the origin.
+    #[arg(long, env = "BERTH_PUBLIC_ORIGIN")]
+    pub public_origin: Option<String>,
 }
 
 impl Config {
-    /// Defaults for embedding the gateway (tests, benchmarks): an ephemeral port on loopback.
+    /// Defaults for embedding the gateway (tests, benchmarks): an ephemeral port on loopback
+    /// and a fresh data directory.
     pub fn local(docker_host: &str) -> Self {
         Config {
             listen: "127.0.0.1:0".parse().expect("valid address"),
             docker_host: docker_host.to_string(),
-            data_dir: std::env::temp_dir().join("berth"),
+            data_dir: std::env::temp_dir().join(format!("berth-{:016x}", rand::random::<u64>())),
             static_dir: PathBuf::from("dist"),
             output_limit: 8 * 1024 * 1024,
             max_finished_runs: 200,
             admin_token: None,
+            policy: None,
+            public_origin: None,
         }
     }
 }

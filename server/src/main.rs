@@ -26,14 +26,6 @@ async fn main() -> std::process::ExitCode {
         )
         .init();
     let Command::Serve(config) = Cli::parse().command;
-    if let Err(e) = std::fs::create_dir_all(&config.data_dir) {
-        tracing::error!(
-            "cannot create the data directory {}: {e}",
-            config.data_dir.display()
-        );
-        return std::process::ExitCode::FAILURE;
-    }
-    let listen = config.listen;
     match berth_server::bind(config).await {
         Ok((addr, server)) => {
             tracing::info!("Berth listening on http://{addr}");
@@ -44,7 +36,7 @@ async fn main() -> std::process::ExitCode {
             std::process::ExitCode::SUCCESS
         }
         Err(e) => {
-            tracing::error!("cannot listen on {listen}: {e}");
+            tracing::error!("cannot start: {e}");
             std::process::ExitCode::FAILURE
         }
     }

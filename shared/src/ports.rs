@@ -46,6 +46,10 @@ fn port_number(raw: &str) -> Result<u32, String> {
     if raw.is_empty() {
         return Err("value is empty".to_string());
     }
+    // The v28 CLI's go-connections parses with `strconv.ParseUint`, which takes no sign.
+    if raw.starts_with(['+', '-']) {
+        return Err("invalid syntax".to_string());
+    }
     let n: i64 = raw.parse().map_err(|_| {
         if raw
             .trim_start_matches(['-', '+'])
@@ -301,5 +305,20 @@ mod tests {
             err("90-80"),
             "invalid range format for --expose: invalid port range: 90-80"
         );
+    }
+
+    #[test]
+    fn a_signed_port_is_refused_as_by_the_v28_cli() {
+        // Found by the fuzz corpus: Rust's integer parsing takes a '+', Go's ParseUint not.
+        assert_eq!(
+            parse(&["+1:80".into()], &[]).unwrap_err(),
+            "invalid hostPort: +1"
+        );
+        assert_eq!(
+            parse(&["80:+81".into()], &[]).unwrap_err(),
+            "invalid containerPort: +81"
+        );
+        assert!(parse(&["1-+3:1-3".into()], &[]).is_err());
+        assert!(parse(&[], &["+90".into()]).is_err());
     }
 }

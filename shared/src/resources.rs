@@ -128,9 +128,10 @@ pub fn throttle_bps(val: &str) -> Result<ThrottleDevice, String> {
 /// `--device-read-iops`/`--device-write-iops`: `/dev/sda:1000`.
 pub fn throttle_iops(val: &str) -> Result<ThrottleDevice, String> {
     let (path, rate) = device_path(val)?;
-    let rate: i64 = rate
-        .parse::<u64>()
-        .ok()
+    // `strconv.ParseUint`: digits only (Rust's parsing would take a '+').
+    let rate: i64 = Some(rate)
+        .filter(|r| r.bytes().all(|b| b.is_ascii_digit()))
+        .and_then(|r| r.parse::<u64>().ok())
         .and_then(|r| i64::try_from(r).ok())
         .ok_or_else(|| {
             format!(
@@ -147,9 +148,10 @@ pub fn throttle_iops(val: &str) -> Result<ThrottleDevice, String> {
 /// `--blkio-weight-device`: `/dev/sda:300` (10 to 1000, or 0).
 pub fn weight_device(val: &str) -> Result<ResourcesBlkioWeightDevice, String> {
     let (path, weight) = device_path(val)?;
-    let weight: u16 = weight
-        .parse()
-        .map_err(|_| format!("invalid weight for device: {val}"))?;
+    let weight: u16 = Some(weight)
+        .filter(|w| w.bytes().all(|b| b.is_ascii_digit()))
+        .and_then(|w| w.parse().ok())
+        .ok_or_else(|| format!("invalid weight for device: {val}"))?;
     if weight > 0 && !(10..=1000).contains(&weight) {
         return Err(format!("invalid weight for device: {val}"));
     }
@@ -383,5 +385,20 @@ mod tests {
             sysctl("net.x").unwrap_err(),
             "sysctl 'net.x' is not allowed"
         );
+    }
+
+    #[test]
+    fn signed_device_numbers_are_refused_as_by_the_cli() {
+        assert_eq!(
+            throttle_iops("/dev/null:+5").unwrap_err(),
+            "invalid rate for device: /dev/null:+5. The correct format is <device-path>:<number>. \
+             Number must be a positive integer"
+        );
+        assert_eq!(throttle_iops("/dev/null:5").unwrap().rate, Some(5));
+        assert_eq!(
+            weight_device("/dev/null:+300").unwrap_err(),
+            "invalid weight for device: /dev/null:+300"
+        );
+        assert_eq!(weight_device("/dev/null:300").unwrap().weight, Some(300));
     }
 }

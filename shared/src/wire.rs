@@ -165,6 +165,9 @@ pub enum RunState {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RunInfo {
     pub run_id: String,
+    /// Who started it, and their team (empty when none).
+    pub owner: String,
+    pub team: String,
     pub state: RunState,
     pub exit_code: Option<i64>,
     /// Why the run failed, when it did.

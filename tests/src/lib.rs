@@ -2,6 +2,10 @@
 //! its WebSocket and REST APIs. The test bed (dockerd, registry, fixtures) comes from
 //! `scripts/testbed.sh`, which the test command runs first.
 
+pub mod team;
+
+pub mod browser;
+
 use std::net::SocketAddr;
 use std::process::Command;
 use std::sync::OnceLock;
@@ -14,6 +18,8 @@ use futures_util::{SinkExt, StreamExt};
 use tokio_tungstenite::tungstenite::Message;
 
 pub const DOCKER_HOST: &str = "unix:///var/run/docker.sock";
+/// The bootstrap admin token of the test gateways.
+pub const ADMIN_TOKEN: &str = "test-admin-token";
 /// Imported from busybox-static by the test bed.
 pub const FIXTURE: &str = "berth-fixture:latest";
 /// The fixture in the loopback registry.
@@ -49,6 +55,7 @@ pub fn gateway() -> SocketAddr {
         );
         let mut config = Config::local(DOCKER_HOST);
         config.output_limit = 1024 * 1024;
+        config.admin_token = Some(ADMIN_TOKEN.into());
         spawn_gateway(config)
     })
 }
@@ -139,15 +146,30 @@ pub struct Client {
 }
 
 impl Client {
+    /// Connects as the admin of the shared test gateway.
     pub async fn connect(path: &str) -> Client {
-        let url = format!("ws://{}{path}", gateway());
-        let (socket, _) = tokio_tungstenite::connect_async(url)
+        Self::connect_to(gateway(), path, ADMIN_TOKEN)
             .await
-            .expect("WebSocket connects");
-        Client {
+            .expect("WebSocket connects")
+    }
+
+    /// Connects to `addr` with a bearer token (none when empty).
+    pub async fn connect_to(
+        addr: SocketAddr,
+        path: &str,
+        token: &str,
+    ) -> Result<Client, tokio_tungstenite::tungstenite::Error> {
+        use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+        let mut request = format!("ws://{addr}{path}").into_client_request()?;
+        if !token.is_empty() {
+            let bearer = format!("Bearer {token}").parse().expect("header value");
+            request.headers_mut().insert("authorization", bearer);
+        }
+        let (socket, _) = tokio_tungstenite::connect_async(request).await?;
+        Ok(Client {
             socket,
             transcript: Transcript::default(),
-        }
+        })
     }
 
     /// Starts `docker run <argv>` over `/api/runs/ws`.
@@ -240,8 +262,22 @@ pub async fn run_to_end(argv: &[&str]) -> Transcript {
     Client::run(argv).await.finish().await
 }
 
+/// An HTTP client that authenticates as the admin of the test gateways.
 pub fn http() -> reqwest::Client {
-    reqwest::Client::new()
+    http_as(ADMIN_TOKEN)
+}
+
+/// An HTTP client that sends `token` as its bearer token.
+pub fn http_as(token: &str) -> reqwest::Client {
+    let mut headers = reqwest::header::HeaderMap::new();
+    if !token.is_empty() {
+        let value = format!("Bearer {token}").parse().expect("header value");
+        headers.insert(reqwest::header::AUTHORIZATION, value);
+    }
+    reqwest::Client::builder()
+        .default_headers(headers)
+        .build()
+        .expect("HTTP client")
 }
 
 pub fn url(path: &str) -> String {

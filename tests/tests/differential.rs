@@ -422,6 +422,25 @@ fn accept_corpus(vol: &str, src: &str) -> Vec<Vec<String>> {
             "seccomp:unconfined",
             f,
         ],
+        // Signs Go's ParseInt/Atoi take (ParseUint does not: see the reject corpus).
+        &[
+            "--ulimit",
+            "nofile=+5:+6",
+            "--restart",
+            "on-failure:+3",
+            "--stop-timeout",
+            "+5",
+            f,
+        ],
+        &[
+            "--health-retries",
+            "+2",
+            "--health-cmd",
+            "true",
+            "--cpu-shares",
+            "+512",
+            f,
+        ],
         // A bit of everything at once.
         &[
             "-it",
@@ -489,6 +508,10 @@ fn reject_corpus() -> Vec<(Vec<&'static str>, &'static [&'static str])> {
         ),
         (vec!["-p", "80:99999"], &[]),
         (vec!["-p", "80:80/xyz"], &[]),
+        (vec!["-p", "+1:80"], &[]),
+        (vec!["--blkio-weight", "+300"], &[]),
+        (vec!["--blkio-weight-device", "/dev/null:+300"], &[]),
+        (vec!["--device-read-iops", "/dev/null:+5"], &[]),
         (vec!["-p", "1.2.3:80:80"], &[]),
         (
             vec!["--expose=8080:9090"],

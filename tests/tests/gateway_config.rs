@@ -1,17 +1,18 @@
-//! Gateways with other settings: an admin token, an unreachable engine.
+//! Gateways with other settings: authentication required, a generated bootstrap token, an
+//! unreachable engine.
 
 use berth_server::Config;
-use berth_tests::{DOCKER_HOST, http, spawn_gateway};
+use berth_tests::{DOCKER_HOST, http_as, spawn_gateway};
 
 #[tokio::test]
-async fn admin_token_guards_every_api_route_but_health() {
+async fn every_api_route_but_health_needs_credentials() {
     let mut config = Config::local(DOCKER_HOST);
     config.admin_token = Some("s3cret".into());
     let addr = spawn_gateway(config);
     let url = |p: &str| format!("http://{addr}{p}");
-    let client = http();
+    let anonymous = reqwest::Client::new();
     assert_eq!(
-        client
+        anonymous
             .get(url("/api/health"))
             .send()
             .await
@@ -25,28 +26,18 @@ async fn admin_token_guards_every_api_route_but_health() {
         "/api/images",
         "/api/runs/x",
         "/api/runs/ws",
+        "/api/me",
+        "/api/audit",
     ] {
         assert_eq!(
-            client.get(url(path)).send().await.unwrap().status(),
+            anonymous.get(url(path)).send().await.unwrap().status(),
             401,
             "{path}"
         );
-        let wrong = client
-            .get(url(path))
-            .bearer_auth("nope")
-            .send()
-            .await
-            .unwrap();
+        let wrong = http_as("nope").get(url(path)).send().await.unwrap();
         assert_eq!(wrong.status(), 401, "{path}");
     }
-    let ok = client
-        .get(url("/api/runs"))
-        .bearer_auth("s3cret")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(ok.status(), 200);
-    let body: serde_json::Value = client
+    let body: serde_json::Value = anonymous
         .get(url("/api/runs"))
         .send()
         .await
@@ -55,12 +46,44 @@ async fn admin_token_guards_every_api_route_but_health() {
         .await
         .unwrap();
     assert_eq!(body["error"]["code"], 401);
+    let me: serde_json::Value = http_as("s3cret")
+        .get(url("/api/me"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        me,
+        serde_json::json!({"username": "admin-token", "role": "admin", "team": ""})
+    );
+}
+
+#[tokio::test]
+async fn with_no_users_and_no_token_a_bootstrap_token_is_generated() {
+    let config = Config::local(DOCKER_HOST);
+    let token_file = config.data_dir.join("admin-token");
+    let addr = spawn_gateway(config);
+    let token = std::fs::read_to_string(&token_file).expect("the token file exists");
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(&token_file).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600, "only the gateway's user may read it");
+    let me = http_as(token.trim())
+        .get(format!("http://{addr}/api/me"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(me.status(), 200);
 }
 
 #[tokio::test]
 async fn an_unreachable_engine_is_reported_plainly() {
-    let addr = spawn_gateway(Config::local("unix:///nonexistent/docker.sock"));
+    let mut config = Config::local("unix:///nonexistent/docker.sock");
+    config.admin_token = Some("t".into());
+    let addr = spawn_gateway(config);
     let url = |p: &str| format!("http://{addr}{p}");
+    let http = || http_as("t");
     let health: serde_json::Value = http()
         .get(url("/api/health"))
         .send()

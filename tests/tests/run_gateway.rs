@@ -577,8 +577,7 @@ async fn garbage_and_oversized_input_get_4xx_never_a_crash() {
     );
     let resp = client.get(url("/api/runs/nope/ws")).send().await.unwrap();
     assert_eq!(resp.status(), 400, "not a WebSocket upgrade");
-    let ws = format!("ws://{}/api/runs/nope/ws", gateway());
-    match tokio_tungstenite::connect_async(ws).await {
+    match Client::connect_to(gateway(), "/api/runs/nope/ws", ADMIN_TOKEN).await {
         Err(tokio_tungstenite::tungstenite::Error::Http(resp)) => assert_eq!(resp.status(), 404),
         other => panic!("watching an unknown run: {:?}", other.map(|_| ())),
     }
@@ -634,30 +633,83 @@ async fn health_lists_and_version() {
 #[tokio::test]
 async fn containers_attach_logs_kill_and_remove() {
     let name = unique("attach");
-    assert!(docker(&["run", "-d", "-i", "--name", &name, FIXTURE, "sh", "-c", "echo hello; cat"]).0);
+    assert!(
+        docker(&[
+            "run",
+            "-d",
+            "-i",
+            "--name",
+            &name,
+            FIXTURE,
+            "sh",
+            "-c",
+            "echo hello; cat"
+        ])
+        .0
+    );
     let base = format!("/api/containers/{name}");
 
-    let resp = http().post(url(&format!("{base}/attach"))).send().await.unwrap();
+    let resp = http()
+        .post(url(&format!("{base}/attach")))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(resp.status(), 201);
-    let run_id = resp.json::<serde_json::Value>().await.unwrap()["run_id"].as_str().unwrap().to_string();
+    let run_id = resp.json::<serde_json::Value>().await.unwrap()["run_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let mut w = Client::watch(&run_id).await;
     w.until(|t| t.stdout_str() == "hello\n").await;
     w.send_stdin(b"abc\n").await;
     w.until(|t| t.stdout_str() == "hello\nabc\n").await;
 
-    let resp = http().post(url(&format!("{base}/kill?signal=KILL"))).send().await.unwrap();
+    let resp = http()
+        .post(url(&format!("{base}/kill?signal=KILL")))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(resp.status(), 204);
     let t = w.finish().await;
     assert_eq!(t.exit_code(), Some(137));
 
-    let logs = http().get(url(&format!("{base}/logs"))).send().await.unwrap().text().await.unwrap();
+    let logs = http()
+        .get(url(&format!("{base}/logs")))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     assert_eq!(logs, "hello\nabc\n");
-    let inspect: serde_json::Value = http().get(url(&base)).send().await.unwrap().json().await.unwrap();
+    let inspect: serde_json::Value = http()
+        .get(url(&base))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(inspect["State"]["ExitCode"], 137);
-    let resp = http().post(url(&format!("{base}/attach"))).send().await.unwrap();
+    let resp = http()
+        .post(url(&format!("{base}/attach")))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(resp.status(), 409, "a stopped container cannot be attached");
 
-    assert_eq!(http().delete(url(&base)).send().await.unwrap().status(), 204);
+    assert_eq!(
+        http().delete(url(&base)).send().await.unwrap().status(),
+        204
+    );
     assert_eq!(http().get(url(&base)).send().await.unwrap().status(), 404);
-    assert_eq!(http().post(url(&format!("{base}/stop"))).send().await.unwrap().status(), 404);
+    assert_eq!(
+        http()
+            .post(url(&format!("{base}/stop")))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        404
+    );
 }

@@ -1,27 +1,41 @@
-//! The one place requests are authenticated. Today: an optional admin bearer token.
+//! The one place requests are authenticated: the `Principal` extractor. Every handler that
+//! needs an identity takes a `Principal`; a failure is a 401 (403 for a cross-site request),
+//! recorded in the audit log.
 
-use axum::extract::{Request, State};
-use axum::http::header::AUTHORIZATION;
-use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
-use subtle::ConstantTimeEq;
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, FromRequestParts};
+use axum::http::request::Parts;
 
 use super::AppState;
 use super::error::ApiError;
+use crate::auth::Principal;
 
-pub async fn require_token(State(app): State<AppState>, req: Request, next: Next) -> Response {
-    let Some(expected) = app.admin_token.as_deref() else {
-        return next.run(req).await;
-    };
-    let given = req
-        .headers()
-        .get(AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .unwrap_or("");
-    if bool::from(given.as_bytes().ct_eq(expected.as_bytes())) {
-        next.run(req).await
-    } else {
-        ApiError::Unauthorized.into_response()
+impl FromRequestParts<AppState> for Principal {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, app: &AppState) -> Result<Self, ApiError> {
+        let remote = remote_addr(parts);
+        match app
+            .auth
+            .authenticate(&parts.method, &parts.headers, remote.clone())
+            .await
+        {
+            Ok(principal) => Ok(principal),
+            Err(e) => {
+                let target = parts.uri.path().to_string();
+                app.audit_anonymous("auth", &target, &e.to_string(), &remote)
+                    .await;
+                Err(e.into())
+            }
+        }
     }
+}
+
+pub fn remote_addr(parts: &Parts) -> String {
+    parts
+        .extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.to_string())
+        .unwrap_or_default()
 }

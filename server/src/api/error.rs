@@ -5,8 +5,11 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use berth_shared::wire::{ApiError as Body, ApiErrorBody};
 
+use crate::auth::AuthError;
 use crate::engine::EngineError;
+use crate::policy::Denial;
 use crate::run::Failure;
+use crate::store::StoreError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -16,8 +19,17 @@ pub enum ApiError {
     NotFound(String),
     #[error("{0}")]
     Conflict(String),
-    #[error("missing or wrong bearer token")]
-    Unauthorized,
+    #[error(transparent)]
+    Auth(#[from] AuthError),
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("{0}")]
+    TooManyRequests(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// A run refused by the policy: 403 on REST, an `error` event (125) on the WebSocket.
+    #[error(transparent)]
+    Denied(#[from] Denial),
     #[error(transparent)]
     Engine(#[from] EngineError),
     /// A run that failed before its command ran.
@@ -39,7 +51,13 @@ impl ApiError {
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
-            ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
+            ApiError::Auth(AuthError::Store(_)) | ApiError::Store(_) => {
+                StatusCode::INTERNAL_SERVER_ERROR
+            }
+            ApiError::Auth(AuthError::ForeignOrigin(_)) => StatusCode::FORBIDDEN,
+            ApiError::Auth(_) => StatusCode::UNAUTHORIZED,
+            ApiError::Forbidden(_) | ApiError::Denied(_) => StatusCode::FORBIDDEN,
+            ApiError::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Engine(EngineError::Daemon { status, .. }) => daemon_status(Some(*status)),
             ApiError::Engine(_) => StatusCode::BAD_GATEWAY,
             ApiError::RunFailed(f) if f.unreachable => StatusCode::BAD_GATEWAY,
@@ -47,9 +65,13 @@ impl ApiError {
         }
     }
 
-    fn message(&self) -> String {
+    pub fn message(&self) -> String {
         match self {
             ApiError::Engine(e) => e.message(),
+            // Details of a storage failure stay in the log.
+            ApiError::Store(_) | ApiError::Auth(AuthError::Store(_)) => {
+                "internal storage error".into()
+            }
             other => other.to_string(),
         }
     }
@@ -58,6 +80,9 @@ impl ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = self.status();
+        if status.is_server_error() {
+            tracing::warn!("{self}");
+        }
         let exit_code = match &self {
             ApiError::RunFailed(f) => Some(f.code),
             _ => None,

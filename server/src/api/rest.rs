@@ -1,4 +1,8 @@
-//! REST handlers.
+//! REST handlers. Each takes the authenticated `Principal` and checks what it may see or do:
+//! runs and Berth's containers by their owner and team; other containers are read-only for
+//! non-admins.
+
+use std::sync::Arc;
 
 use axum::Json;
 use axum::body::Bytes;
@@ -8,10 +12,12 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use berth_shared::models::{ContainerInspectResponse, ContainerSummary, ImageSummary};
 use berth_shared::wire::{EngineHealth, Health, RunCreated, RunInfo, RunRequest, RunState};
+use berth_shared::{LABEL_OWNER, LABEL_RUN_ID, LABEL_TEAM};
 use serde::Deserialize;
 
 use super::error::ApiError;
-use super::{AppState, plan_for};
+use super::{AppState, Outcome, plan_for};
+use crate::auth::Principal;
 use crate::run::Run;
 
 type ApiResult<T> = Result<T, ApiError>;
@@ -41,22 +47,46 @@ pub async fn no_such_route() -> ApiError {
     ApiError::NotFound("no such API route".into())
 }
 
-fn run_by_id(app: &AppState, id: &str) -> ApiResult<std::sync::Arc<Run>> {
+/// A JSON request body, whatever its content type says (`curl -d` sends a form type).
+pub fn json_body<T: serde::de::DeserializeOwned>(body: &[u8]) -> ApiResult<T> {
+    serde_json::from_slice(body)
+        .map_err(|e| ApiError::BadRequest(format!("invalid JSON body: {e}")))
+}
+
+fn query<T>(q: Result<Query<T>, QueryRejection>) -> ApiResult<T> {
+    q.map(|Query(q)| q)
+        .map_err(|e| ApiError::BadRequest(e.body_text()))
+}
+
+/// A run `user` may see; others' runs are "not found", so their ids leak nothing.
+pub fn visible_run(app: &AppState, user: &Principal, id: &str) -> ApiResult<Arc<Run>> {
     app.runs
         .get(id)
+        .filter(|run| {
+            let (owner, team) = run.owner();
+            user.sees(&owner, &team)
+        })
         .ok_or_else(|| ApiError::NotFound(format!("no such run: {id}")))
 }
 
-/// A JSON request body, whatever its content type says (`curl -d` sends a form type).
-fn json_body<T: serde::de::DeserializeOwned>(body: &[u8]) -> ApiResult<T> {
-    serde_json::from_slice(body)
-        .map_err(|e| ApiError::BadRequest(format!("invalid JSON body: {e}")))
+/// A run `user` may act on.
+fn actionable_run(app: &AppState, user: &Principal, id: &str) -> ApiResult<Arc<Run>> {
+    let run = visible_run(app, user, id)?;
+    let (owner, team) = run.owner();
+    if user.acts_on(&owner, &team) {
+        Ok(run)
+    } else {
+        Err(ApiError::Forbidden(format!(
+            "you may watch run {id} but not act on it"
+        )))
+    }
 }
 
 /// `POST /api/runs`: answers once the container has started (or been created, with
 /// `"start": false`). The run goes on in the background, its output captured.
 pub async fn create_run(
     State(app): State<AppState>,
+    user: Principal,
     body: Bytes,
 ) -> ApiResult<(StatusCode, Json<RunCreated>)> {
     let req: RunRequest = json_body(&body)?;
@@ -65,13 +95,30 @@ pub async fn create_run(
             "cols and rows are for the WebSocket API".into(),
         ));
     }
-    let (plan, argv) = plan_for(&req)?;
-    let run = app.runs.launch(plan, argv, req.start.unwrap_or(true));
+    let (mut plan, argv) = plan_for(&req)?;
+    let max_seconds = app.authorize_run(&user, &mut plan).await?;
+    let run = app.runs.launch(
+        plan,
+        argv,
+        req.start.unwrap_or(true),
+        &(&user).into(),
+        max_seconds,
+    );
     let info = run.launched().await;
     if info.state == RunState::Failed {
         let failure = run.failure().expect("a failed run records its failure");
+        app.audit(
+            &user,
+            "run.create",
+            &run.id,
+            Outcome::Failed,
+            &failure.message,
+        )
+        .await;
         return Err(ApiError::RunFailed(failure));
     }
+    app.audit(&user, "run.create", &run.id, Outcome::Ok, &info.image)
+        .await;
     Ok((
         StatusCode::CREATED,
         Json(RunCreated {
@@ -82,24 +129,32 @@ pub async fn create_run(
     ))
 }
 
-pub async fn list_runs(State(app): State<AppState>) -> Json<Vec<RunInfo>> {
-    Json(app.runs.list().iter().map(|r| r.info()).collect())
+pub async fn list_runs(State(app): State<AppState>, user: Principal) -> Json<Vec<RunInfo>> {
+    let runs = app.runs.list();
+    Json(
+        runs.iter()
+            .map(|r| r.info())
+            .filter(|i| user.sees(&i.owner, &i.team))
+            .collect(),
+    )
 }
 
 pub async fn get_run(
     State(app): State<AppState>,
+    user: Principal,
     Path(id): Path<String>,
 ) -> ApiResult<Json<RunInfo>> {
-    Ok(Json(run_by_id(&app, &id)?.info()))
+    Ok(Json(visible_run(&app, &user, &id)?.info()))
 }
 
 /// The captured output, stdout and stderr interleaved as produced. `X-Berth-Output-Dropped`
 /// says how many bytes before it were no longer retained.
 pub async fn run_output(
     State(app): State<AppState>,
+    user: Principal,
     Path(id): Path<String>,
 ) -> ApiResult<Response> {
-    let run = run_by_id(&app, &id)?;
+    let run = visible_run(&app, &user, &id)?;
     let (dropped, chunks) = run.journal.output();
     let mut body = Vec::with_capacity(chunks.iter().map(|(_, d)| d.len()).sum());
     for (_, data) in &chunks {
@@ -131,13 +186,17 @@ pub struct StopQuery {
 
 pub async fn stop_run(
     State(app): State<AppState>,
+    user: Principal,
     Path(id): Path<String>,
-    query: Result<Query<StopQuery>, QueryRejection>,
+    q: Result<Query<StopQuery>, QueryRejection>,
 ) -> ApiResult<StatusCode> {
-    let Query(q) = query.map_err(|e| ApiError::BadRequest(e.body_text()))?;
-    let container = container_of(&*run_by_id(&app, &id)?)?;
-    app.engine.stop(&container, q.t).await?;
-    Ok(StatusCode::NO_CONTENT)
+    let q = query(q)?;
+    let run = actionable_run(&app, &user, &id)?;
+    let container = container_of(&run)?;
+    // A client that stopped reading must not keep the container from stopping.
+    run.journal.release_primary();
+    let result = app.engine.stop(&container, q.t).await;
+    audited(&app, &user, "run.stop", &id, result.map_err(ApiError::from)).await
 }
 
 #[derive(Deserialize)]
@@ -164,70 +223,174 @@ fn checked_signal(signal: Option<String>) -> ApiResult<String> {
     }
 }
 
+/// Records an action's outcome and answers 204 or the error.
+async fn audited(
+    app: &AppState,
+    user: &Principal,
+    action: &str,
+    target: &str,
+    result: ApiResult<()>,
+) -> ApiResult<StatusCode> {
+    match &result {
+        Ok(()) => app.audit(user, action, target, Outcome::Ok, "").await,
+        Err(e) => {
+            app.audit(user, action, target, Outcome::Failed, &e.message())
+                .await
+        }
+    }
+    result.map(|()| StatusCode::NO_CONTENT)
+}
+
 pub async fn kill_run(
     State(app): State<AppState>,
+    user: Principal,
     Path(id): Path<String>,
-    query: Result<Query<KillQuery>, QueryRejection>,
+    q: Result<Query<KillQuery>, QueryRejection>,
 ) -> ApiResult<StatusCode> {
-    let Query(q) = query.map_err(|e| ApiError::BadRequest(e.body_text()))?;
-    let signal = checked_signal(q.signal)?;
-    let container = container_of(&*run_by_id(&app, &id)?)?;
-    app.engine.kill(&container, &signal).await?;
-    Ok(StatusCode::NO_CONTENT)
+    let signal = checked_signal(query(q)?.signal)?;
+    let run = actionable_run(&app, &user, &id)?;
+    let container = container_of(&run)?;
+    run.journal.release_primary();
+    let result = app.engine.kill(&container, &signal).await;
+    audited(&app, &user, "run.kill", &id, result.map_err(ApiError::from)).await
 }
 
 /// Removes the run's container (forcibly, with its anonymous volumes) and forgets the run.
 pub async fn delete_run(
     State(app): State<AppState>,
+    user: Principal,
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
-    let run = run_by_id(&app, &id)?;
-    if let Some(container) = run.container_id() {
-        match app.engine.remove(&container, true).await {
-            // Already gone (--rm, or removed by hand): nothing left to do.
-            Err(e) if e.status() == Some(404) => {}
-            other => other?,
-        }
+    let run = actionable_run(&app, &user, &id)?;
+    run.journal.release_primary();
+    let removed = match run.container_id() {
+        // Already gone (--rm, or removed by hand) is fine.
+        Some(container) => match app.engine.remove(&container, true).await {
+            Err(e) if e.status() == Some(404) => Ok(()),
+            other => other.map_err(ApiError::from),
+        },
+        None => Ok(()),
+    };
+    if removed.is_ok() {
+        app.runs.forget(&id).await;
     }
-    app.runs.forget(&id);
-    Ok(StatusCode::NO_CONTENT)
+    audited(&app, &user, "run.delete", &id, removed).await
+}
+
+/// Owner and team of a Berth container; `None` for containers Berth did not create.
+fn berth_owner(
+    labels: Option<&std::collections::HashMap<String, String>>,
+) -> Option<(String, String)> {
+    let labels = labels?;
+    labels.get(LABEL_RUN_ID)?;
+    let get = |k| labels.get(k).cloned().unwrap_or_default();
+    Some((get(LABEL_OWNER), get(LABEL_TEAM)))
+}
+
+/// Whether `user` sees a container: admins all; others their own and their team's Berth
+/// containers, and containers Berth did not create (read-only).
+fn sees_container(
+    user: &Principal,
+    labels: Option<&std::collections::HashMap<String, String>>,
+) -> bool {
+    match berth_owner(labels) {
+        Some((owner, team)) => user.sees(&owner, &team),
+        None => true,
+    }
+}
+
+/// Inspects a container `user` may act on.
+async fn actionable_container(
+    app: &AppState,
+    user: &Principal,
+    id: &str,
+) -> ApiResult<ContainerInspectResponse> {
+    let container = app.engine.inspect(id).await?;
+    let labels = container.config.as_ref().and_then(|c| c.labels.as_ref());
+    if !sees_container(user, labels) {
+        return Err(ApiError::NotFound(format!("No such container: {id}")));
+    }
+    let allowed = user.is_admin()
+        || berth_owner(labels).is_some_and(|(owner, team)| user.acts_on(&owner, &team));
+    if allowed {
+        Ok(container)
+    } else {
+        Err(ApiError::Forbidden(format!(
+            "container {id} is read-only for you"
+        )))
+    }
 }
 
 pub async fn list_containers(
     State(app): State<AppState>,
+    user: Principal,
 ) -> ApiResult<Json<Vec<ContainerSummary>>> {
-    Ok(Json(app.engine.list_containers(None).await?))
+    let all = app.engine.list_containers(None).await?;
+    Ok(Json(
+        all.into_iter()
+            .filter(|c| sees_container(&user, c.labels.as_ref()))
+            .collect(),
+    ))
 }
 
-pub async fn list_images(State(app): State<AppState>) -> ApiResult<Json<Vec<ImageSummary>>> {
+pub async fn list_images(
+    State(app): State<AppState>,
+    _user: Principal,
+) -> ApiResult<Json<Vec<ImageSummary>>> {
     Ok(Json(app.engine.list_images().await?))
 }
 
 pub async fn inspect_container(
     State(app): State<AppState>,
+    user: Principal,
     Path(id): Path<String>,
 ) -> ApiResult<Json<ContainerInspectResponse>> {
-    Ok(Json(app.engine.inspect(&id).await?))
+    let container = app.engine.inspect(&id).await?;
+    if !sees_container(
+        &user,
+        container.config.as_ref().and_then(|c| c.labels.as_ref()),
+    ) {
+        return Err(ApiError::NotFound(format!("No such container: {id}")));
+    }
+    Ok(Json(container))
 }
 
 pub async fn stop_container(
     State(app): State<AppState>,
+    user: Principal,
     Path(id): Path<String>,
-    query: Result<Query<StopQuery>, QueryRejection>,
+    q: Result<Query<StopQuery>, QueryRejection>,
 ) -> ApiResult<StatusCode> {
-    let Query(q) = query.map_err(|e| ApiError::BadRequest(e.body_text()))?;
-    app.engine.stop(&id, q.t).await?;
-    Ok(StatusCode::NO_CONTENT)
+    let q = query(q)?;
+    actionable_container(&app, &user, &id).await?;
+    let result = app.engine.stop(&id, q.t).await;
+    audited(
+        &app,
+        &user,
+        "container.stop",
+        &id,
+        result.map_err(ApiError::from),
+    )
+    .await
 }
 
 pub async fn kill_container(
     State(app): State<AppState>,
+    user: Principal,
     Path(id): Path<String>,
-    query: Result<Query<KillQuery>, QueryRejection>,
+    q: Result<Query<KillQuery>, QueryRejection>,
 ) -> ApiResult<StatusCode> {
-    let Query(q) = query.map_err(|e| ApiError::BadRequest(e.body_text()))?;
-    app.engine.kill(&id, &checked_signal(q.signal)?).await?;
-    Ok(StatusCode::NO_CONTENT)
+    let signal = checked_signal(query(q)?.signal)?;
+    actionable_container(&app, &user, &id).await?;
+    let result = app.engine.kill(&id, &signal).await;
+    audited(
+        &app,
+        &user,
+        "container.kill",
+        &id,
+        result.map_err(ApiError::from),
+    )
+    .await
 }
 
 #[derive(Deserialize)]
@@ -238,12 +401,21 @@ pub struct RemoveQuery {
 
 pub async fn remove_container(
     State(app): State<AppState>,
+    user: Principal,
     Path(id): Path<String>,
-    query: Result<Query<RemoveQuery>, QueryRejection>,
+    q: Result<Query<RemoveQuery>, QueryRejection>,
 ) -> ApiResult<StatusCode> {
-    let Query(q) = query.map_err(|e| ApiError::BadRequest(e.body_text()))?;
-    app.engine.remove(&id, q.force).await?;
-    Ok(StatusCode::NO_CONTENT)
+    let q = query(q)?;
+    actionable_container(&app, &user, &id).await?;
+    let result = app.engine.remove(&id, q.force).await;
+    audited(
+        &app,
+        &user,
+        "container.remove",
+        &id,
+        result.map_err(ApiError::from),
+    )
+    .await
 }
 
 #[derive(Deserialize)]
@@ -254,18 +426,20 @@ pub struct LogsQuery {
 /// A container's logs (stdout and stderr interleaved), at most `tail` lines when given.
 pub async fn container_logs(
     State(app): State<AppState>,
+    user: Principal,
     Path(id): Path<String>,
-    query: Result<Query<LogsQuery>, QueryRejection>,
+    q: Result<Query<LogsQuery>, QueryRejection>,
 ) -> ApiResult<Response> {
-    let Query(q) = query.map_err(|e| ApiError::BadRequest(e.body_text()))?;
-    let tty = app
+    let q = query(q)?;
+    let container = app.engine.inspect(&id).await?;
+    let config = container.config.unwrap_or_default();
+    if !sees_container(&user, config.labels.as_ref()) {
+        return Err(ApiError::NotFound(format!("No such container: {id}")));
+    }
+    let frames = app
         .engine
-        .inspect(&id)
-        .await?
-        .config
-        .and_then(|c| c.tty)
-        .unwrap_or(false);
-    let frames = app.engine.logs(&id, tty, q.tail).await?;
+        .logs(&id, config.tty.unwrap_or(false), q.tail)
+        .await?;
     let body: Vec<u8> = frames.iter().flat_map(|f| f.data.iter().copied()).collect();
     Ok(([(header::CONTENT_TYPE, "application/octet-stream")], body).into_response())
 }
@@ -274,14 +448,15 @@ pub async fn container_logs(
 /// that belongs to a run still in progress answers with that run.
 pub async fn attach_container(
     State(app): State<AppState>,
+    user: Principal,
     Path(id): Path<String>,
 ) -> ApiResult<(StatusCode, Json<AttachedRun>)> {
-    let container = app.engine.inspect(&id).await?;
+    let container = actionable_container(&app, &user, &id).await?;
     let label = container
         .config
         .as_ref()
         .and_then(|c| c.labels.as_ref())
-        .and_then(|l| l.get(berth_shared::LABEL_RUN_ID));
+        .and_then(|l| l.get(LABEL_RUN_ID));
     if let Some(run) = label.and_then(|run_id| app.runs.get(run_id))
         && !run.journal.is_finished()
     {
@@ -302,7 +477,11 @@ pub async fn attach_container(
             "You cannot attach to a stopped container, start it first".into(),
         ));
     }
-    let run = app.runs.attach(&container);
+    let run = app
+        .runs
+        .attach(&container, app.runs.record(&(&user).into()));
+    app.audit(&user, "container.attach", &id, Outcome::Ok, &run.id)
+        .await;
     Ok((
         StatusCode::CREATED,
         Json(AttachedRun {

@@ -14,9 +14,9 @@ use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};
 use tokio::sync::mpsc;
 
-use super::error::ApiError;
-use super::rest::valid_signal;
-use super::{AppState, plan_for};
+use super::rest::{valid_signal, visible_run};
+use super::{AppState, Outcome, plan_for};
+use crate::auth::Principal;
 use crate::run::journal::Cursor;
 use crate::run::{Input, Run};
 
@@ -29,21 +29,26 @@ const FIRST_MESSAGE_TIMEOUT: Duration = Duration::from_secs(30);
 
 type Sink = SplitSink<WebSocket, Message>;
 
-pub async fn run(ws: WebSocketUpgrade, State(app): State<AppState>) -> Response {
+// The identity comes first: an unauthenticated request is a 401 whatever else is wrong with it.
+pub async fn run(user: Principal, ws: WebSocketUpgrade, State(app): State<AppState>) -> Response {
     ws.max_message_size(MAX_CLIENT_MESSAGE)
-        .on_upgrade(move |socket| start_and_follow(socket, app))
+        .on_upgrade(move |socket| start_and_follow(socket, app, user))
 }
 
 pub async fn watch(
+    user: Principal,
     ws: WebSocketUpgrade,
     State(app): State<AppState>,
     Path(id): Path<String>,
 ) -> Response {
-    let Some(run) = app.runs.get(&id) else {
-        return ApiError::NotFound(format!("no such run: {id}")).into_response();
+    let run = match visible_run(&app, &user, &id) {
+        Ok(run) => run,
+        Err(e) => return e.into_response(),
     };
+    let (owner, team) = run.owner();
+    let may_input = user.acts_on(&owner, &team);
     ws.max_message_size(MAX_CLIENT_MESSAGE)
-        .on_upgrade(move |socket| watch_and_follow(socket, run))
+        .on_upgrade(move |socket| watch_and_follow(socket, run, may_input))
 }
 
 fn text(event: &ServerEvent) -> Message {
@@ -87,7 +92,7 @@ async fn first_message(stream: &mut SplitStream<WebSocket>) -> Result<ClientMess
     }
 }
 
-async fn start_and_follow(socket: WebSocket, app: AppState) {
+async fn start_and_follow(socket: WebSocket, app: AppState, user: Principal) {
     let (sink, mut stream) = socket.split();
     let req = match first_message(&mut stream).await {
         Ok(ClientMessage::Run(req)) => req,
@@ -107,21 +112,29 @@ async fn start_and_follow(socket: WebSocket, app: AppState) {
         )
         .await;
     }
-    let (plan, argv) = match plan_for(&req) {
+    let (mut plan, argv) = match plan_for(&req) {
         Ok(p) => p,
         Err(e) => return refuse(sink, e.to_string()).await,
     };
-    let run = app.runs.launch(plan, argv, true);
+    let max_seconds = match app.authorize_run(&user, &mut plan).await {
+        Ok(m) => m,
+        Err(e) => return refuse(sink, e.message()).await,
+    };
+    let run = app
+        .runs
+        .launch(plan, argv, true, &(&user).into(), max_seconds);
+    app.audit(&user, "run.create", &run.id, Outcome::Ok, &run.info().image)
+        .await;
     if let (Some(cols), Some(rows)) = (req.cols, req.rows) {
         run.send_input(Input::Resize { cols, rows }).await;
     }
-    follow(sink, stream, run, true).await;
+    follow(sink, stream, run, true, true).await;
 }
 
-async fn watch_and_follow(socket: WebSocket, run: Arc<Run>) {
+async fn watch_and_follow(socket: WebSocket, run: Arc<Run>, may_input: bool) {
     let (sink, mut stream) = socket.split();
     match first_message(&mut stream).await {
-        Ok(ClientMessage::Watch) => follow(sink, stream, run, false).await,
+        Ok(ClientMessage::Watch) => follow(sink, stream, run, false, may_input).await,
         Ok(_) => {
             refuse(
                 sink,
@@ -141,9 +154,15 @@ enum Control {
 
 /// Sends the run's journal to the client until the run ends, the client detaches or leaves.
 /// The primary follower (the client that started the run) back-pressures the container.
-async fn follow(mut sink: Sink, stream: SplitStream<WebSocket>, run: Arc<Run>, primary: bool) {
+async fn follow(
+    mut sink: Sink,
+    stream: SplitStream<WebSocket>,
+    run: Arc<Run>,
+    primary: bool,
+    may_input: bool,
+) {
     let (control_tx, mut control) = mpsc::channel(16);
-    let reader = tokio::spawn(read_client(stream, run.clone(), control_tx));
+    let reader = tokio::spawn(read_client(stream, run.clone(), control_tx, may_input));
     let mut cursor = Cursor::default();
     if primary {
         run.journal.set_primary(&cursor);
@@ -265,6 +284,7 @@ async fn read_client(
     mut stream: SplitStream<WebSocket>,
     run: Arc<Run>,
     control: mpsc::Sender<Control>,
+    may_input: bool,
 ) {
     let warn = |m: &str| Control::Warning(m.to_string());
     while let Some(Ok(msg)) = stream.next().await {
@@ -316,6 +336,14 @@ async fn read_client(
             Message::Close(_) => break,
             Message::Ping(_) | Message::Pong(_) => continue,
         };
+        if !may_input {
+            let _ = control
+                .send(warn(
+                    "you may watch this run but not send it input or signals",
+                ))
+                .await;
+            continue;
+        }
         if !run.send_input(input).await {
             break;
         }

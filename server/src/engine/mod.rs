@@ -13,8 +13,8 @@ mod transport;
 use std::sync::Arc;
 
 use berth_shared::models::{
-    ContainerCreateBody, ContainerCreateResponse, ContainerInspectResponse, ContainerSummary,
-    ContainerWaitResponse, ImageSummary, SystemVersion,
+    ContainerCreateResponse, ContainerInspectResponse, ContainerSummary, ContainerWaitResponse,
+    ImageSummary, SystemVersion,
 };
 use bytes::BytesMut;
 use http_body_util::BodyExt;
@@ -114,11 +114,17 @@ impl Engine {
         read_json(self.call(Method::GET, "/version", &[], None).await?).await
     }
 
+    /// The API version spoken with the daemon (negotiated on first use).
+    pub async fn api_version(&self) -> Result<String> {
+        self.transport.api_version().await
+    }
+
+    /// `body` is the create request as the version in use expects it (`Plan::create_json`).
     pub async fn create_container(
         &self,
         name: Option<&str>,
         platform: Option<&str>,
-        body: &ContainerCreateBody,
+        body: &serde_json::Value,
     ) -> Result<ContainerCreateResponse> {
         let mut query = Vec::new();
         if let Some(name) = name {

@@ -17,6 +17,9 @@ use berth_shared::wire::ServerEvent;
 use bytes::Bytes;
 use tokio::sync::watch;
 
+/// How long the primary follower may read nothing while the journal waits for it.
+const PRIMARY_STALL: std::time::Duration = std::time::Duration::from_secs(10);
+
 struct Chunk {
     /// Absolute offset of `data[0]` in the run's output.
     offset: u64,
@@ -153,8 +156,19 @@ impl Journal {
                     break;
                 }
             }
-            // The sender lives in `self`, so this only ends when the primary moves or leaves.
-            let _ = consumed.changed().await;
+            // The sender lives in `self`, so this only ends when the primary moves or leaves, or
+            // has not moved for too long: then it loses its hold, so that a stalled client can
+            // never block the container for good (a blocked attach stream also wedges the
+            // daemon's own operations on the container, stop and inspect included).
+            if tokio::time::timeout(PRIMARY_STALL, consumed.changed())
+                .await
+                .is_err()
+            {
+                tracing::info!(
+                    "the client that started the run read nothing for {PRIMARY_STALL:?}: it no longer holds the output back"
+                );
+                self.release_primary();
+            }
         }
         self.appended.send_replace(());
     }

@@ -107,11 +107,20 @@ async fn run_container(
         ImageSpec::Id(_) => None,
     };
 
+    // Like the CLI, refuse what the daemon's API version cannot do before anything happens.
+    let version = engine.api_version().await.map_err(Failure::from_engine)?;
+    let body = plan.create_json(&version).map_err(|e| Failure {
+        code: exit::DOCKER_ERROR,
+        message: e.to_string(),
+        daemon_status: Some(400),
+        unreachable: false,
+    })?;
+
     // Create, pulling first or on a missing image as the pull policy says.
     if let (PullPolicy::Always, Some(image)) = (plan.pull, named) {
         pull(engine, run, image, plan.platform.as_deref()).await?;
     }
-    let created = match create(engine, &plan).await {
+    let created = match create(engine, &plan, &body).await {
         Err(e)
             if e.status() == Some(404) && plan.pull == PullPolicy::Missing && named.is_some() =>
         {
@@ -121,7 +130,7 @@ async fn run_container(
                 format!("Unable to find image '{}' locally", image.familiar_string()),
             );
             pull(engine, run, image, plan.platform.as_deref()).await?;
-            create(engine, &plan).await
+            create(engine, &plan, &body).await
         }
         other => other,
     }
@@ -292,9 +301,10 @@ async fn stream_until_exit(
 async fn create(
     engine: &Engine,
     plan: &Plan,
+    body: &serde_json::Value,
 ) -> Result<berth_shared::models::ContainerCreateResponse, EngineError> {
     engine
-        .create_container(plan.name.as_deref(), plan.platform.as_deref(), &plan.body)
+        .create_container(plan.name.as_deref(), plan.platform.as_deref(), body)
         .await
 }
 

@@ -1,0 +1,229 @@
+//! Berth as a separate release process (so its memory and CPU are its own), and WebSocket
+//! clients of it.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use berth_shared::wire::{ClientMessage, RunRequest, ServerEvent};
+use futures_util::{SinkExt, StreamExt};
+use tokio::sync::oneshot;
+use tokio_tungstenite::tungstenite::Message;
+
+use crate::consume::Consumer;
+use crate::procstat;
+
+pub struct Berth {
+    child: Child,
+    pub addr: SocketAddr,
+    data_dir: PathBuf,
+}
+
+impl Berth {
+    /// Starts `berth serve` on a free loopback port and waits until it answers.
+    pub fn start(binary: &Path, output_limit: usize) -> Berth {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        let addr: SocketAddr = ([127, 0, 0, 1], port).into();
+        let data_dir =
+            std::env::temp_dir().join(format!("berth-bench-{}-{port}", std::process::id()));
+        let log = std::fs::File::create(std::env::temp_dir().join("berth-bench-server.log"))
+            .expect("log file");
+        let child = Command::new(binary)
+            .args(["serve", "--listen", &addr.to_string()])
+            .arg("--static-dir")
+            .arg(data_dir.join("no-dashboard"))
+            .arg("--data-dir")
+            .arg(&data_dir)
+            .args(["--output-limit", &output_limit.to_string()])
+            .env("DOCKER_HOST", "unix:///var/run/docker.sock")
+            .env("BERTH_LOG", "warn")
+            .env_remove("BERTH_ADMIN_TOKEN")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("berth starts");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while TcpStream::connect(addr).is_err() {
+            assert!(Instant::now() < deadline, "berth did not listen on {addr}");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Berth {
+            child,
+            addr,
+            data_dir,
+        }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// (current, peak) resident memory in bytes.
+    pub fn rss(&self) -> (u64, u64) {
+        procstat::rss(self.pid()).unwrap_or_default()
+    }
+
+    pub fn cpu(&self) -> Duration {
+        procstat::cpu(self.pid()).unwrap_or_default()
+    }
+
+    /// A REST GET, answered as text (HTTP/1.0 so the body ends at the close).
+    pub fn get(&self, path: &str) -> Option<String> {
+        let mut s = TcpStream::connect(self.addr).ok()?;
+        write!(s, "GET {path} HTTP/1.0\r\nHost: berth\r\n\r\n").ok()?;
+        let mut answer = String::new();
+        s.read_to_string(&mut answer).ok()?;
+        answer
+            .split_once("\r\n\r\n")
+            .map(|(_, body)| body.to_string())
+    }
+}
+
+impl Drop for Berth {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.data_dir);
+    }
+}
+
+/// How a client reads.
+#[derive(Clone, Copy, Default)]
+pub struct Reading {
+    /// Read at most this many bytes per second for this long after connecting, then at full
+    /// speed: a slow consumer.
+    pub slow: Option<(f64, Duration)>,
+    pub fingerprint: bool,
+}
+
+/// What one WebSocket client saw.
+pub struct Session {
+    pub consumer: Consumer,
+    /// From connecting to the `exit` event.
+    pub to_exit: Option<Duration>,
+    pub exit_code: Option<i64>,
+    pub run_id: Option<String>,
+    pub container_id: Option<String>,
+    pub error: Option<String>,
+    pub gap_events: u64,
+    pub gap_bytes: u64,
+    /// When the server closed (or the connection failed).
+    pub ended: Instant,
+}
+
+fn argv_request(argv: &[&str]) -> ClientMessage {
+    ClientMessage::Run(Box::new(RunRequest {
+        argv: Some(argv.iter().map(|s| s.to_string()).collect()),
+        ..Default::default()
+    }))
+}
+
+/// Starts `docker run <argv>` over `/api/runs/ws` and follows it to the end.
+pub async fn run(addr: SocketAddr, argv: &[&str], reading: Reading) -> Session {
+    session(addr, "/api/runs/ws", &argv_request(argv), reading, None).await
+}
+
+/// Watches a run from the start; `ready` fires once the server has answered.
+pub async fn watch(
+    addr: SocketAddr,
+    run_id: &str,
+    reading: Reading,
+    ready: Option<oneshot::Sender<()>>,
+) -> Session {
+    let path = format!("/api/runs/{run_id}/ws");
+    session(addr, &path, &ClientMessage::Watch, reading, ready).await
+}
+
+async fn session(
+    addr: SocketAddr,
+    path: &str,
+    first: &ClientMessage,
+    reading: Reading,
+    mut ready: Option<oneshot::Sender<()>>,
+) -> Session {
+    let started = Instant::now();
+    let mut consumer = Consumer::new(started);
+    if reading.fingerprint {
+        consumer = consumer.fingerprinting();
+    }
+    let mut s = Session {
+        consumer,
+        to_exit: None,
+        exit_code: None,
+        run_id: None,
+        container_id: None,
+        error: None,
+        gap_events: 0,
+        gap_bytes: 0,
+        ended: started,
+    };
+    let url = format!("ws://{addr}{path}");
+    let mut socket = match tokio_tungstenite::connect_async(url).await {
+        Ok((socket, _)) => socket,
+        Err(e) => {
+            s.error = Some(format!("connect: {e}"));
+            s.ended = Instant::now();
+            return s;
+        }
+    };
+    let text = serde_json::to_string(first).expect("serialises");
+    if let Err(e) = socket.send(Message::text(text)).await {
+        s.error = Some(format!("send: {e}"));
+        s.ended = Instant::now();
+        return s;
+    }
+    while let Some(msg) = socket.next().await {
+        let msg = match msg {
+            Ok(m) => m,
+            Err(e) => {
+                s.error = Some(format!("read: {e}"));
+                break;
+            }
+        };
+        match msg {
+            Message::Binary(b) => {
+                s.consumer.take(&b[1..]);
+                if let Some((rate, window)) = reading.slow
+                    && started.elapsed() < window
+                {
+                    tokio::time::sleep(Duration::from_secs_f64(b.len() as f64 / rate)).await;
+                }
+            }
+            Message::Text(t) => {
+                if let Some(r) = ready.take() {
+                    let _ = r.send(());
+                }
+                match serde_json::from_str::<ServerEvent>(t.as_str()) {
+                    Ok(ServerEvent::Accepted { run_id }) => s.run_id = Some(run_id),
+                    Ok(ServerEvent::Created { container_id, .. }) => {
+                        s.container_id = Some(container_id)
+                    }
+                    Ok(ServerEvent::Exit { code }) => {
+                        s.to_exit = Some(started.elapsed());
+                        s.exit_code = Some(code);
+                    }
+                    Ok(ServerEvent::Gap { bytes }) => {
+                        s.gap_events += 1;
+                        s.gap_bytes += bytes;
+                    }
+                    Ok(ServerEvent::Error { message, .. }) => s.error = Some(message),
+                    Ok(ServerEvent::Detached { container_id }) => {
+                        s.container_id = Some(container_id)
+                    }
+                    Ok(_) => {}
+                    Err(e) => s.error = Some(format!("bad event {t}: {e}")),
+                }
+            }
+            Message::Close(_) => break,
+            _ => {}
+        }
+    }
+    s.ended = Instant::now();
+    s
+}

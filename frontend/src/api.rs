@@ -1,0 +1,157 @@
+//! The gateway's REST API (docs/API.md), and what the whole app needs to know about reaching it:
+//! whether the gateway answers at all, and whether it wants a token we do not have.
+
+use std::sync::LazyLock;
+
+use berth_shared::wire::ApiError;
+use gloo_net::http::{Request, RequestBuilder, Response};
+use leptos::prelude::*;
+use serde::de::DeserializeOwned;
+
+/// Why a call failed, in the terms the UI shows.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ApiErr {
+    /// 401: the API wants a token (see [`Connection::auth_required`]).
+    Unauthorized,
+    /// No HTTP answer at all: the gateway is down or the network is.
+    Unreachable(String),
+    /// The gateway answered with an error.
+    Status {
+        code: u16,
+        message: String,
+        exit_code: Option<i32>,
+    },
+}
+
+impl std::fmt::Display for ApiErr {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ApiErr::Unauthorized => f.write_str("sign in required"),
+            ApiErr::Unreachable(e) => write!(f, "the gateway is unreachable ({e})"),
+            ApiErr::Status { message, .. } => f.write_str(message),
+        }
+    }
+}
+
+/// App-wide connection state, shown in the header and the banner.
+#[derive(Clone)]
+pub struct Connection {
+    /// `false` once a request got no answer; `true` again on the next answer.
+    pub gateway_up: ArcRwSignal<bool>,
+    /// The API answered 401: the page shows a sign-in form instead of failing.
+    pub auth_required: ArcRwSignal<bool>,
+}
+
+static CONNECTION: LazyLock<Connection> = LazyLock::new(|| Connection {
+    gateway_up: ArcRwSignal::new(true),
+    auth_required: ArcRwSignal::new(false),
+});
+
+pub fn connection() -> Connection {
+    CONNECTION.clone()
+}
+
+async fn send(req: RequestBuilder) -> Result<Response, ApiErr> {
+    send_request(
+        req.build()
+            .map_err(|e| ApiErr::Unreachable(e.to_string()))?,
+    )
+    .await
+}
+
+/// Sends a request; the browser adds the session cookie (same origin) by itself.
+async fn send_request(req: gloo_net::http::Request) -> Result<Response, ApiErr> {
+    let conn = connection();
+    let resp = match req.send().await {
+        Ok(r) => r,
+        Err(e) => {
+            conn.gateway_up.set(false);
+            return Err(ApiErr::Unreachable(e.to_string()));
+        }
+    };
+    conn.gateway_up.set(true);
+    if resp.status() == 401 {
+        conn.auth_required.set(true);
+        return Err(ApiErr::Unauthorized);
+    }
+    if !resp.ok() {
+        let code = resp.status();
+        let text = resp.text().await.unwrap_or_default();
+        return Err(match serde_json::from_str::<ApiError>(&text) {
+            Ok(e) => ApiErr::Status {
+                code,
+                message: e.error.message,
+                exit_code: e.error.exit_code,
+            },
+            // Not the gateway's JSON: a proxy in front of it failed.
+            Err(_) => ApiErr::Status {
+                code,
+                message: format!("HTTP {code} {}", resp.status_text()),
+                exit_code: None,
+            },
+        });
+    }
+    if resp.url().contains("/api/") {
+        conn.auth_required.set(false);
+    }
+    Ok(resp)
+}
+
+pub async fn get<T: DeserializeOwned>(path: &str) -> Result<T, ApiErr> {
+    let resp = send(Request::get(path)).await?;
+    resp.json::<T>()
+        .await
+        .map_err(|e| ApiErr::Unreachable(format!("unexpected answer: {e}")))
+}
+
+pub async fn get_text(path: &str) -> Result<String, ApiErr> {
+    let resp = send(Request::get(path)).await?;
+    resp.text()
+        .await
+        .map_err(|e| ApiErr::Unreachable(e.to_string()))
+}
+
+/// A POST with a JSON body; returns the answer's JSON (`null` for a 204).
+pub async fn post_json(path: &str, body: &serde_json::Value) -> Result<serde_json::Value, ApiErr> {
+    let req = Request::post(path)
+        .json(body)
+        .map_err(|e| ApiErr::Unreachable(e.to_string()))?;
+    let resp = send_request(req).await?;
+    if resp.status() == 204 {
+        return Ok(serde_json::Value::Null);
+    }
+    resp.json()
+        .await
+        .map_err(|e| ApiErr::Unreachable(format!("unexpected answer: {e}")))
+}
+
+/// A POST without a body, e.g. `/stop`; returns the answer's JSON (`null` for a 204).
+pub async fn post(path: &str) -> Result<serde_json::Value, ApiErr> {
+    let resp = send(Request::post(path)).await?;
+    if resp.status() == 204 {
+        return Ok(serde_json::Value::Null);
+    }
+    resp.json()
+        .await
+        .map_err(|e| ApiErr::Unreachable(format!("unexpected answer: {e}")))
+}
+
+pub async fn delete(path: &str) -> Result<(), ApiErr> {
+    send(Request::delete(path)).await.map(|_| ())
+}
+
+/// Percent-encodes a path segment (container names are safe, but IDs typed by hand may not be).
+pub fn segment(s: &str) -> String {
+    String::from(js_sys::encode_uri_component(s))
+}
+
+/// `ws://` or `wss://` URL of an API path on this origin.
+pub fn ws_url(path: &str) -> String {
+    let loc = window().location();
+    let scheme = if loc.protocol().as_deref() == Ok("https:") {
+        "wss"
+    } else {
+        "ws"
+    };
+    format!("{scheme}://{}{path}", loc.host().unwrap_or_default())
+}

@@ -1,0 +1,395 @@
+//! The run form: the common `docker run` options as fields, and the whole command line as text.
+//! Both edit one spec: typing in the command line refills the fields, editing a field rewrites
+//! the command line. The line is checked in the browser with the gateway's own parser.
+
+use std::cell::RefCell;
+
+use berth_shared::spec::RunSpec;
+use leptos::ev;
+use leptos::prelude::*;
+
+use crate::command;
+use crate::format;
+use crate::route;
+use crate::session::{self, Mode, Phase, Session};
+
+thread_local! {
+    /// A command line for the next form ("Run again", "Run this image").
+    static PREFILL: RefCell<Option<String>> = const { RefCell::new(None) };
+}
+
+/// Opens the run form filled with `line`.
+pub fn open_with(line: String) {
+    PREFILL.with(|p| *p.borrow_mut() = Some(line));
+    route::navigate("/");
+}
+
+/// The form's fields as text, as the user edits them.
+#[derive(Clone, Copy)]
+struct Fields {
+    image: RwSignal<String>,
+    command: RwSignal<String>,
+    name: RwSignal<String>,
+    env: RwSignal<String>,
+    ports: RwSignal<String>,
+    volumes: RwSignal<String>,
+    memory: RwSignal<String>,
+    cpus: RwSignal<String>,
+    pull: RwSignal<String>,
+    interactive: RwSignal<bool>,
+    tty: RwSignal<bool>,
+    rm: RwSignal<bool>,
+}
+
+impl Fields {
+    fn new() -> Fields {
+        Fields {
+            image: RwSignal::new(String::new()),
+            command: RwSignal::new(String::new()),
+            name: RwSignal::new(String::new()),
+            env: RwSignal::new(String::new()),
+            ports: RwSignal::new(String::new()),
+            volumes: RwSignal::new(String::new()),
+            memory: RwSignal::new(String::new()),
+            cpus: RwSignal::new(String::new()),
+            pull: RwSignal::new(String::new()),
+            interactive: RwSignal::new(false),
+            tty: RwSignal::new(false),
+            rm: RwSignal::new(false),
+        }
+    }
+
+    /// Fills the fields from a spec parsed from the command line.
+    fn load(&self, s: &RunSpec) {
+        self.image.set(s.image.clone());
+        self.command.set(command::command_text(&s.command));
+        self.name.set(s.name.clone().unwrap_or_default());
+        self.env.set(s.env.join("\n"));
+        self.ports.set(s.publish.join("\n"));
+        self.volumes.set(s.volume.join("\n"));
+        self.memory.set(s.memory.clone().unwrap_or_default());
+        self.cpus.set(s.cpus.clone().unwrap_or_default());
+        self.pull.set(s.pull.clone().unwrap_or_default());
+        self.interactive.set(s.interactive);
+        self.tty.set(s.tty);
+        self.rm.set(s.rm);
+    }
+
+    /// Writes the fields into `s`, keeping every option the form has no field for.
+    fn store(&self, s: &mut RunSpec) -> Result<(), String> {
+        let opt = |v: String| {
+            let v = v.trim().to_string();
+            (!v.is_empty()).then_some(v)
+        };
+        s.image = self.image.get_untracked().trim().to_string();
+        s.command = command::split_words(&self.command.get_untracked())?;
+        s.name = opt(self.name.get_untracked());
+        s.env = command::lines(&self.env.get_untracked());
+        s.publish = command::lines(&self.ports.get_untracked());
+        s.volume = command::lines(&self.volumes.get_untracked());
+        s.memory = opt(self.memory.get_untracked());
+        s.cpus = opt(self.cpus.get_untracked());
+        s.pull = opt(self.pull.get_untracked());
+        s.interactive = self.interactive.get_untracked();
+        s.tty = self.tty.get_untracked();
+        s.rm = self.rm.get_untracked();
+        Ok(())
+    }
+}
+
+/// What the command line holds: the arguments to send, or why it cannot run.
+fn check_line(line: &str) -> Result<Vec<String>, String> {
+    if command::run_args(line)?.is_empty() {
+        return Err("enter an image to run, or paste a docker run command".into());
+    }
+    command::check(line).map(|(args, _)| args)
+}
+
+#[component]
+pub fn RunPage() -> impl IntoView {
+    let fields = Fields::new();
+    let line = RwSignal::new(String::new());
+    // The last spec the command line parsed to: the form edits it.
+    let spec = RwSignal::new(RunSpec::default());
+    let checked = Memo::new(move |_| check_line(&line.get()));
+    let submitting: RwSignal<Option<Session>> = RwSignal::new(None);
+    let submit_error = RwSignal::new(None::<String>);
+    let copied = RwSignal::new(false);
+
+    let set_line = move |text: String| {
+        if let Ok(args) = command::run_args(&text)
+            && let Some(s) = command::parse_for_form(&args)
+        {
+            fields.load(&s);
+            spec.set(s);
+        }
+        line.set(text);
+    };
+    if let Some(text) = PREFILL.with(|p| p.borrow_mut().take()) {
+        set_line(text);
+    }
+
+    // A field changed: rewrite the command line from the fields.
+    let field_changed = move || {
+        let mut s = spec.get_untracked();
+        match fields.store(&mut s) {
+            Ok(()) => {
+                line.set(command::line(&s));
+                spec.set(s);
+            }
+            Err(e) => submit_error.set(Some(format!("command: {e}"))),
+        }
+    };
+
+    let submit = move || {
+        let Ok(args) = checked.get_untracked() else {
+            return;
+        };
+        if submitting.get_untracked().is_some() {
+            return;
+        }
+        let s = spec.get_untracked();
+        submit_error.set(None);
+        submitting.set(Some(Session::start(
+            args,
+            Mode {
+                tty: s.tty,
+                interactive: s.interactive,
+            },
+        )));
+    };
+
+    // The run is accepted: its page takes over the session. Or it failed before that.
+    Effect::new(move |_| {
+        let Some(s) = submitting.get() else {
+            return;
+        };
+        if let Some(id) = s.run_id.get() {
+            submitting.set(None);
+            session::hand_off(id.clone(), s);
+            route::navigate(&format!("/runs/{id}"));
+        } else if let Phase::Failed { code, message } = s.phase.get() {
+            submitting.set(None);
+            s.close();
+            submit_error.set(Some(format::error_status(code, &message)));
+        }
+    });
+
+    let copy = move |_| {
+        let text = command::line(&spec.get_untracked());
+        let _ = window().navigator().clipboard().write_text(&text);
+        copied.set(true);
+        set_timeout(
+            move || copied.set(false),
+            std::time::Duration::from_millis(1800),
+        );
+    };
+
+    view! {
+        <section class="page run-page">
+            <header class="page-head">
+                <h1>"Run a container"</h1>
+                <p class="lead">
+                    "Paste a " <code>"docker run"</code>
+                    " command or fill in the options: they stay in sync."
+                </p>
+            </header>
+            <form
+                class="run-form"
+                novalidate
+                on:submit=move |e: ev::SubmitEvent| {
+                    e.prevent_default();
+                    submit();
+                }
+            >
+                <div class="card command-card">
+                    <label for="run-command" class="label">"docker run command"</label>
+                    <div class="command-row">
+                        <span class="prompt" aria-hidden="true">"$"</span>
+                        <textarea
+                            id="run-command"
+                            class="mono command-input"
+                            data-testid="run-command"
+                            rows="2"
+                            spellcheck="false"
+                            autocomplete="off"
+                            autocapitalize="off"
+                            placeholder="docker run --rm -it alpine sh"
+                            aria-describedby="run-command-check"
+                            aria-invalid=move || {
+                                (checked.get().is_err() && !line.get().trim().is_empty()).to_string()
+                            }
+                            prop:value=line
+                            on:input=move |e| set_line(event_target_value(&e))
+                            on:keydown=move |e: ev::KeyboardEvent| {
+                                // Enter runs, like a shell; Shift+Enter for a new line.
+                                if e.key() == "Enter" && !e.shift_key() {
+                                    e.prevent_default();
+                                    submit();
+                                }
+                            }
+                        ></textarea>
+                    </div>
+                    <div class="command-foot">
+                        <p id="run-command-check" class="check" aria-live="polite">
+                            {move || match checked.get() {
+                                Ok(_) => view! {
+                                    <span class="ok">"✓ Valid " <code>"docker run"</code> " command"</span>
+                                }
+                                .into_any(),
+                                Err(_) if line.get().trim().is_empty() => view! {
+                                    <span class="muted">"Enter runs it. Shift+Enter adds a line."</span>
+                                }
+                                .into_any(),
+                                Err(e) => view! {
+                                    <span class="error" data-testid="run-error" role="alert">"✗ " {e}</span>
+                                }
+                                .into_any(),
+                            }}
+                        </p>
+                        <div class="actions">
+                            <button
+                                type="button"
+                                class="btn"
+                                on:click=copy
+                                disabled=move || checked.get().is_err()
+                            >
+                                {move || if copied.get() { "Copied ✓" } else { "Copy as docker run" }}
+                            </button>
+                            <button
+                                type="submit"
+                                class="btn primary"
+                                data-testid="run-submit"
+                                disabled=move || checked.get().is_err() || submitting.get().is_some()
+                            >
+                                {move || if submitting.get().is_some() { "Starting…" } else { "Run ▸" }}
+                            </button>
+                        </div>
+                    </div>
+                    {move || submit_error.get().map(|e| view! {
+                        <p class="callout bad" role="alert" data-testid="submit-error">{e}</p>
+                    })}
+                </div>
+
+                <fieldset class="card options">
+                    <legend>"Options"</legend>
+                    <div class="grid">
+                        <Text label="Image" hint="busybox, nginx:1.27, registry:5000/app" value=fields.image on_change=field_changed wide=true/>
+                        <Text label="Command and arguments" hint="sh -c 'echo hello'" value=fields.command on_change=field_changed wide=true/>
+                        <Text label="Name" hint="--name" value=fields.name on_change=field_changed/>
+                        <div class="field">
+                            <label for="f-pull">"Pull image"</label>
+                            <select
+                                id="f-pull"
+                                prop:value=fields.pull
+                                on:change=move |e| {
+                                    fields.pull.set(event_target_value(&e));
+                                    field_changed();
+                                }
+                            >
+                                <option value="">"when missing (default)"</option>
+                                <option value="always">"always"</option>
+                                <option value="never">"never"</option>
+                            </select>
+                        </div>
+                        <Lines label="Environment" hint="KEY=value, one per line" value=fields.env on_change=field_changed/>
+                        <Lines label="Ports" hint="8080:80, one per line" value=fields.ports on_change=field_changed/>
+                        <Lines label="Volumes" hint="/host/path:/data, one per line" value=fields.volumes on_change=field_changed/>
+                        <Text label="Memory limit" hint="256m" value=fields.memory on_change=field_changed/>
+                        <Text label="CPUs" hint="1.5" value=fields.cpus on_change=field_changed/>
+                    </div>
+                    <div class="checks">
+                        <Check label="Interactive" flag="-i" hint="keep stdin open: type into the terminal" value=fields.interactive on_change=field_changed/>
+                        <Check label="TTY" flag="-t" hint="a real terminal: colours, prompts, full-screen programs" value=fields.tty on_change=field_changed/>
+                        <Check label="Remove when done" flag="--rm" hint="delete the container when it exits" value=fields.rm on_change=field_changed/>
+                    </div>
+                </fieldset>
+            </form>
+        </section>
+    }
+}
+
+fn field_id(label: &str) -> String {
+    format!("f-{}", label.to_lowercase().replace(' ', "-"))
+}
+
+#[component]
+fn Text(
+    label: &'static str,
+    hint: &'static str,
+    value: RwSignal<String>,
+    on_change: impl Fn() + Copy + Send + Sync + 'static,
+    #[prop(optional)] wide: bool,
+) -> impl IntoView {
+    let id = field_id(label);
+    view! {
+        <div class="field" class:wide=wide>
+            <label for=id.clone()>{label}</label>
+            <input
+                id=id
+                type="text"
+                class="mono"
+                spellcheck="false"
+                autocomplete="off"
+                autocapitalize="off"
+                placeholder=hint
+                prop:value=value
+                on:input=move |e| {
+                    value.set(event_target_value(&e));
+                    on_change();
+                }
+            />
+        </div>
+    }
+}
+
+#[component]
+fn Lines(
+    label: &'static str,
+    hint: &'static str,
+    value: RwSignal<String>,
+    on_change: impl Fn() + Copy + Send + Sync + 'static,
+) -> impl IntoView {
+    let id = field_id(label);
+    view! {
+        <div class="field">
+            <label for=id.clone()>{label}</label>
+            <textarea
+                id=id
+                class="mono"
+                rows="2"
+                spellcheck="false"
+                placeholder=hint
+                prop:value=value
+                on:input=move |e| {
+                    value.set(event_target_value(&e));
+                    on_change();
+                }
+            ></textarea>
+        </div>
+    }
+}
+
+#[component]
+fn Check(
+    label: &'static str,
+    flag: &'static str,
+    hint: &'static str,
+    value: RwSignal<bool>,
+    on_change: impl Fn() + Copy + Send + Sync + 'static,
+) -> impl IntoView {
+    view! {
+        <label class="check-field" title=hint>
+            <input
+                type="checkbox"
+                prop:checked=value
+                on:change=move |e| {
+                    value.set(event_target_checked(&e));
+                    on_change();
+                }
+            />
+            <span>{label} " " <code>{flag}</code></span>
+            <small>{hint}</small>
+        </label>
+    }
+}

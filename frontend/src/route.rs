@@ -1,0 +1,92 @@
+//! Client-side routes. The gateway answers every non-API path with index.html, so each of these
+//! URLs works when opened directly, reloaded or shared.
+
+use std::sync::LazyLock;
+
+use leptos::ev;
+use leptos::prelude::*;
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Route {
+    /// `/`: the run form.
+    Run,
+    /// `/runs/{id}`: one run, live or finished.
+    RunView(String),
+    Containers,
+    Images,
+    History,
+    NotFound,
+}
+
+impl Route {
+    pub fn parse(path: &str) -> Route {
+        let parts: Vec<&str> = path.trim_matches('/').split('/').collect();
+        match parts.as_slice() {
+            [""] => Route::Run,
+            ["runs"] | ["history"] => Route::History,
+            ["runs", id] if !id.is_empty() => Route::RunView(id.to_string()),
+            ["containers"] => Route::Containers,
+            ["images"] => Route::Images,
+            _ => Route::NotFound,
+        }
+    }
+}
+
+static CURRENT: LazyLock<ArcRwSignal<Route>> =
+    LazyLock::new(|| ArcRwSignal::new(Route::parse(&location_path())));
+
+fn location_path() -> String {
+    window().location().pathname().unwrap_or_default()
+}
+
+pub fn current() -> ArcRwSignal<Route> {
+    CURRENT.clone()
+}
+
+/// Follows browser back/forward.
+pub fn listen() {
+    let route = current();
+    let handle = window_event_listener(ev::popstate, move |_| {
+        route.set(Route::parse(&location_path()));
+    });
+    // The app lives as long as the page.
+    std::mem::forget(handle);
+}
+
+/// Goes to `path` in the app without reloading.
+pub fn navigate(path: &str) {
+    push(path);
+}
+
+fn push(path: &str) {
+    if let Ok(history) = window().history() {
+        let _ = history.push_state_with_url(&wasm_bindgen::JsValue::NULL, "", Some(path));
+    }
+    window().scroll_to_with_x_and_y(0.0, 0.0);
+    current().set(Route::parse(path));
+}
+
+/// An in-app link: a real `<a href>` (open in new tab, copy link work) that navigates without
+/// a reload on a plain click.
+#[component]
+pub fn Link(
+    href: String,
+    #[prop(optional, into)] class: String,
+    children: Children,
+) -> impl IntoView {
+    let target = href.clone();
+    view! {
+        <a
+            href=href
+            class=class
+            on:click=move |e: ev::MouseEvent| {
+                if e.button() == 0 && !(e.ctrl_key() || e.meta_key() || e.shift_key() || e.alt_key()) {
+                    e.prevent_default();
+                    navigate(&target);
+                }
+            }
+        >
+            {children()}
+        </a>
+    }
+}

@@ -1,0 +1,371 @@
+//! Sign-in, users, API tokens and the audit log.
+
+use std::time::Duration;
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use berth_shared::wire::Role;
+use serde::{Deserialize, Serialize};
+
+use super::error::ApiError;
+use super::rest::json_body;
+use super::{AppState, Outcome};
+use crate::auth::{
+    ADMIN_TOKEN_USER, AuthError, Principal, SESSION_COOKIE, SESSION_SECONDS, hash_password,
+};
+use crate::store::UserRow;
+
+type ApiResult<T> = Result<T, ApiError>;
+
+/// Failed sign-ins allowed per username in a 5-minute window.
+const LOGIN_FAILURES: u32 = 10;
+
+#[derive(Serialize)]
+pub struct Me {
+    username: String,
+    role: Role,
+    team: String,
+}
+
+impl From<&Principal> for Me {
+    fn from(p: &Principal) -> Me {
+        Me {
+            username: p.username.clone(),
+            role: p.role,
+            team: p.team.clone(),
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Login {
+    username: String,
+    password: String,
+}
+
+fn require_admin(user: &Principal) -> ApiResult<()> {
+    if user.is_admin() {
+        Ok(())
+    } else {
+        Err(ApiError::Forbidden("only admins may do this".into()))
+    }
+}
+
+/// `Secure` when the browser reached Berth over TLS (directly or through a proxy that says so).
+fn session_cookie(
+    value: &str,
+    max_age: i64,
+    headers: &HeaderMap,
+    public_https: bool,
+) -> HeaderValue {
+    let forwarded_https = headers
+        .get("x-forwarded-proto")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.eq_ignore_ascii_case("https"));
+    let secure = if public_https || forwarded_https {
+        "; Secure"
+    } else {
+        ""
+    };
+    HeaderValue::from_str(&format!(
+        "{SESSION_COOKIE}={value}; HttpOnly; SameSite=Strict; Path=/; Max-Age={max_age}{secure}"
+    ))
+    .expect("cookie is ASCII")
+}
+
+/// `POST /api/login`: a session cookie for a username and password.
+pub async fn login(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    parts: axum::extract::ConnectInfo<std::net::SocketAddr>,
+    body: Bytes,
+) -> ApiResult<Response> {
+    let remote = parts.0.to_string();
+    let req: Login = json_body(&body)?;
+    let key = format!("login:{}", req.username);
+    if !app
+        .limits
+        .allow(&key, LOGIN_FAILURES, Duration::from_secs(300))
+    {
+        app.audit_anonymous("login", &req.username, "too many failed sign-ins", &remote)
+            .await;
+        return Err(ApiError::TooManyRequests(
+            "too many failed sign-ins; try again in a few minutes".into(),
+        ));
+    }
+    match app.auth.login(&req.username, &req.password).await {
+        Ok((user, session)) => {
+            app.limits.forget(&key);
+            let me = Me {
+                username: user.username.clone(),
+                role: user.role,
+                team: user.team.clone(),
+            };
+            let principal = Principal {
+                username: user.username,
+                role: user.role,
+                team: user.team,
+                via: crate::auth::Via::Session,
+                remote,
+            };
+            app.audit(&principal, "login", &principal.username, Outcome::Ok, "")
+                .await;
+            let cookie = session_cookie(&session, SESSION_SECONDS, &headers, app.public_https);
+            Ok(([(header::SET_COOKIE, cookie)], Json(me)).into_response())
+        }
+        Err(AuthError::Invalid) => {
+            app.audit_anonymous(
+                "login",
+                &req.username,
+                "wrong username or password",
+                &remote,
+            )
+            .await;
+            Err(ApiError::Auth(AuthError::Invalid))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// `POST /api/logout`: ends the browser session.
+pub async fn logout(
+    State(app): State<AppState>,
+    user: Principal,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
+    app.auth.logout(&headers).await?;
+    app.audit(&user, "logout", &user.username, Outcome::Ok, "")
+        .await;
+    let cookie = session_cookie("", 0, &headers, app.public_https);
+    Ok((StatusCode::NO_CONTENT, [(header::SET_COOKIE, cookie)]).into_response())
+}
+
+pub async fn me(user: Principal) -> Json<Me> {
+    Json(Me::from(&user))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewUser {
+    username: String,
+    password: String,
+    role: Role,
+    #[serde(default)]
+    team: String,
+}
+
+#[derive(Serialize)]
+pub struct UserView {
+    username: String,
+    role: Role,
+    team: String,
+    created_at: String,
+}
+
+impl From<UserRow> for UserView {
+    fn from(u: UserRow) -> UserView {
+        UserView {
+            username: u.username,
+            role: u.role,
+            team: u.team,
+            created_at: u.created_at,
+        }
+    }
+}
+
+/// Usernames and teams: short, lowercase, safe in labels and URLs.
+fn valid_name(s: &str) -> bool {
+    let b = s.as_bytes();
+    !b.is_empty()
+        && b.len() <= 32
+        && (b[0].is_ascii_lowercase() || b[0].is_ascii_digit())
+        && b.iter()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || b"._-".contains(c))
+}
+
+pub async fn create_user(
+    State(app): State<AppState>,
+    user: Principal,
+    body: Bytes,
+) -> ApiResult<(StatusCode, Json<UserView>)> {
+    require_admin(&user)?;
+    let req: NewUser = json_body(&body)?;
+    if !valid_name(&req.username) || req.username == ADMIN_TOKEN_USER {
+        return Err(ApiError::BadRequest(
+            "username: 1 to 32 of a-z, 0-9, '.', '_', '-', starting with a letter or digit".into(),
+        ));
+    }
+    if !req.team.is_empty() && !valid_name(&req.team) {
+        return Err(ApiError::BadRequest(
+            "team: 1 to 32 of a-z, 0-9, '.', '_', '-'".into(),
+        ));
+    }
+    if req.password.chars().count() < 8 || req.password.len() > 1024 {
+        return Err(ApiError::BadRequest(
+            "password: at least 8 characters".into(),
+        ));
+    }
+    let password = req.password;
+    let password_hash = tokio::task::spawn_blocking(move || hash_password(&password))
+        .await
+        .map_err(|e| ApiError::Forbidden(e.to_string()))?;
+    let row = UserRow {
+        username: req.username.clone(),
+        password_hash,
+        role: req.role,
+        team: req.team,
+        created_at: crate::run::now(),
+    };
+    if !app.store.create_user(row.clone()).await? {
+        app.audit(
+            &user,
+            "user.create",
+            &req.username,
+            Outcome::Failed,
+            "username taken",
+        )
+        .await;
+        return Err(ApiError::Conflict(format!(
+            "user {} already exists",
+            req.username
+        )));
+    }
+    let detail = format!("role {}", row.role.as_str());
+    app.audit(&user, "user.create", &req.username, Outcome::Ok, &detail)
+        .await;
+    Ok((StatusCode::CREATED, Json(row.into())))
+}
+
+pub async fn list_users(
+    State(app): State<AppState>,
+    user: Principal,
+) -> ApiResult<Json<Vec<UserView>>> {
+    require_admin(&user)?;
+    Ok(Json(
+        app.store
+            .users()
+            .await?
+            .into_iter()
+            .map(UserView::from)
+            .collect(),
+    ))
+}
+
+pub async fn delete_user(
+    State(app): State<AppState>,
+    user: Principal,
+    Path(username): Path<String>,
+) -> ApiResult<StatusCode> {
+    require_admin(&user)?;
+    if !app.store.delete_user(&username).await? {
+        return Err(ApiError::NotFound(format!("no such user: {username}")));
+    }
+    app.audit(&user, "user.delete", &username, Outcome::Ok, "")
+        .await;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewToken {
+    name: String,
+}
+
+#[derive(Serialize)]
+pub struct CreatedToken {
+    id: String,
+    name: String,
+    /// Shown this once; only its hash is kept.
+    token: String,
+}
+
+pub async fn create_token(
+    State(app): State<AppState>,
+    user: Principal,
+    body: Bytes,
+) -> ApiResult<(StatusCode, Json<CreatedToken>)> {
+    let req: NewToken = json_body(&body)?;
+    let name = req.name.trim();
+    if name.is_empty() || name.chars().count() > 64 {
+        return Err(ApiError::BadRequest("name: 1 to 64 characters".into()));
+    }
+    if user.username == ADMIN_TOKEN_USER {
+        return Err(ApiError::BadRequest(
+            "the bootstrap admin token cannot own API tokens: create an admin user first".into(),
+        ));
+    }
+    let (row, token) = app.auth.create_token(&user.username, name).await?;
+    app.audit(&user, "token.create", &row.id, Outcome::Ok, name)
+        .await;
+    Ok((
+        StatusCode::CREATED,
+        Json(CreatedToken {
+            id: row.id,
+            name: row.name,
+            token,
+        }),
+    ))
+}
+
+/// Your tokens (admins: everyone's), without their secrets.
+pub async fn list_tokens(State(app): State<AppState>, user: Principal) -> ApiResult<Response> {
+    let owner = (!user.is_admin()).then_some(user.username.as_str());
+    Ok(Json(app.store.tokens(owner).await?).into_response())
+}
+
+pub async fn delete_token(
+    State(app): State<AppState>,
+    user: Principal,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
+    let token = app
+        .store
+        .token(&id)
+        .await?
+        .filter(|t| user.is_admin() || t.username == user.username);
+    if token.is_none() || !app.store.delete_token(&id).await? {
+        return Err(ApiError::NotFound(format!("no such token: {id}")));
+    }
+    app.audit(&user, "token.delete", &id, Outcome::Ok, "").await;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Deserialize)]
+pub struct AuditQuery {
+    limit: Option<u32>,
+    before: Option<i64>,
+    /// `jsonl` for JSON lines (an export); JSON array otherwise.
+    format: Option<String>,
+}
+
+pub async fn audit(
+    State(app): State<AppState>,
+    user: Principal,
+    query: Result<Query<AuditQuery>, QueryRejection>,
+) -> ApiResult<Response> {
+    require_admin(&user)?;
+    let Query(q) = query.map_err(|e| ApiError::BadRequest(e.body_text()))?;
+    let entries = app
+        .store
+        .audit(q.limit.unwrap_or(1000).min(100_000), q.before)
+        .await?;
+    match q.format.as_deref() {
+        None | Some("json") => Ok(Json(entries).into_response()),
+        Some("jsonl") => {
+            let mut body = String::new();
+            for e in &entries {
+                body.push_str(&serde_json::to_string(e).expect("audit entries serialise"));
+                body.push('\n');
+            }
+            Ok(([(header::CONTENT_TYPE, "application/x-ndjson")], body).into_response())
+        }
+        Some(other) => Err(ApiError::BadRequest(format!(
+            "format {other:?}: use json or jsonl"
+        ))),
+    }
+}

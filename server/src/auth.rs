@@ -1,0 +1,370 @@
+//! Who is asking: bearer tokens (the bootstrap admin token or a user's API token) and browser
+//! sessions (cookie). Passwords are argon2 hashes; tokens and session ids are stored as SHA-256
+//! hashes (they are long random strings, so a fast hash is enough), never in clear.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use argon2::Argon2;
+use argon2::password_hash::rand_core::OsRng;
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use axum::http::{HeaderMap, Method, header};
+use berth_shared::wire::Role;
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+use crate::store::{Store, StoreError, TokenRow, UserRow, unix_now};
+
+pub const SESSION_COOKIE: &str = "berth_session";
+/// Browser sessions last this long.
+pub const SESSION_SECONDS: i64 = 12 * 3600;
+/// The identity of requests made with `BERTH_ADMIN_TOKEN`.
+pub const ADMIN_TOKEN_USER: &str = "admin-token";
+const API_TOKEN_PREFIX: &str = "berth_";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Via {
+    AdminToken,
+    ApiToken,
+    Session,
+}
+
+/// An authenticated requester.
+#[derive(Debug, Clone)]
+pub struct Principal {
+    pub username: String,
+    pub role: Role,
+    pub team: String,
+    pub via: Via,
+    /// The client address, for the audit log.
+    pub remote: String,
+}
+
+impl Principal {
+    pub fn is_admin(&self) -> bool {
+        self.role == Role::Admin
+    }
+
+    /// Whether this user may see something owned by `owner` in `team`.
+    pub fn sees(&self, owner: &str, team: &str) -> bool {
+        self.is_admin() || owner == self.username || (!team.is_empty() && team == self.team)
+    }
+
+    /// Whether this user may act on (stop, kill, remove, send input to) it.
+    pub fn acts_on(&self, owner: &str, team: &str) -> bool {
+        self.role != Role::Viewer && self.sees(owner, team)
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AuthError {
+    #[error("authentication required: sign in, or send Authorization: Bearer <token>")]
+    Missing,
+    #[error("invalid or expired credentials")]
+    Invalid,
+    #[error("cross-site request refused: Origin {0:?} is not this gateway's origin")]
+    ForeignOrigin(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+pub struct Auth {
+    store: Store,
+    admin_token: Option<String>,
+    /// The origin browsers use to reach Berth (`https://berth.example`); without it, the
+    /// request's own Host is taken as the origin.
+    public_origin: Option<String>,
+}
+
+pub fn sha256(data: &[u8]) -> Vec<u8> {
+    Sha256::digest(data).to_vec()
+}
+
+/// 32 random bytes as hex.
+pub fn random_secret() -> String {
+    let bytes: [u8; 32] = rand::random();
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn bearer(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get(header::AUTHORIZATION)?
+        .to_str()
+        .ok()?
+        .strip_prefix("Bearer ")
+        .map(str::trim)
+}
+
+pub fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .find_map(|pair| {
+            let (k, v) = pair.trim().split_once('=')?;
+            (k == name).then_some(v)
+        })
+}
+
+/// Hashes a password (argon2id, random salt). Slow on purpose: call off the async runtime.
+pub fn hash_password(password: &str) -> String {
+    let salt = SaltString::generate(&mut OsRng);
+    Argon2::default()
+        .hash_password(password.as_bytes(), &salt)
+        .expect("argon2 with default parameters")
+        .to_string()
+}
+
+fn verify_password(password: &str, hash: &str) -> bool {
+    PasswordHash::new(hash)
+        .map(|h| {
+            Argon2::default()
+                .verify_password(password.as_bytes(), &h)
+                .is_ok()
+        })
+        .unwrap_or(false)
+}
+
+impl Auth {
+    pub fn new(store: Store, admin_token: Option<String>, public_origin: Option<String>) -> Self {
+        Auth {
+            store,
+            admin_token,
+            public_origin,
+        }
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// Authenticates a request from its headers.
+    pub async fn authenticate(
+        &self,
+        method: &Method,
+        headers: &HeaderMap,
+        remote: String,
+    ) -> Result<Principal, AuthError> {
+        if let Some(token) = bearer(headers) {
+            return self.by_token(token, remote).await;
+        }
+        let Some(session) = cookie(headers, SESSION_COOKIE) else {
+            return Err(AuthError::Missing);
+        };
+        // A cookie comes with every request the browser makes, including ones another site
+        // triggers: those that change state or open a WebSocket must come from our origin.
+        let upgrade = headers.contains_key(header::UPGRADE);
+        if upgrade || !matches!(*method, Method::GET | Method::HEAD) {
+            self.check_origin(headers)?;
+        }
+        let user = self.store.session_user(sha256(session.as_bytes())).await?;
+        let user = match user {
+            Some(u) => self.store.user(&u).await?.ok_or(AuthError::Invalid)?,
+            None => return Err(AuthError::Invalid),
+        };
+        Ok(principal(user, Via::Session, remote))
+    }
+
+    async fn by_token(&self, token: &str, remote: String) -> Result<Principal, AuthError> {
+        if let Some(admin) = &self.admin_token
+            && bool::from(token.as_bytes().ct_eq(admin.as_bytes()))
+        {
+            return Ok(Principal {
+                username: ADMIN_TOKEN_USER.into(),
+                role: Role::Admin,
+                team: String::new(),
+                via: Via::AdminToken,
+                remote,
+            });
+        }
+        let (id, secret) = token
+            .strip_prefix(API_TOKEN_PREFIX)
+            .and_then(|t| t.split_once('_'))
+            .ok_or(AuthError::Invalid)?;
+        let row = self.store.token(id).await?.ok_or(AuthError::Invalid)?;
+        if !bool::from(sha256(secret.as_bytes()).ct_eq(&row.hash)) {
+            return Err(AuthError::Invalid);
+        }
+        let user = self
+            .store
+            .user(&row.username)
+            .await?
+            .ok_or(AuthError::Invalid)?;
+        Ok(principal(user, Via::ApiToken, remote))
+    }
+
+    fn check_origin(&self, headers: &HeaderMap) -> Result<(), AuthError> {
+        let Some(origin) = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) else {
+            // Browsers always send Origin on these requests; other clients are not CSRF victims.
+            return Ok(());
+        };
+        let allowed = match &self.public_origin {
+            Some(public) => origin == public.trim_end_matches('/'),
+            None => headers
+                .get(header::HOST)
+                .and_then(|h| h.to_str().ok())
+                .is_some_and(|host| {
+                    origin == format!("http://{host}") || origin == format!("https://{host}")
+                }),
+        };
+        if allowed {
+            Ok(())
+        } else {
+            Err(AuthError::ForeignOrigin(origin.to_string()))
+        }
+    }
+
+    /// Checks a username and password; on success returns the user and a new session id.
+    pub async fn login(
+        &self,
+        username: &str,
+        password: &str,
+    ) -> Result<(UserRow, String), AuthError> {
+        let user = self.store.user(username).await?;
+        let password = password.to_string();
+        // Verify against a fixed hash when the user does not exist, so timing does not tell.
+        let hash = user.as_ref().map(|u| u.password_hash.clone());
+        let ok = tokio::task::spawn_blocking(move || match hash {
+            Some(h) => verify_password(&password, &h),
+            None => {
+                verify_password(&password, dummy_hash());
+                false
+            }
+        })
+        .await
+        .unwrap_or(false);
+        let user = match (ok, user) {
+            (true, Some(user)) => user,
+            _ => return Err(AuthError::Invalid),
+        };
+        let session = random_secret();
+        self.store
+            .create_session(
+                sha256(session.as_bytes()),
+                &user.username,
+                unix_now() + SESSION_SECONDS,
+            )
+            .await?;
+        Ok((user, session))
+    }
+
+    pub async fn logout(&self, headers: &HeaderMap) -> Result<(), AuthError> {
+        if let Some(session) = cookie(headers, SESSION_COOKIE) {
+            self.store
+                .delete_session(sha256(session.as_bytes()))
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Creates an API token acting as `username`; the clear token is returned once.
+    pub async fn create_token(
+        &self,
+        username: &str,
+        name: &str,
+    ) -> Result<(TokenRow, String), AuthError> {
+        let id = random_secret()[..16].to_string();
+        let secret = random_secret();
+        let row = TokenRow {
+            id: id.clone(),
+            username: username.to_string(),
+            name: name.to_string(),
+            hash: sha256(secret.as_bytes()),
+            created_at: crate::run::now(),
+        };
+        self.store.create_token(row.clone()).await?;
+        Ok((row, format!("{API_TOKEN_PREFIX}{id}_{secret}")))
+    }
+}
+
+fn principal(user: UserRow, via: Via, remote: String) -> Principal {
+    Principal {
+        username: user.username,
+        role: user.role,
+        team: user.team,
+        via,
+        remote,
+    }
+}
+
+fn dummy_hash() -> &'static str {
+    static HASH: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    HASH.get_or_init(|| hash_password("berth-dummy-password"))
+}
+
+/// Counts events per key in a sliding window (login failures, run creations).
+#[derive(Default)]
+pub struct RateLimiter {
+    hits: Mutex<HashMap<String, Vec<Instant>>>,
+}
+
+impl RateLimiter {
+    /// Records a hit for `key`; `false` when it has had `limit` hits within `window` already.
+    pub fn allow(&self, key: &str, limit: u32, window: Duration) -> bool {
+        let now = Instant::now();
+        let mut hits = self.hits.lock().expect("rate limiter lock");
+        let times = hits.entry(key.to_string()).or_default();
+        times.retain(|t| now.duration_since(*t) < window);
+        if times.len() >= limit as usize {
+            return false;
+        }
+        times.push(now);
+        true
+    }
+
+    /// Clears the hits of `key` (a successful sign-in resets its failures).
+    pub fn forget(&self, key: &str) {
+        self.hits.lock().expect("rate limiter lock").remove(key);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_and_cookies() {
+        let h = hash_password("correct horse");
+        assert!(h.starts_with("$argon2id$"));
+        assert!(verify_password("correct horse", &h));
+        assert!(!verify_password("wrong", &h));
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            header::COOKIE,
+            "a=1; berth_session=abc; b=2".parse().unwrap(),
+        );
+        assert_eq!(cookie(&headers, SESSION_COOKIE), Some("abc"));
+        assert_eq!(cookie(&headers, "c"), None);
+    }
+
+    #[test]
+    fn rate_limiter_window() {
+        let r = RateLimiter::default();
+        assert!(r.allow("u", 2, Duration::from_secs(60)));
+        assert!(r.allow("u", 2, Duration::from_secs(60)));
+        assert!(!r.allow("u", 2, Duration::from_secs(60)));
+        assert!(r.allow("v", 2, Duration::from_secs(60)));
+        assert!(r.allow("w", 1, Duration::from_millis(0)));
+        assert!(r.allow("w", 1, Duration::from_millis(0)));
+    }
+
+    #[test]
+    fn principals_see_their_own_and_their_teams() {
+        let p = |role| Principal {
+            username: "ann".into(),
+            role,
+            team: "red".into(),
+            via: Via::Session,
+            remote: String::new(),
+        };
+        assert!(p(Role::Operator).sees("ann", ""));
+        assert!(p(Role::Operator).sees("bob", "red"));
+        assert!(!p(Role::Operator).sees("bob", "blue"));
+        assert!(!p(Role::Operator).sees("bob", ""));
+        assert!(p(Role::Admin).acts_on("bob", "blue"));
+        assert!(p(Role::Viewer).sees("bob", "red"));
+        assert!(!p(Role::Viewer).acts_on("ann", "red"));
+    }
+}

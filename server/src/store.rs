@@ -1,0 +1,460 @@
+//! Durable state in an embedded SQLite database (`<data-dir>/berth.db`): users, API tokens,
+//! sessions, the audit log and run history with transcripts.
+//!
+//! SQLite calls block, so each runs on tokio's blocking pool, one at a time on one connection.
+
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use berth_shared::wire::{Role, RunInfo};
+use rusqlite::{Connection, OptionalExtension, params};
+use serde::Serialize;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error("database: {0}")]
+    Corrupt(String),
+    #[error("database task failed: {0}")]
+    Task(String),
+}
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// The schema; `user_version` says which of these steps a database already has.
+const MIGRATIONS: &[&str] = &[r#"
+    CREATE TABLE users (
+        username      TEXT PRIMARY KEY,
+        password_hash TEXT NOT NULL,
+        role          TEXT NOT NULL,
+        team          TEXT NOT NULL DEFAULT '',
+        created_at    TEXT NOT NULL
+    );
+    CREATE TABLE tokens (
+        id         TEXT PRIMARY KEY,
+        username   TEXT NOT NULL,
+        name       TEXT NOT NULL,
+        hash       BLOB NOT NULL,
+        created_at TEXT NOT NULL
+    );
+    CREATE TABLE sessions (
+        hash       BLOB PRIMARY KEY,
+        username   TEXT NOT NULL,
+        expires_at INTEGER NOT NULL
+    );
+    CREATE TABLE audit (
+        id      INTEGER PRIMARY KEY AUTOINCREMENT,
+        at      TEXT NOT NULL,
+        actor   TEXT NOT NULL,
+        action  TEXT NOT NULL,
+        target  TEXT NOT NULL,
+        outcome TEXT NOT NULL,
+        detail  TEXT NOT NULL,
+        remote  TEXT NOT NULL
+    );
+    -- Audit rows are never changed or deleted.
+    CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit BEGIN SELECT RAISE(ABORT, 'audit is append-only'); END;
+    CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit BEGIN SELECT RAISE(ABORT, 'audit is append-only'); END;
+    CREATE TABLE runs (
+        run_id   TEXT PRIMARY KEY,
+        owner    TEXT NOT NULL,
+        team     TEXT NOT NULL,
+        created  TEXT NOT NULL,
+        info     TEXT NOT NULL,
+        finished INTEGER NOT NULL,
+        output   BLOB
+    );
+    CREATE INDEX runs_by_created ON runs (created);
+"#];
+
+#[derive(Clone)]
+pub struct Store {
+    conn: Arc<Mutex<Connection>>,
+}
+
+#[derive(Debug, Clone)]
+pub struct UserRow {
+    pub username: String,
+    pub password_hash: String,
+    pub role: Role,
+    pub team: String,
+    pub created_at: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct TokenRow {
+    pub id: String,
+    pub username: String,
+    pub name: String,
+    #[serde(skip)]
+    pub hash: Vec<u8>,
+    pub created_at: String,
+}
+
+/// One audit record.
+#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq)]
+pub struct AuditEntry {
+    #[serde(default)]
+    pub id: i64,
+    pub at: String,
+    /// Who: a username, `admin-token`, or `-` when unauthenticated.
+    pub actor: String,
+    /// What, e.g. `run.create`, `user.delete`, `login`.
+    pub action: String,
+    /// On what: a run id, a container, a username.
+    pub target: String,
+    /// `ok`, `denied` or `failed`.
+    pub outcome: String,
+    /// Why: the rule that denied, the error.
+    pub detail: String,
+    /// From where: the client address.
+    pub remote: String,
+}
+
+/// A run as stored: its record and, once finished, its transcript.
+pub struct StoredRun {
+    pub owner: String,
+    pub team: String,
+    pub info: RunInfo,
+    pub finished: bool,
+    /// `[stream][u32 BE length][bytes]…`, the retained output.
+    pub output: Option<Vec<u8>>,
+}
+
+fn role_from(s: &str) -> rusqlite::Result<Role> {
+    match s {
+        "admin" => Ok(Role::Admin),
+        "operator" => Ok(Role::Operator),
+        "viewer" => Ok(Role::Viewer),
+        other => Err(rusqlite::Error::InvalidColumnType(
+            0,
+            format!("role {other}"),
+            rusqlite::types::Type::Text,
+        )),
+    }
+}
+
+impl Store {
+    /// Opens (creating if needed) the database and brings its schema up to date.
+    pub fn open(path: &Path) -> Result<Store> {
+        let mut conn = Connection::open(path)?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "NORMAL")?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        let version: usize = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+        if version > MIGRATIONS.len() {
+            return Err(StoreError::Corrupt(format!(
+                "schema version {version} is newer than this Berth knows ({})",
+                MIGRATIONS.len()
+            )));
+        }
+        for (i, step) in MIGRATIONS.iter().enumerate().skip(version) {
+            let tx = conn.transaction()?;
+            tx.execute_batch(step)?;
+            tx.pragma_update(None, "user_version", i + 1)?;
+            tx.commit()?;
+        }
+        Ok(Store {
+            conn: Arc::new(Mutex::new(conn)),
+        })
+    }
+
+    /// Runs `f` on the connection, off the async runtime.
+    async fn call<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
+    ) -> Result<T> {
+        let conn = self.conn.clone();
+        tokio::task::spawn_blocking(move || {
+            let conn = conn.lock().map_err(|e| StoreError::Task(e.to_string()))?;
+            f(&conn).map_err(StoreError::from)
+        })
+        .await
+        .map_err(|e| StoreError::Task(e.to_string()))?
+    }
+
+    // Users.
+
+    pub async fn user_count(&self) -> Result<i64> {
+        self.call(|c| c.query_row("SELECT count(*) FROM users", [], |r| r.get(0)))
+            .await
+    }
+
+    /// `false` when the username is taken.
+    pub async fn create_user(&self, user: UserRow) -> Result<bool> {
+        self.call(move |c| {
+            let n = c.execute(
+                "INSERT OR IGNORE INTO users (username, password_hash, role, team, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![user.username, user.password_hash, user.role.as_str(), user.team, user.created_at],
+            )?;
+            Ok(n == 1)
+        })
+        .await
+    }
+
+    pub async fn user(&self, username: &str) -> Result<Option<UserRow>> {
+        let username = username.to_string();
+        self.call(move |c| {
+            c.query_row(
+                "SELECT username, password_hash, role, team, created_at FROM users WHERE username = ?1",
+                [username],
+                user_row,
+            )
+            .optional()
+        })
+        .await
+    }
+
+    pub async fn users(&self) -> Result<Vec<UserRow>> {
+        self.call(|c| {
+            let mut stmt = c.prepare(
+                "SELECT username, password_hash, role, team, created_at FROM users ORDER BY username",
+            )?;
+            stmt.query_map([], user_row)?.collect()
+        })
+        .await
+    }
+
+    /// Deletes a user with their tokens and sessions; `false` if there was no such user.
+    pub async fn delete_user(&self, username: &str) -> Result<bool> {
+        let username = username.to_string();
+        self.call(move |c| {
+            c.execute("DELETE FROM tokens WHERE username = ?1", [&username])?;
+            c.execute("DELETE FROM sessions WHERE username = ?1", [&username])?;
+            Ok(c.execute("DELETE FROM users WHERE username = ?1", [&username])? == 1)
+        })
+        .await
+    }
+
+    // API tokens.
+
+    pub async fn create_token(&self, token: TokenRow) -> Result<()> {
+        self.call(move |c| {
+            c.execute(
+                "INSERT INTO tokens (id, username, name, hash, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![token.id, token.username, token.name, token.hash, token.created_at],
+            )
+            .map(|_| ())
+        })
+        .await
+    }
+
+    pub async fn token(&self, id: &str) -> Result<Option<TokenRow>> {
+        let id = id.to_string();
+        self.call(move |c| {
+            c.query_row(
+                "SELECT id, username, name, hash, created_at FROM tokens WHERE id = ?1",
+                [id],
+                token_row,
+            )
+            .optional()
+        })
+        .await
+    }
+
+    /// Tokens of one user, or of everyone.
+    pub async fn tokens(&self, username: Option<&str>) -> Result<Vec<TokenRow>> {
+        let username = username.map(str::to_string);
+        self.call(move |c| {
+            let mut stmt = c.prepare(
+                "SELECT id, username, name, hash, created_at FROM tokens WHERE ?1 IS NULL OR username = ?1 ORDER BY created_at",
+            )?;
+            stmt.query_map([username], token_row)?.collect()
+        })
+        .await
+    }
+
+    pub async fn delete_token(&self, id: &str) -> Result<bool> {
+        let id = id.to_string();
+        self.call(move |c| Ok(c.execute("DELETE FROM tokens WHERE id = ?1", [id])? == 1))
+            .await
+    }
+
+    // Sessions.
+
+    pub async fn create_session(
+        &self,
+        hash: Vec<u8>,
+        username: &str,
+        expires_at: i64,
+    ) -> Result<()> {
+        let username = username.to_string();
+        self.call(move |c| {
+            c.execute("DELETE FROM sessions WHERE expires_at < ?1", [unix_now()])?;
+            c.execute(
+                "INSERT INTO sessions (hash, username, expires_at) VALUES (?1, ?2, ?3)",
+                params![hash, username, expires_at],
+            )
+            .map(|_| ())
+        })
+        .await
+    }
+
+    /// The user of an unexpired session.
+    pub async fn session_user(&self, hash: Vec<u8>) -> Result<Option<String>> {
+        self.call(move |c| {
+            c.query_row(
+                "SELECT username FROM sessions WHERE hash = ?1 AND expires_at >= ?2",
+                params![hash, unix_now()],
+                |r| r.get(0),
+            )
+            .optional()
+        })
+        .await
+    }
+
+    pub async fn delete_session(&self, hash: Vec<u8>) -> Result<()> {
+        self.call(move |c| {
+            c.execute("DELETE FROM sessions WHERE hash = ?1", [hash])
+                .map(|_| ())
+        })
+        .await
+    }
+
+    // Audit.
+
+    pub async fn append_audit(&self, entry: AuditEntry) -> Result<()> {
+        self.call(move |c| {
+            c.execute(
+                "INSERT INTO audit (at, actor, action, target, outcome, detail, remote) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                params![entry.at, entry.actor, entry.action, entry.target, entry.outcome, entry.detail, entry.remote],
+            )
+            .map(|_| ())
+        })
+        .await
+    }
+
+    /// Newest first: at most `limit` entries with an id below `before`.
+    pub async fn audit(&self, limit: u32, before: Option<i64>) -> Result<Vec<AuditEntry>> {
+        self.call(move |c| {
+            let mut stmt = c.prepare(
+                "SELECT id, at, actor, action, target, outcome, detail, remote FROM audit WHERE id < ?1 ORDER BY id DESC LIMIT ?2",
+            )?;
+            stmt.query_map(params![before.unwrap_or(i64::MAX), limit], |r| {
+                Ok(AuditEntry {
+                    id: r.get(0)?,
+                    at: r.get(1)?,
+                    actor: r.get(2)?,
+                    action: r.get(3)?,
+                    target: r.get(4)?,
+                    outcome: r.get(5)?,
+                    detail: r.get(6)?,
+                    remote: r.get(7)?,
+                })
+            })?
+            .collect()
+        })
+        .await
+    }
+
+    // Runs.
+
+    pub async fn save_run(&self, run: StoredRun) -> Result<()> {
+        let info =
+            serde_json::to_string(&run.info).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        self.call(move |c| {
+            c.execute(
+                "INSERT INTO runs (run_id, owner, team, created, info, finished, output) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+                 ON CONFLICT (run_id) DO UPDATE SET info = ?5, finished = ?6, output = coalesce(?7, output)",
+                params![run.info.run_id, run.owner, run.team, run.info.created_at, info, run.finished, run.output],
+            )
+            .map(|_| ())
+        })
+        .await
+    }
+
+    /// The newest `limit` runs, newest first.
+    pub async fn runs(&self, limit: u32) -> Result<Vec<StoredRun>> {
+        self.call(move |c| {
+            let mut stmt = c.prepare(
+                "SELECT owner, team, info, finished, output FROM runs ORDER BY created DESC LIMIT ?1",
+            )?;
+            stmt.query_map([limit], |r| {
+                let info: String = r.get(2)?;
+                let info = serde_json::from_str(&info).map_err(|e| {
+                    rusqlite::Error::FromSqlConversionFailure(2, rusqlite::types::Type::Text, Box::new(e))
+                })?;
+                Ok(StoredRun { owner: r.get(0)?, team: r.get(1)?, info, finished: r.get(3)?, output: r.get(4)? })
+            })?
+            .collect()
+        })
+        .await
+    }
+
+    pub async fn delete_run(&self, run_id: &str) -> Result<()> {
+        let run_id = run_id.to_string();
+        self.call(move |c| {
+            c.execute("DELETE FROM runs WHERE run_id = ?1", [run_id])
+                .map(|_| ())
+        })
+        .await
+    }
+}
+
+fn user_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<UserRow> {
+    Ok(UserRow {
+        username: r.get(0)?,
+        password_hash: r.get(1)?,
+        role: role_from(&r.get::<_, String>(2)?)?,
+        team: r.get(3)?,
+        created_at: r.get(4)?,
+    })
+}
+
+fn token_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<TokenRow> {
+    Ok(TokenRow {
+        id: r.get(0)?,
+        username: r.get(1)?,
+        name: r.get(2)?,
+        hash: r.get(3)?,
+        created_at: r.get(4)?,
+    })
+}
+
+pub fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn audit_is_append_only_and_migrations_are_idempotent() {
+        let dir = std::env::temp_dir().join(format!("berth-store-{}", rand::random::<u64>()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("berth.db");
+        let store = Store::open(&path).unwrap();
+        let entry = AuditEntry {
+            id: 0,
+            at: "t".into(),
+            actor: "a".into(),
+            action: "x".into(),
+            target: "y".into(),
+            outcome: "ok".into(),
+            detail: String::new(),
+            remote: "r".into(),
+        };
+        store.append_audit(entry.clone()).await.unwrap();
+        let err = store
+            .call(|c| c.execute("DELETE FROM audit", []))
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("append-only"), "{err}");
+        let err = store
+            .call(|c| c.execute("UPDATE audit SET actor = 'b'", []))
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("append-only"), "{err}");
+        drop(store);
+        let store = Store::open(&path).unwrap();
+        let rows = store.audit(10, None).await.unwrap();
+        assert_eq!(rows.len(), 1);
+        assert_eq!(rows[0].actor, "a");
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+}

@@ -1,0 +1,228 @@
+//! Durable history across a crash of the gateway process: the `berth` binary is started,
+//! killed with SIGKILL mid-run and started again on the same data directory.
+
+use std::io::{BufRead, BufReader};
+use std::net::TcpListener;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+const TOKEN: &str = "restart-test-admin-token";
+const PASSWORD: &str = "restart test password";
+
+struct Gateway {
+    child: Child,
+    url: String,
+    log: Arc<Mutex<String>>,
+}
+
+impl Gateway {
+    fn start(data_dir: &std::path::Path, port: u16) -> Gateway {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_berth"))
+            .args([
+                "serve",
+                "--listen",
+                &format!("127.0.0.1:{port}"),
+                "--static-dir",
+                "/nonexistent",
+            ])
+            .arg("--data-dir")
+            .arg(data_dir)
+            .env("BERTH_ADMIN_TOKEN", TOKEN)
+            .env("BERTH_LOG", "debug")
+            .env_remove("DOCKER_HOST")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("berth starts");
+        // Keep everything it logs, to check that no secret is ever written there.
+        let log = Arc::new(Mutex::new(String::new()));
+        for pipe in [
+            child
+                .stdout
+                .take()
+                .map(|p| Box::new(p) as Box<dyn std::io::Read + Send>),
+            child.stderr.take().map(|p| Box::new(p) as _),
+        ] {
+            let log = log.clone();
+            let pipe = pipe.unwrap();
+            std::thread::spawn(move || {
+                for line in BufReader::new(pipe).lines().map_while(Result::ok) {
+                    log.lock().unwrap().push_str(&line);
+                    log.lock().unwrap().push('\n');
+                }
+            });
+        }
+        let url = format!("http://127.0.0.1:{port}");
+        let gateway = Gateway { child, url, log };
+        for _ in 0..100 {
+            if reqwest::blocking::get(format!("{}/api/health", gateway.url)).is_ok() {
+                return gateway;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        panic!("berth did not come up: {}", gateway.log.lock().unwrap());
+    }
+
+    fn client(&self, token: &str) -> reqwest::blocking::Client {
+        let mut headers = reqwest::header::HeaderMap::new();
+        headers.insert("authorization", format!("Bearer {token}").parse().unwrap());
+        reqwest::blocking::Client::builder()
+            .default_headers(headers)
+            .build()
+            .unwrap()
+    }
+
+    fn get(&self, token: &str, path: &str) -> serde_json::Value {
+        self.client(token)
+            .get(format!("{}{path}", self.url))
+            .send()
+            .unwrap()
+            .json()
+            .unwrap()
+    }
+
+    fn kill(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+#[test]
+fn a_run_survives_a_gateway_crash() {
+    let data_dir = std::env::temp_dir().join(format!("berth-restart-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&data_dir);
+    let port = free_port();
+    let first = Gateway::start(&data_dir, port);
+
+    // A user and a token, so the run belongs to someone and secrets went through the gateway.
+    let admin = first.client(TOKEN);
+    let user = serde_json::json!({"username": "carol", "password": PASSWORD, "role": "admin"});
+    assert_eq!(
+        admin
+            .post(format!("{}/api/users", first.url))
+            .json(&user)
+            .send()
+            .unwrap()
+            .status(),
+        201
+    );
+    let login = reqwest::blocking::Client::builder()
+        .cookie_store(true)
+        .build()
+        .unwrap();
+    let resp = login
+        .post(format!("{}/api/login", first.url))
+        .json(&serde_json::json!({"username": "carol", "password": PASSWORD}))
+        .send()
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let token: serde_json::Value = login
+        .post(format!("{}/api/tokens", first.url))
+        .json(&serde_json::json!({"name": "restart"}))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    let token = token["token"].as_str().unwrap().to_string();
+
+    let script = "echo before; sleep 4; echo after; exit 3";
+    let body = serde_json::json!({"argv": ["berth-fixture", "sh", "-c", script]});
+    let created: serde_json::Value = first
+        .client(&token)
+        .post(format!("{}/api/runs", first.url))
+        .json(&body)
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    let run_id = created["run_id"].as_str().expect("a run id").to_string();
+    let container = created["container_id"].as_str().unwrap().to_string();
+    for _ in 0..50 {
+        let out = first
+            .client(&token)
+            .get(format!("{}/api/runs/{run_id}/output", first.url))
+            .send()
+            .unwrap()
+            .text()
+            .unwrap();
+        if out == "before\n" {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let first_log = first.log.lock().unwrap().clone();
+    first.kill();
+
+    let second = Gateway::start(&data_dir, port);
+    let runs = second.get(&token, "/api/runs");
+    let run = runs
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["run_id"] == run_id.as_str())
+        .cloned();
+    let run = run.expect("the run is still listed after the restart");
+    assert_eq!(run["owner"], "carol");
+    // Watching shows the output from before and after the restart, and the exit.
+    let mut info = serde_json::Value::Null;
+    for _ in 0..100 {
+        info = second.get(&token, &format!("/api/runs/{run_id}"));
+        if !info["exit_code"].is_null() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(info["exit_code"], 3, "{info}");
+    assert_eq!(info["state"], "exited");
+    let output = second
+        .client(&token)
+        .get(format!("{}/api/runs/{run_id}/output", second.url))
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
+    assert_eq!(output, "before\nafter\n");
+
+    // And once more: the finished run and its transcript come back from the store.
+    let second_log = second.log.lock().unwrap().clone();
+    second.kill();
+    let third = Gateway::start(&data_dir, port);
+    let info = third.get(&token, &format!("/api/runs/{run_id}"));
+    assert_eq!(
+        (info["state"].as_str(), info["exit_code"].as_i64()),
+        (Some("exited"), Some(3))
+    );
+    let output = third
+        .client(&token)
+        .get(format!("{}/api/runs/{run_id}/output", third.url))
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
+    assert_eq!(output, "before\nafter\n");
+    let third_log = third.log.lock().unwrap().clone();
+    third.kill();
+
+    let _ = Command::new("docker")
+        .args(["rm", "-f", &container])
+        .output();
+    let logs = format!("{first_log}{second_log}{third_log}");
+    assert!(
+        logs.contains("run accepted"),
+        "the logs were captured: {logs}"
+    );
+    let (_, secret) = token.rsplit_once('_').unwrap();
+    for s in [TOKEN, PASSWORD, token.as_str(), secret] {
+        assert!(!logs.contains(s), "a secret in the logs: {s}");
+    }
+    let _ = std::fs::remove_dir_all(&data_dir);
+}

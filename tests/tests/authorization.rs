@@ -1,0 +1,410 @@
+//! Who may do what: every role against every endpoint, REST and WebSocket; sessions and
+//! cross-site requests; no secret in any answer or in the audit log.
+
+use berth_shared::wire::{ClientMessage, RunRequest};
+use berth_tests::team::{PASSWORD, Team};
+use berth_tests::{Client, FIXTURE, docker, http_as, unique};
+use serde_json::{Value, json};
+
+const POLICY: &str = include_str!("../fixtures/policy.toml");
+
+async fn status(team: &Team, token: &str, method: &str, path: &str, body: Option<Value>) -> u16 {
+    let client = http_as(token);
+    let url = team.url(path);
+    let req = match method {
+        "GET" => client.get(url),
+        "POST" => client.post(url),
+        "DELETE" => client.delete(url),
+        other => panic!("{other}"),
+    };
+    let req = match body {
+        Some(b) => req.json(&b),
+        None => req,
+    };
+    req.send().await.unwrap().status().as_u16()
+}
+
+async fn ws_status(team: &Team, token: &str, path: &str) -> u16 {
+    match Client::connect_to(team.addr, path, token).await {
+        Ok(_) => 101,
+        Err(tokio_tungstenite::tungstenite::Error::Http(resp)) => resp.status().as_u16(),
+        Err(e) => panic!("{path}: {e}"),
+    }
+}
+
+#[tokio::test]
+async fn every_role_against_every_endpoint() {
+    let team = Team::new(POLICY).await;
+    let sleeper = json!({"argv": [FIXTURE, "sleep", "60"]});
+    let (code, body) = team.create(&team.alice, sleeper.clone()).await;
+    assert_eq!(code, 201, "{body}");
+    let run_a = body["run_id"].as_str().unwrap().to_string();
+    let container_a = body["container_id"].as_str().unwrap().to_string();
+    let (code, body) = team.create(&team.bob, sleeper.clone()).await;
+    assert_eq!(code, 201, "{body}");
+    let run_b = body["run_id"].as_str().unwrap().to_string();
+    let foreign = unique("foreign");
+    assert!(docker(&["run", "-d", "--name", &foreign, FIXTURE, "sleep", "60"]).0);
+
+    // (who, token) × expected status per endpoint. alice owns run A; vic is in alice's team
+    // (watch only); bob is in another team; root is an admin user; admin is the bootstrap token.
+    let who = [
+        ("admin", &team.admin),
+        ("root", &team.root),
+        ("alice", &team.alice),
+        ("bob", &team.bob),
+        ("vic", &team.vic),
+    ];
+    let a = format!("/api/runs/{run_a}");
+    let c = format!("/api/containers/{container_a}");
+    let f = format!("/api/containers/{foreign}");
+    #[rustfmt::skip]
+    let matrix: Vec<(&str, String, Option<Value>, [u16; 5])> = vec![
+        //                                                             admin root alice bob vic
+        ("GET", "/api/me".into(), None,                                [200, 200, 200, 200, 200]),
+        ("GET", "/api/runs".into(), None,                              [200, 200, 200, 200, 200]),
+        ("GET", a.clone(), None,                                       [200, 200, 200, 404, 200]),
+        ("GET", format!("{a}/output"), None,                           [200, 200, 200, 404, 200]),
+        ("POST", format!("{a}/kill?signal=CONT"), None,                [204, 204, 204, 404, 403]),
+        ("POST", format!("{a}/stop?t=x"), None,                        [400, 400, 400, 400, 400]),
+        ("GET", "/api/containers".into(), None,                        [200, 200, 200, 200, 200]),
+        ("GET", c.clone(), None,                                       [200, 200, 200, 404, 200]),
+        ("GET", format!("{c}/logs"), None,                             [200, 200, 200, 404, 200]),
+        ("POST", format!("{c}/kill?signal=CONT"), None,                [204, 204, 204, 404, 403]),
+        ("GET", f.clone(), None,                                       [200, 200, 200, 200, 200]),
+        ("POST", format!("{f}/kill?signal=CONT"), None,                [204, 204, 403, 403, 403]),
+        ("POST", format!("{f}/attach"), None,                          [201, 201, 403, 403, 403]),
+        ("GET", "/api/images".into(), None,                            [200, 200, 200, 200, 200]),
+        ("GET", "/api/users".into(), None,                             [200, 200, 403, 403, 403]),
+        ("POST", "/api/users".into(), Some(json!({"username": "x", "password": "short", "role": "viewer"})),
+                                                                       [400, 400, 403, 403, 403]),
+        ("DELETE", "/api/users/nobody".into(), None,                   [404, 404, 403, 403, 403]),
+        ("GET", "/api/audit".into(), None,                             [200, 200, 403, 403, 403]),
+        ("GET", "/api/tokens".into(), None,                            [200, 200, 200, 200, 200]),
+        ("POST", "/api/tokens".into(), Some(json!({"name": ""})),      [400, 400, 400, 400, 400]),
+        ("DELETE", "/api/tokens/nope".into(), None,                    [404, 404, 404, 404, 404]),
+        ("POST", "/api/runs".into(), Some(json!({"argv": [FIXTURE, "true"], "start": false})),
+                                                                       [201, 201, 201, 201, 403]),
+    ];
+    for (method, path, body, expected) in &matrix {
+        for ((name, token), want) in who.iter().zip(expected) {
+            let got = status(&team, token, method, path, body.clone()).await;
+            assert_eq!(got, *want, "{name}: {method} {path}");
+        }
+        let anonymous = status(&team, "", method, path, body.clone()).await;
+        assert_eq!(anonymous, 401, "anonymous: {method} {path}");
+    }
+
+    // Listings are filtered: each sees their own and their team's.
+    for ((name, token), (sees_a, sees_b)) in who.iter().zip([
+        (true, true),
+        (true, true),
+        (true, false),
+        (false, true),
+        (true, false),
+    ]) {
+        let runs: Value = http_as(token)
+            .get(team.url("/api/runs"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let ids: Vec<&str> = runs
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["run_id"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            (ids.contains(&run_a.as_str()), ids.contains(&run_b.as_str())),
+            (sees_a, sees_b),
+            "{name} lists {ids:?}"
+        );
+        let containers: Value = http_as(token)
+            .get(team.url("/api/containers"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let has_a = containers
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["Id"] == container_a.as_str());
+        assert_eq!(has_a, sees_a, "{name} lists containers");
+    }
+
+    // WebSockets: upgrading needs credentials; watching needs visibility.
+    let watch = format!("/api/runs/{run_a}/ws");
+    for ((name, token), want) in who.iter().zip([101, 101, 101, 404, 101]) {
+        assert_eq!(
+            ws_status(&team, token, &watch).await,
+            want,
+            "{name} watches"
+        );
+        assert_eq!(
+            ws_status(&team, token, "/api/runs/ws").await,
+            101,
+            "{name} opens a run socket"
+        );
+    }
+    assert_eq!(ws_status(&team, "", &watch).await, 401);
+    assert_eq!(ws_status(&team, "", "/api/runs/ws").await, 401);
+
+    // A viewer cannot start a run over the socket, nor send input to one it watches.
+    let mut c = Client::connect_to(team.addr, "/api/runs/ws", &team.vic)
+        .await
+        .unwrap();
+    c.send(&ClientMessage::Run(Box::new(RunRequest {
+        argv: Some(vec![FIXTURE.into(), "true".into()]),
+        ..Default::default()
+    })))
+    .await;
+    let t = c.finish().await;
+    assert_eq!(
+        t.error(),
+        Some((125, "role viewer may not run containers".to_string()))
+    );
+    let mut w = Client::connect_to(team.addr, &watch, &team.vic)
+        .await
+        .unwrap();
+    w.send(&ClientMessage::Watch).await;
+    w.until(|t| t.kinds().contains(&"started")).await;
+    w.send(&ClientMessage::Signal {
+        signal: "KILL".into(),
+    })
+    .await;
+    w.until(|t| t.kinds().contains(&"warning")).await;
+    let info: Value = http_as(&team.alice)
+        .get(team.url(&a))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(info["state"], "running", "the viewer's signal was not sent");
+
+    // Acting: bob and vic cannot delete alice's run; alice can.
+    assert_eq!(status(&team, &team.bob, "DELETE", &a, None).await, 404);
+    assert_eq!(status(&team, &team.vic, "DELETE", &a, None).await, 403);
+    assert_eq!(status(&team, &team.alice, "DELETE", &a, None).await, 204);
+    assert_eq!(
+        status(
+            &team,
+            &team.bob,
+            "DELETE",
+            &format!("/api/runs/{run_b}"),
+            None
+        )
+        .await,
+        204
+    );
+    docker(&["rm", "-f", &foreign]);
+    for run in http_as(&team.admin)
+        .get(team.url("/api/runs"))
+        .send()
+        .await
+        .unwrap()
+        .json::<Value>()
+        .await
+        .unwrap()
+        .as_array()
+        .unwrap()
+    {
+        http_as(&team.admin)
+            .delete(team.url(&format!("/api/runs/{}", run["run_id"].as_str().unwrap())))
+            .send()
+            .await
+            .unwrap();
+    }
+}
+
+#[tokio::test]
+async fn sessions_refuse_cross_site_websockets_and_changes() {
+    let team = Team::new(POLICY).await;
+    let browser = reqwest::Client::builder()
+        .cookie_store(true)
+        .build()
+        .unwrap();
+    let resp = browser
+        .post(team.url("/api/login"))
+        .json(&json!({"username": "alice", "password": PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    let cookie = resp.headers()["set-cookie"].to_str().unwrap().to_string();
+    assert!(
+        cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"),
+        "{cookie}"
+    );
+    let session = cookie.split(';').next().unwrap().to_string();
+
+    let me: Value = browser
+        .get(team.url("/api/me"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(me["username"], "alice");
+    let own_origin = format!("http://{}", team.addr);
+    let evil = "http://evil.example";
+    let post = |origin: &str| {
+        browser
+            .post(team.url("/api/runs"))
+            .header("origin", origin)
+            .json(&json!({"argv": [FIXTURE, "true"], "start": false}))
+    };
+    assert_eq!(post(evil).send().await.unwrap().status(), 403);
+    let ok = post(&own_origin).send().await.unwrap();
+    assert_eq!(ok.status(), 201);
+    let run_id = ok.json::<Value>().await.unwrap()["run_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    for (origin, want) in [(evil, 403), (own_origin.as_str(), 101)] {
+        let mut req = format!("ws://{}/api/runs/ws", team.addr)
+            .into_client_request()
+            .unwrap();
+        req.headers_mut().insert("cookie", session.parse().unwrap());
+        req.headers_mut().insert("origin", origin.parse().unwrap());
+        let got = match tokio_tungstenite::connect_async(req).await {
+            Ok(_) => 101,
+            Err(tokio_tungstenite::tungstenite::Error::Http(r)) => r.status().as_u16(),
+            Err(e) => panic!("{e}"),
+        };
+        assert_eq!(got, want, "WebSocket from {origin}");
+    }
+
+    let resp = browser
+        .post(team.url("/api/logout"))
+        .header("origin", &own_origin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 204);
+    assert_eq!(
+        browser
+            .get(team.url("/api/me"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        401
+    );
+    let wrong = reqwest::Client::new()
+        .post(team.url("/api/login"))
+        .json(&json!({"username": "alice", "password": "wrong password"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(wrong.status(), 401);
+    http_as(&team.admin)
+        .delete(team.url(&format!("/api/runs/{run_id}")))
+        .send()
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn secrets_are_never_shown_and_tokens_can_be_revoked() {
+    let team = Team::new(POLICY).await;
+    let users: Value = http_as(&team.admin)
+        .get(team.url("/api/users"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let text = users.to_string();
+    assert!(
+        !text.contains("argon2") && !text.contains("password") && !text.contains(PASSWORD),
+        "{text}"
+    );
+    let tokens: Value = http_as(&team.admin)
+        .get(team.url("/api/tokens"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(tokens.as_array().unwrap().len(), 4, "{tokens}");
+    let text = tokens.to_string();
+    for secret in [&team.alice, &team.bob, &team.vic, &team.root] {
+        assert!(!text.contains(secret.as_str()), "a token secret in {text}");
+        let (_, secret_part) = secret.rsplit_once('_').unwrap();
+        assert!(!text.contains(secret_part));
+    }
+    let audit = http_as(&team.admin)
+        .get(team.url("/api/audit?format=jsonl"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(audit.headers()["content-type"], "application/x-ndjson");
+    let audit = audit.text().await.unwrap();
+    assert!(audit.lines().count() >= 8, "{audit}");
+    for line in audit.lines() {
+        let entry: Value = serde_json::from_str(line).unwrap();
+        for key in ["at", "actor", "action", "target", "outcome", "remote"] {
+            assert!(entry.get(key).is_some(), "{key} in {line}");
+        }
+    }
+    assert!(
+        !audit.contains(PASSWORD) && !audit.contains(&team.alice) && !audit.contains(&team.admin)
+    );
+    assert!(audit.contains(r#""action":"user.create""#) && audit.contains(r#""action":"login""#));
+
+    // Alice revokes her token: it stops working at once.
+    let mine: Value = http_as(&team.alice)
+        .get(team.url("/api/tokens"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(mine.as_array().unwrap().len(), 1, "only her own");
+    let id = mine[0]["id"].as_str().unwrap();
+    assert_eq!(
+        status(
+            &team,
+            &team.bob,
+            "DELETE",
+            &format!("/api/tokens/{id}"),
+            None
+        )
+        .await,
+        404
+    );
+    assert_eq!(
+        status(
+            &team,
+            &team.alice,
+            "DELETE",
+            &format!("/api/tokens/{id}"),
+            None
+        )
+        .await,
+        204
+    );
+    assert_eq!(
+        status(&team, &team.alice, "GET", "/api/me", None).await,
+        401
+    );
+    // A deleted user's token stops working too.
+    assert_eq!(
+        status(&team, &team.admin, "DELETE", "/api/users/bob", None).await,
+        204
+    );
+    assert_eq!(status(&team, &team.bob, "GET", "/api/me", None).await, 401);
+}

@@ -1,0 +1,364 @@
+//! The dashboard end to end: the built `dist/` served by an in-process gateway, driven in
+//! headless Chromium against the real engine and loopback registry. Screenshots of the main
+//! screens land in docs/screenshots/.
+//!
+//! Needs `dist/` (trunk build --release) and Debian's chromium + chromium-driver: the README's
+//! test command provides both. Missing either fails the tests, it never skips them.
+
+use std::sync::{Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use berth_server::Config;
+use berth_tests::browser::{Browser, dist_dir};
+use berth_tests::{DOCKER_HOST, FIXTURE, PULLABLE, docker, spawn_gateway, unique};
+use serde_json::json;
+
+/// The bootstrap token of this file's gateway, and the dashboard user it creates.
+const ADMIN_TOKEN: &str = "e2e-admin-token";
+const USER: &str = "e2e-admin";
+const PASSWORD: &str = "e2e correct horse battery";
+
+const DESKTOP: (u32, u32) = (1280, 860);
+const PHONE: (u32, u32) = (390, 844);
+
+/// Runs one test's body on its own runtime, one test at a time: two cores, and each Chromium
+/// wants most of one. (A plain mutex taken before the runtime exists; a failed test poisons
+/// it, which the next test ignores.)
+fn one_at_a_time<F: Future<Output = ()>>(body: impl FnOnce() -> F) {
+    static LOCK: Mutex<()> = Mutex::new(());
+    let _one = LOCK.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime")
+        .block_on(body());
+}
+
+/// The gateway serving the built dashboard, with a dashboard user when the gateway has users.
+async fn base() -> String {
+    static BASE: OnceLock<String> = OnceLock::new();
+    if let Some(b) = BASE.get() {
+        return b.clone();
+    }
+    let (ok, _, err) = docker(&["version", "--format", "{{.Server.APIVersion}}"]);
+    assert!(
+        ok,
+        "no Docker engine at {DOCKER_HOST}: run scripts/testbed.sh ({err})"
+    );
+    let mut config = Config::local(DOCKER_HOST);
+    config.static_dir = dist_dir();
+    config.admin_token = Some(ADMIN_TOKEN.into());
+    let base = format!("http://{}", spawn_gateway(config));
+    // A user to sign the browsers in with (the cookie session carries REST and WebSockets).
+    let created = reqwest::Client::new()
+        .post(format!("{base}/api/users"))
+        .bearer_auth(ADMIN_TOKEN)
+        .json(&json!({"username": USER, "password": PASSWORD, "role": "admin"}))
+        .send()
+        .await
+        .expect("the gateway answers");
+    let status = created.status().as_u16();
+    assert!(
+        status < 300 || status == 409,
+        "creating the E2E user: HTTP {status}: {}",
+        created.text().await.unwrap_or_default()
+    );
+    BASE.get_or_init(|| base).clone()
+}
+
+/// A signed-in browser on the dashboard.
+async fn browser(size: (u32, u32)) -> Browser {
+    let b = Browser::launch(&base().await, size.0, size.1).await;
+    b.goto("/").await;
+    let status = b
+        .client
+        .execute_async(
+            "const done = arguments[arguments.length - 1];
+             fetch('/api/login', {method: 'POST', headers: {'Content-Type': 'application/json'},
+                                  body: JSON.stringify({username: arguments[0], password: arguments[1]})})
+               .then(r => done(r.status), e => done(String(e)));",
+            vec![json!(USER), json!(PASSWORD)],
+        )
+        .await
+        .expect("sign-in script");
+    assert_eq!(status, json!(200), "signing the browser in");
+    b.goto("/").await;
+    b.find("[data-testid=run-command]").await;
+    b
+}
+
+/// Pastes `line` into the command field, runs it, and waits for its run page.
+async fn run(b: &Browser, line: &str) -> String {
+    b.goto("/").await;
+    b.paste_command(line).await;
+    b.wait_text("#run-command-check", "Valid").await;
+    b.click("[data-testid=run-submit]").await;
+    let started = Instant::now();
+    loop {
+        let path = b.path().await;
+        if let Some(id) = path.strip_prefix("/runs/") {
+            b.find("[data-testid=terminal] .xterm").await;
+            return id.to_string();
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "submitting {line:?} never opened its run page (still at {path})"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[test]
+fn a_pasted_command_shows_its_output_and_exit_status() {
+    one_at_a_time(|| async {
+        let b = browser(DESKTOP).await;
+        run(
+            &b,
+            &format!(
+                "docker run --rm -e GREETING=hello {FIXTURE} sh -c 'echo \"$GREETING from Berth\"; \
+             echo \"a line on stderr\" >&2; for i in 1 2 3; do echo \"step $i of 3\"; done'"
+            ),
+        )
+        .await;
+        let status = b.wait_text("[data-testid=run-status]", "exited 0").await;
+        assert!(status.contains("exited 0"), "{status}");
+        let text = b.wait_terminal("step 3 of 3", 1).await;
+        assert!(text.contains("hello from Berth"), "{text}");
+        assert!(text.contains("a line on stderr"), "{text}");
+        // Without a TTY, stderr is drawn in its own colour.
+        let colour = b
+        .js("const t = document.querySelector('[data-testid=terminal] .term-host').__berth.term;
+             const buf = t.buffer.active;
+             const colourOf = (needle) => {
+               for (let i = 0; i < buf.length; i++) {
+                 const line = buf.getLine(i);
+                 const at = line.translateToString(true).indexOf(needle);
+                 if (at >= 0) { const c = line.getCell(at); return c.isFgDefault() ? 'default' : c.getFgColor(); }
+               }
+               return 'missing';
+             };
+             return [colourOf('a line on stderr'), colourOf('hello from Berth')];")
+        .await;
+        assert_eq!(colour, json!([209, "default"]), "stderr and stdout colours");
+        b.screenshot("run").await;
+        b.close().await;
+    });
+}
+
+#[test]
+fn typing_into_an_interactive_cat() {
+    one_at_a_time(|| async {
+        let b = browser(DESKTOP).await;
+        run(&b, &format!("docker run -i --rm {FIXTURE} cat")).await;
+        b.wait_text("[data-testid=run-status]", "running").await;
+        b.click("[data-testid=terminal]").await;
+        b.type_into("[data-testid=terminal] textarea", "hello through stdin\n")
+            .await;
+        // Once echoed as typed, once written back by cat.
+        b.wait_terminal("hello through stdin", 2).await;
+        // Ctrl-D: end of input, so cat exits 0.
+        b.type_into("[data-testid=terminal] textarea", "\u{E009}d\u{E000}")
+            .await;
+        b.wait_text("[data-testid=run-status]", "exited 0").await;
+        b.close().await;
+    });
+}
+
+#[test]
+fn a_pull_from_the_loopback_registry_shows_layer_progress() {
+    one_at_a_time(|| async {
+        let _ = docker(&["rmi", "-f", PULLABLE]);
+        let b = browser(DESKTOP).await;
+        run(
+            &b,
+            &format!("docker run --rm {PULLABLE} echo pulled and ran"),
+        )
+        .await;
+        let progress = b.wait_text("[data-testid=pull-progress]", "layers").await;
+        b.wait_text("[data-testid=run-status]", "exited 0").await;
+        let progress_done = b
+            .wait_text("[data-testid=pull-progress]", "Pull complete")
+            .await;
+        assert!(progress.contains("of"), "{progress}");
+        assert!(
+            progress_done.contains("Unable to find image"),
+            "the pull's first line is missing: {progress_done}"
+        );
+        b.wait_terminal("pulled and ran", 1).await;
+        b.screenshot("pull").await;
+        b.close().await;
+    });
+}
+
+#[test]
+fn a_run_url_shows_the_same_run_in_another_browser_and_after_a_reload() {
+    one_at_a_time(|| async {
+        let a = browser(DESKTOP).await;
+        let id = run(
+        &a,
+        &format!(
+            "docker run --rm {FIXTURE} sh -c 'for i in 1 2 3 4 5 6; do echo shared-line-$i; sleep 0.5; done'"
+        ),
+    )
+    .await;
+        a.wait_terminal("shared-line-2", 1).await;
+
+        // Another browser (its own profile and session) opens the URL while the run goes on.
+        let b = browser(DESKTOP).await;
+        b.goto(&format!("/runs/{id}")).await;
+        b.wait_text("[data-testid=run-status]", "exited 0").await;
+        let seen_by_b = b.wait_terminal("shared-line-6", 1).await;
+
+        // The first browser reloads mid-run or after it: same run, full output, nothing doubled.
+        a.client.refresh().await.expect("reload");
+        a.wait_text("[data-testid=run-status]", "exited 0").await;
+        let seen_by_a = a.wait_terminal("shared-line-6", 1).await;
+        for text in [&seen_by_a, &seen_by_b] {
+            for i in 1..=6 {
+                assert_eq!(
+                    text.matches(&format!("shared-line-{i}")).count(),
+                    1,
+                    "line {i} once, in:\n{text}"
+                );
+            }
+        }
+        b.close().await;
+        a.close().await;
+    });
+}
+
+#[test]
+fn a_bad_flag_is_reported_inline_before_submitting() {
+    one_at_a_time(|| async {
+        let b = browser(DESKTOP).await;
+        b.paste_command(&format!("docker run --rm --bogus-flag {FIXTURE}"))
+            .await;
+        let error = b
+            .wait_text("[data-testid=run-error]", "unknown flag: --bogus-flag")
+            .await;
+        assert!(error.contains("unknown flag"), "{error}");
+        let submit = b.find("[data-testid=run-submit]").await;
+        assert!(
+            !submit.is_enabled().await.unwrap(),
+            "a command with an error cannot be submitted"
+        );
+        // Fixing it in the form (the image field) fixes the command line too.
+        b.paste_command("docker run -m 12x").await;
+        b.wait_text("[data-testid=run-error]", "").await;
+        b.type_into("#f-image", FIXTURE).await;
+        b.wait_text("[data-testid=run-error]", "invalid argument \"12x\"")
+            .await;
+        let line = b
+            .find("[data-testid=run-command]")
+            .await
+            .prop("value")
+            .await
+            .unwrap()
+            .unwrap_or_default();
+        assert!(
+            line.contains(FIXTURE),
+            "the form edited the command: {line}"
+        );
+        b.screenshot("form-error").await;
+        b.close().await;
+    });
+}
+
+#[test]
+fn stopping_a_running_container_from_the_list() {
+    one_at_a_time(|| async {
+        let name = unique("e2e-stop");
+        let (ok, _, err) = docker(&[
+            "run",
+            "-d",
+            "--name",
+            &name,
+            FIXTURE,
+            "sh",
+            "-c",
+            "trap 'exit 0' TERM; while true; do sleep 1; done",
+        ]);
+        assert!(ok, "docker run -d: {err}");
+        let b = browser(DESKTOP).await;
+        b.goto("/containers").await;
+        let row = format!("[data-testid=containers-table] tr[data-container='{name}']");
+        b.wait_text(&row, "running").await;
+        b.screenshot("containers").await;
+        b.click(&format!("{row} button[data-action=stop]")).await;
+        b.wait_text(&row, "exited").await;
+        b.close().await;
+        docker(&["rm", "-f", &name]);
+    });
+}
+
+#[test]
+fn a_hundred_thousand_lines_do_not_freeze_the_page() {
+    one_at_a_time(|| async {
+        let b = browser(DESKTOP).await;
+        let started = Instant::now();
+        run(&b, &format!("docker run --rm {FIXTURE} seq 1 100000")).await;
+        b.wait_text("[data-testid=run-status]", "exited 0").await;
+        // The page answers while xterm is still drawing: a script round trip stays short.
+        let t = Instant::now();
+        b.js("return 1").await;
+        assert!(
+            t.elapsed() < Duration::from_secs(2),
+            "the page took {:?} to answer",
+            t.elapsed()
+        );
+        let text = b.wait_terminal("\n100000", 1).await;
+        assert!(
+            text.contains("\n99999\n"),
+            "the end of the output is missing"
+        );
+        assert!(
+            started.elapsed() < Duration::from_secs(40),
+            "100 000 lines took {:?}",
+            started.elapsed()
+        );
+        b.close().await;
+    });
+}
+
+/// The screens the README shows: history, a phone-width run, the dark theme.
+#[test]
+fn screenshots_of_history_phone_and_dark_theme() {
+    one_at_a_time(|| async {
+        let b = browser(DESKTOP).await;
+        run(
+            &b,
+            &format!("docker run --rm {FIXTURE} sh -c 'echo exiting with 3; exit 3'"),
+        )
+        .await;
+        b.wait_text("[data-testid=run-status]", "exited 3").await;
+        run(&b, &format!("docker run --rm {FIXTURE} no-such-command")).await;
+        b.wait_text("[data-testid=run-status]", "error 127").await;
+        b.goto("/history").await;
+        b.wait_text("[data-testid=run-history]", "error 127").await;
+        b.wait_text("[data-testid=run-history]", "exited 3").await;
+        b.screenshot("history").await;
+
+        // Dark theme, chosen with the header's switch (auto → dark).
+        let id = run(
+            &b,
+            &format!(
+                "docker run --rm {FIXTURE} sh -c 'echo dark and light; ls -l /bin | head -n 20'"
+            ),
+        )
+        .await;
+        b.wait_text("[data-testid=run-status]", "exited 0").await;
+        b.click("[data-testid=theme-toggle]").await;
+        b.wait_text("[data-testid=theme-toggle]", "Dark").await;
+        b.screenshot("dark").await;
+        b.close().await;
+
+        let phone = browser(PHONE).await;
+        phone.goto(&format!("/runs/{id}")).await;
+        phone
+            .wait_text("[data-testid=run-status]", "exited 0")
+            .await;
+        phone.wait_terminal("dark and light", 1).await;
+        phone.screenshot("phone").await;
+        phone.close().await;
+    });
+}

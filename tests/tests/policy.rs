@@ -1,0 +1,356 @@
+//! The run policy through the API: each known bypass as argv and as a structured spec is
+//! denied for an operator, naming the rule; an admin may; limits and the run-time limit hold.
+
+use std::time::Duration;
+
+use berth_tests::team::Team;
+use berth_tests::{FIXTURE, docker, http_as};
+use serde_json::{Value, json};
+
+const POLICY: &str = include_str!("../fixtures/policy.toml");
+
+/// (rule, argv before the image and command, the same as spec fields)
+fn bypasses() -> Vec<(&'static str, Vec<&'static str>, Value)> {
+    vec![
+        (
+            "privileged",
+            vec!["--privileged"],
+            json!({"privileged": true}),
+        ),
+        (
+            "host-bind",
+            vec!["-v", "/:/host"],
+            json!({"volume": ["/:/host"]}),
+        ),
+        (
+            "host-bind",
+            vec!["--mount", "type=bind,src=/,dst=/host"],
+            json!({"mount": ["type=bind,src=/,dst=/host"]}),
+        ),
+        (
+            "volume-options",
+            vec![
+                "--mount",
+                "type=volume,dst=/x,volume-opt=type=none,volume-opt=o=bind,volume-opt=device=/",
+            ],
+            json!({"mount": ["type=volume,dst=/x,volume-opt=type=none,volume-opt=o=bind,volume-opt=device=/"]}),
+        ),
+        (
+            "capabilities",
+            vec!["--cap-add", "SYS_ADMIN"],
+            json!({"cap_add": ["SYS_ADMIN"]}),
+        ),
+        (
+            "capabilities",
+            vec!["--cap-add=all"],
+            json!({"cap_add": ["all"]}),
+        ),
+        (
+            "capabilities",
+            vec!["--cap-add", "cap_sys_admin"],
+            json!({"cap_add": ["cap_sys_admin"]}),
+        ),
+        (
+            "host-namespace",
+            vec!["--pid", "host"],
+            json!({"pid": "host"}),
+        ),
+        (
+            "host-namespace",
+            vec!["--ipc", "host"],
+            json!({"ipc": "host"}),
+        ),
+        (
+            "host-namespace",
+            vec!["--uts", "host"],
+            json!({"uts": "host"}),
+        ),
+        (
+            "host-namespace",
+            vec!["--userns", "host"],
+            json!({"userns": "host"}),
+        ),
+        (
+            "host-namespace",
+            vec!["--network", "host"],
+            json!({"network": ["host"]}),
+        ),
+        (
+            "host-namespace",
+            vec!["--cgroupns", "host"],
+            json!({"cgroupns": "host"}),
+        ),
+        (
+            "devices",
+            vec!["--device", "/dev/sda"],
+            json!({"device": ["/dev/sda"]}),
+        ),
+        (
+            "device-requests",
+            vec!["--gpus", "all"],
+            json!({"gpus": ["all"]}),
+        ),
+        (
+            "security-opt",
+            vec!["--security-opt", "seccomp=unconfined"],
+            json!({"security_opt": ["seccomp=unconfined"]}),
+        ),
+        (
+            "security-opt",
+            vec!["--security-opt", "apparmor=unconfined"],
+            json!({"security_opt": ["apparmor=unconfined"]}),
+        ),
+        (
+            "security-opt",
+            vec!["--security-opt", "systempaths=unconfined"],
+            json!({"security_opt": ["systempaths=unconfined"]}),
+        ),
+        (
+            "security-opt",
+            vec!["--security-opt", "label=disable"],
+            json!({"security_opt": ["label=disable"]}),
+        ),
+        (
+            "sysctls",
+            vec!["--sysctl", "net.ipv4.ip_forward=1"],
+            json!({"sysctl": ["net.ipv4.ip_forward=1"]}),
+        ),
+        ("memory", vec!["-m", "2g"], json!({"memory": "2g"})),
+        ("cpus", vec!["--cpus", "1.5"], json!({"cpus": "1.5"})),
+        (
+            "pids",
+            vec!["--pids-limit", "-1"],
+            json!({"pids_limit": "-1"}),
+        ),
+        (
+            "runtime",
+            vec!["--runtime", "foo"],
+            json!({"runtime": "foo"}),
+        ),
+        (
+            "cgroup-parent",
+            vec!["--cgroup-parent", "/"],
+            json!({"cgroup_parent": "/"}),
+        ),
+    ]
+}
+
+fn rule_of(body: &Value) -> String {
+    body["error"]["message"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
+}
+
+#[tokio::test]
+async fn each_bypass_is_denied_as_argv_and_as_spec_and_allowed_for_an_admin() {
+    let team = Team::new(POLICY).await;
+    for (rule, flags, spec) in bypasses() {
+        let mut argv: Vec<&str> = flags.clone();
+        argv.extend([FIXTURE, "true"]);
+        let (code, body) = team
+            .create(&team.alice, json!({"argv": argv, "start": false}))
+            .await;
+        assert_eq!(code, 403, "{flags:?}: {body}");
+        assert!(
+            rule_of(&body).contains(&format!("`{rule}`")),
+            "{flags:?} names rule {rule}: {body}"
+        );
+
+        let mut spec = spec.clone();
+        spec["image"] = json!(FIXTURE);
+        spec["command"] = json!(["true"]);
+        let (code, body) = team
+            .create(&team.alice, json!({"spec": spec, "start": false}))
+            .await;
+        assert_eq!(code, 403, "spec {spec}: {body}");
+        assert!(
+            rule_of(&body).contains(&format!("`{rule}`")),
+            "spec {spec}: {body}"
+        );
+    }
+    // The admin may create every one of them (created, never started).
+    for (_, flags, _) in bypasses()
+        .into_iter()
+        .filter(|(r, ..)| !["runtime", "device-requests", "devices"].contains(r))
+    {
+        let mut argv: Vec<&str> = flags.clone();
+        argv.extend([FIXTURE, "true"]);
+        let (code, body) = team
+            .create(&team.root, json!({"argv": argv, "start": false}))
+            .await;
+        assert_eq!(code, 201, "admin {flags:?}: {body}");
+        let run = body["run_id"].as_str().unwrap();
+        http_as(&team.root)
+            .delete(team.url(&format!("/api/runs/{run}")))
+            .send()
+            .await
+            .unwrap();
+    }
+    // Denials are audited with the rule.
+    let audit: Value = http_as(&team.admin)
+        .get(team.url("/api/audit?limit=500"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let denied = audit
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["outcome"] == "denied" && e["actor"] == "alice")
+        .count();
+    assert_eq!(denied, bypasses().len() * 2);
+}
+
+#[tokio::test]
+async fn images_defaults_and_foreign_containers() {
+    let team = Team::new(POLICY).await;
+    let (code, body) = team
+        .create(
+            &team.alice,
+            json!({"argv": ["127.0.0.1:5000/other/img", "true"], "start": false}),
+        )
+        .await;
+    assert_eq!(code, 403);
+    assert!(rule_of(&body).contains("`image-allowlist`"), "{body}");
+
+    // An allowed request gets the policy's defaults.
+    let (code, body) = team
+        .create(
+            &team.alice,
+            json!({"argv": [FIXTURE, "true"], "start": false}),
+        )
+        .await;
+    assert_eq!(code, 201, "{body}");
+    let container = body["container_id"].as_str().unwrap();
+    let (_, out, _) = docker(&[
+        "inspect",
+        "--format",
+        "{{.HostConfig.Memory}} {{.HostConfig.NanoCpus}} {{.HostConfig.PidsLimit}} {{index .Config.Labels \"io.berth.owner\"}}",
+        container,
+    ]);
+    assert_eq!(
+        out.trim(),
+        format!("{} 500000000 64 alice", 64 * 1024 * 1024)
+    );
+
+    // --volumes-from and --link: her own container is fine, bob's is not.
+    let (_, bobs) = team
+        .create(
+            &team.bob,
+            json!({"argv": [FIXTURE, "true"], "start": false}),
+        )
+        .await;
+    let bobs = bobs["container_id"].as_str().unwrap().to_string();
+    let (code, body) = team
+        .create(
+            &team.alice,
+            json!({"argv": ["--volumes-from", bobs, FIXTURE, "true"], "start": false}),
+        )
+        .await;
+    assert_eq!(code, 403, "{body}");
+    assert!(rule_of(&body).contains("`volumes-from`"), "{body}");
+    let (code, body) = team
+        .create(
+            &team.alice,
+            json!({"argv": ["--volumes-from", container, FIXTURE, "true"], "start": false}),
+        )
+        .await;
+    assert_eq!(code, 201, "{body}");
+    for run in http_as(&team.admin)
+        .get(team.url("/api/runs"))
+        .send()
+        .await
+        .unwrap()
+        .json::<Value>()
+        .await
+        .unwrap()
+        .as_array()
+        .unwrap()
+    {
+        http_as(&team.admin)
+            .delete(team.url(&format!("/api/runs/{}", run["run_id"].as_str().unwrap())))
+            .send()
+            .await
+            .unwrap();
+    }
+}
+
+#[tokio::test]
+async fn concurrency_and_run_time_limits() {
+    let policy = POLICY
+        .replace("max_concurrent_runs = 3", "max_concurrent_runs = 2")
+        .replace("max_run_seconds = 600", "max_run_seconds = 2");
+    let team = Team::new(&policy).await;
+    let sleeper = json!({"argv": [FIXTURE, "sleep", "60"]});
+    let (a, first) = team.create(&team.alice, sleeper.clone()).await;
+    let (b, _) = team.create(&team.alice, sleeper.clone()).await;
+    assert_eq!((a, b), (201, 201));
+    let (code, body) = team.create(&team.alice, sleeper.clone()).await;
+    assert_eq!(code, 429, "{body}");
+    // Another user has their own allowance.
+    assert_eq!(team.create(&team.bob, sleeper.clone()).await.0, 201);
+
+    // After the maximum run time Berth stops and removes the container.
+    let run = first["run_id"].as_str().unwrap();
+    let container = first["container_id"].as_str().unwrap();
+    let mut info = Value::Null;
+    for _ in 0..100 {
+        info = http_as(&team.alice)
+            .get(team.url(&format!("/api/runs/{run}")))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if !info["exit_code"].is_null() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(
+        !info["exit_code"].is_null(),
+        "stopped by the run-time limit: {info}"
+    );
+    assert!(
+        info["error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("maximum run time"),
+        "{info}"
+    );
+    for _ in 0..50 {
+        if !docker(&["inspect", container]).0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(
+        !docker(&["inspect", container]).0,
+        "the container was removed"
+    );
+    // With one run ended, alice may start another.
+    let (code, body) = team.create(&team.alice, sleeper).await;
+    assert_eq!(code, 201, "{body}");
+    for run in http_as(&team.admin)
+        .get(team.url("/api/runs"))
+        .send()
+        .await
+        .unwrap()
+        .json::<Value>()
+        .await
+        .unwrap()
+        .as_array()
+        .unwrap()
+    {
+        http_as(&team.admin)
+            .delete(team.url(&format!("/api/runs/{}", run["run_id"].as_str().unwrap())))
+            .send()
+            .await
+            .unwrap();
+    }
+}
