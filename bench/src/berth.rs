@@ -11,6 +11,7 @@ use berth_shared::wire::{ClientMessage, RunRequest, ServerEvent};
 use futures_util::{SinkExt, StreamExt};
 use tokio::sync::oneshot;
 use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
 use crate::consume::Consumer;
 use crate::procstat;
@@ -18,6 +19,8 @@ use crate::procstat;
 pub struct Berth {
     child: Child,
     pub addr: SocketAddr,
+    /// The gateway's admin token: every API request but health needs a bearer token.
+    pub token: String,
     data_dir: PathBuf,
 }
 
@@ -29,6 +32,7 @@ impl Berth {
             .expect("a free port")
             .port();
         let addr: SocketAddr = ([127, 0, 0, 1], port).into();
+        let token = format!("bench-{}-{port}", std::process::id());
         let data_dir =
             std::env::temp_dir().join(format!("berth-bench-{}-{port}", std::process::id()));
         let log = std::fs::File::create(std::env::temp_dir().join("berth-bench-server.log"))
@@ -42,7 +46,9 @@ impl Berth {
             .args(["--output-limit", &output_limit.to_string()])
             .env("DOCKER_HOST", "unix:///var/run/docker.sock")
             .env("BERTH_LOG", "warn")
-            .env_remove("BERTH_ADMIN_TOKEN")
+            .env("BERTH_ADMIN_TOKEN", &token)
+            .env_remove("BERTH_POLICY")
+            .env_remove("BERTH_PUBLIC_ORIGIN")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(log)
@@ -56,6 +62,7 @@ impl Berth {
         Berth {
             child,
             addr,
+            token,
             data_dir,
         }
     }
@@ -76,7 +83,12 @@ impl Berth {
     /// A REST GET, answered as text (HTTP/1.0 so the body ends at the close).
     pub fn get(&self, path: &str) -> Option<String> {
         let mut s = TcpStream::connect(self.addr).ok()?;
-        write!(s, "GET {path} HTTP/1.0\r\nHost: berth\r\n\r\n").ok()?;
+        write!(
+            s,
+            "GET {path} HTTP/1.0\r\nHost: berth\r\nAuthorization: Bearer {}\r\n\r\n",
+            self.token
+        )
+        .ok()?;
         let mut answer = String::new();
         s.read_to_string(&mut answer).ok()?;
         answer
@@ -124,24 +136,40 @@ fn argv_request(argv: &[&str]) -> ClientMessage {
     }))
 }
 
+/// Where a client connects: the gateway's address and its bearer token.
+#[derive(Clone)]
+pub struct Target {
+    pub addr: SocketAddr,
+    pub token: String,
+}
+
+impl Berth {
+    pub fn target(&self) -> Target {
+        Target {
+            addr: self.addr,
+            token: self.token.clone(),
+        }
+    }
+}
+
 /// Starts `docker run <argv>` over `/api/runs/ws` and follows it to the end.
-pub async fn run(addr: SocketAddr, argv: &[&str], reading: Reading) -> Session {
-    session(addr, "/api/runs/ws", &argv_request(argv), reading, None).await
+pub async fn run(to: &Target, argv: &[&str], reading: Reading) -> Session {
+    session(to, "/api/runs/ws", &argv_request(argv), reading, None).await
 }
 
 /// Watches a run from the start; `ready` fires once the server has answered.
 pub async fn watch(
-    addr: SocketAddr,
+    to: &Target,
     run_id: &str,
     reading: Reading,
     ready: Option<oneshot::Sender<()>>,
 ) -> Session {
     let path = format!("/api/runs/{run_id}/ws");
-    session(addr, &path, &ClientMessage::Watch, reading, ready).await
+    session(to, &path, &ClientMessage::Watch, reading, ready).await
 }
 
 async fn session(
-    addr: SocketAddr,
+    to: &Target,
     path: &str,
     first: &ClientMessage,
     reading: Reading,
@@ -163,8 +191,16 @@ async fn session(
         gap_bytes: 0,
         ended: started,
     };
-    let url = format!("ws://{addr}{path}");
-    let mut socket = match tokio_tungstenite::connect_async(url).await {
+    let mut request = format!("ws://{}{path}", to.addr)
+        .into_client_request()
+        .expect("a valid URL");
+    request.headers_mut().insert(
+        "authorization",
+        format!("Bearer {}", to.token)
+            .parse()
+            .expect("a header value"),
+    );
+    let mut socket = match tokio_tungstenite::connect_async(request).await {
         Ok((socket, _)) => socket,
         Err(e) => {
             s.error = Some(format!("connect: {e}"));

@@ -31,6 +31,8 @@ pub struct CliRun {
 
 /// Runs `docker <args>`; `sample` takes the CLI's RSS every so often while it runs; `ready`
 /// is told when the first byte of output arrived.
+// The child is reaped by `procstat::wait4` (for its rusage), not `Child::wait`.
+#[allow(clippy::zombie_processes)]
 pub fn docker(
     args: &[&str],
     out: Out,

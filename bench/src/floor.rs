@@ -17,9 +17,11 @@ pub struct FloorRun {
 pub async fn run(engine: &Engine, args: &[&str]) -> Result<FloorRun, String> {
     let plan =
         plan::build(&argv::parse(args).map_err(|e| e.to_string())?).map_err(|e| e.to_string())?;
+    // The create request as Berth sends it, for the API version in use.
+    let version = engine.api_version().await.map_err(|e| e.message())?;
+    let body = plan.create_json(&version).map_err(|e| e.to_string())?;
     let started = Instant::now();
     let mut consumer = Consumer::new(started);
-    let body = serde_json::to_value(&plan.body).map_err(|e| e.to_string())?;
     let created = engine
         .create_container(None, None, &body)
         .await

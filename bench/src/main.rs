@@ -31,11 +31,17 @@ const FIXTURE: &str = "berth-fixture:latest";
 /// On every container of the benchmark (both sides alike), so clean-up finds them all.
 const LABEL: &str = "berth-bench=1";
 const MIB: u64 = 1024 * 1024;
+/// Streaming workloads run without the daemon's log file: with the default json-file driver
+/// dockerd's logger, not the attach stream, bounds both sides (about 0.8 MiB/s of short lines
+/// on the benchmark machine), which would measure the logger instead of the streaming path.
+const STREAMING: &[&str] = &["--rm", "--log-driver", "none"];
 /// Berth's default `--output-limit`.
 const DEFAULT_LIMIT: usize = 8 * 1024 * 1024;
 
 struct Settings {
     quick: bool,
+    /// Overrides every section's number of trials.
+    trials: Option<usize>,
     write: Option<PathBuf>,
     only: Option<Vec<String>>,
 }
@@ -44,6 +50,7 @@ impl Settings {
     fn parse() -> Settings {
         let mut s = Settings {
             quick: false,
+            trials: None,
             write: None,
             only: None,
         };
@@ -51,6 +58,13 @@ impl Settings {
         while let Some(a) = args.next() {
             match a.as_str() {
                 "--quick" => s.quick = true,
+                "--trials" => {
+                    s.trials = Some(
+                        args.next()
+                            .and_then(|n| n.parse().ok())
+                            .expect("--trials N"),
+                    );
+                }
                 "--write" => s.write = Some(args.next().expect("--write PATH").into()),
                 "--only" => {
                     let list = args.next().expect("--only a,b,…");
@@ -58,7 +72,7 @@ impl Settings {
                 }
                 "-h" | "--help" => {
                     println!(
-                        "berth-bench [--quick] [--write docs/BENCHMARKS.md] \
+                        "berth-bench [--quick] [--trials N] [--write docs/BENCHMARKS.md] \
                          [--only latency,ttfb,throughput,slow,concurrency,fanout]"
                     );
                     std::process::exit(0);
@@ -78,6 +92,11 @@ impl Settings {
     /// Full or quick.
     fn pick<T>(&self, full: T, quick: T) -> T {
         if self.quick { quick } else { full }
+    }
+
+    /// A section's number of trials, full or quick, unless `--trials` says.
+    fn trials(&self, full: usize, quick: usize) -> usize {
+        self.trials.unwrap_or(self.pick(full, quick))
     }
 }
 
@@ -205,13 +224,13 @@ fn progress(section: &str, trial: usize, of: usize) {
 fn latency(ctx: &Ctx, report: &mut Report) {
     let berth = Berth::start(&ctx.binary, DEFAULT_LIMIT);
     let argv = workload(&["--rm"], &["echo", "hi"]);
-    let trials = ctx.settings.pick(25, 3);
+    let trials = ctx.settings.trials(25, 3);
     let (mut b, mut c, mut f) = (Vec::new(), Vec::new(), Vec::new());
     // One untimed round of each warms the page cache, the daemon and Berth's connection pool.
     for trial in 0..=trials {
         let s = ctx
             .rt
-            .block_on(berth::run(berth.addr, &argv, Reading::default()));
+            .block_on(berth::run(&berth.target(), &argv, Reading::default()));
         assert_eq!(s.exit_code, Some(0), "berth run failed: {:?}", s.error);
         assert_eq!(s.consumer.total, 3);
         let cli = cli::docker(&cli_run_args(&argv), pipe(), None, None);
@@ -223,6 +242,7 @@ fn latency(ctx: &Ctx, report: &mut Report) {
             .rt
             .block_on(floor::run(&ctx.engine, &argv))
             .expect("floor run");
+        assert_eq!(fl.exit_code, 0, "floor run failed");
         if trial > 0 {
             b.push(ms(s.to_exit.expect("exit")));
             c.push(ms(cli.elapsed));
@@ -258,12 +278,12 @@ fn latency(ctx: &Ctx, report: &mut Report) {
 fn first_byte(ctx: &Ctx, report: &mut Report) {
     let berth = Berth::start(&ctx.binary, DEFAULT_LIMIT);
     let argv = workload(&["--rm"], &["sh", "-c", "echo hi; sleep 0.2"]);
-    let trials = ctx.settings.pick(15, 3);
+    let trials = ctx.settings.trials(15, 3);
     let (mut b, mut c, mut f) = (Vec::new(), Vec::new(), Vec::new());
     for trial in 0..=trials {
         let s = ctx
             .rt
-            .block_on(berth::run(berth.addr, &argv, Reading::default()));
+            .block_on(berth::run(&berth.target(), &argv, Reading::default()));
         assert_eq!(s.exit_code, Some(0), "berth run failed: {:?}", s.error);
         let cli = cli::docker(&cli_run_args(&argv), pipe(), None, None);
         assert!(cli.reaped.success, "docker run failed");
@@ -290,7 +310,6 @@ fn first_byte(ctx: &Ctx, report: &mut Report) {
 }
 
 fn throughput(ctx: &Ctx, report: &mut Report) {
-    let berth = Berth::start(&ctx.binary, DEFAULT_LIMIT);
     let (large, small) = ctx.settings.pick((1024, 256), (128, 32));
     let large_count: &'static str = if ctx.settings.quick {
         "count=128"
@@ -305,23 +324,33 @@ fn throughput(ctx: &Ctx, report: &mut Report) {
     let workloads = [
         (
             format!("3a. Throughput, {large} MiB of 1 MiB writes (dd), median"),
-            workload(&["--rm"], &["dd", "if=/dev/zero", "bs=1M", large_count]),
+            workload(STREAMING, &["dd", "if=/dev/zero", "bs=1M", large_count]),
             large * MIB,
         ),
         (
             format!("3b. Throughput, {small} MiB of 2-byte lines (yes | head -c), median"),
-            workload(&["--rm"], &["sh", "-c", small_cmd]),
+            workload(STREAMING, &["sh", "-c", small_cmd]),
             small * MIB,
         ),
     ];
-    let trials = ctx.settings.pick(5, 1);
-    let mut cli_peak = 0;
+    let trials = ctx.settings.trials(5, 1);
+    let (mut cli_peak, mut peak) = (0, 0);
     for (name, argv, size) in workloads {
         let (mut b, mut c, mut f) = (Vec::new(), Vec::new(), Vec::new());
+        let (mut b_cpu, mut c_cpu, mut k_cpu) = (Vec::new(), Vec::new(), Vec::new());
         for trial in 0..trials {
+            // A fresh gateway per trial: a finished run keeps its last `--output-limit` bytes
+            // for late watchers, so one gateway's peak would add up the runs before it.
+            let berth = Berth::start(&ctx.binary, DEFAULT_LIMIT);
+            let client_cpu = procstat::cpu(std::process::id()).unwrap_or_default();
             let s = ctx
                 .rt
-                .block_on(berth::run(berth.addr, &argv, Reading::default()));
+                .block_on(berth::run(&berth.target(), &argv, Reading::default()));
+            let client_cpu = procstat::cpu(std::process::id()).unwrap_or_default() - client_cpu;
+            k_cpu.push(client_cpu.as_secs_f64() * 1000.0);
+            peak = peak.max(berth.rss().1);
+            b_cpu.push(berth.cpu().as_secs_f64() * 1000.0);
+            drop(berth);
             assert_eq!(s.exit_code, Some(0), "berth run failed: {:?}", s.error);
             assert!(
                 s.consumer.total >= size,
@@ -332,6 +361,7 @@ fn throughput(ctx: &Ctx, report: &mut Report) {
             let cli = cli::docker(&cli_run_args(&argv), Out::Null, None, None);
             assert!(cli.reaped.success, "docker run failed");
             cli_peak = cli_peak.max(cli.reaped.max_rss);
+            c_cpu.push(cli.reaped.cpu.as_secs_f64() * 1000.0);
             c.push(mib(size) / cli.elapsed.as_secs_f64());
             let fl = ctx
                 .rt
@@ -350,10 +380,18 @@ fn throughput(ctx: &Ctx, report: &mut Report) {
             Some(0.95),
             &argv,
         ));
+        report.detail(format!(
+            "{name}: CPU time per run (median), Berth process {:.0} ms (its whole life, start-up \
+             included) plus {:.0} ms in the WebSocket client reading it; docker CLI process \
+             {:.0} ms writing to /dev/null; for {} MiB.",
+            median(&b_cpu),
+            median(&k_cpu),
+            median(&c_cpu),
+            size / MIB,
+        ));
     }
-    let (_, peak) = berth.rss();
     report.add(Row {
-        name: "3c. Berth peak RSS during the throughput runs".into(),
+        name: "3c. Berth peak RSS while streaming (largest of the throughput runs)".into(),
         berth: format!("{:.1} MiB", mib(peak)),
         cli: format!("{:.1} MiB (the CLI process)", mib(cli_peak)),
         ratio: Some(peak as f64 / cli_peak as f64),
@@ -389,31 +427,31 @@ fn slow_consumer(ctx: &Ctx, report: &mut Report) {
     } else {
         "count=4096"
     };
-    let argv = workload(&["--rm"], &["dd", "if=/dev/zero", "bs=64k", count]);
+    let argv = workload(STREAMING, &["dd", "if=/dev/zero", "bs=64k", count]);
     let slow_for = Duration::from_secs(ctx.settings.pick(4, 2));
     let primary_rate = 8.0 * MIB as f64;
     let watcher_rate = 2.0 * MIB as f64;
 
     let t0 = Instant::now();
     let primary = ctx.rt.spawn({
-        let (addr, argv) = (berth.addr, argv.clone());
+        let (to, argv) = (berth.target(), argv.clone());
         async move {
             let reading = Reading {
                 slow: Some((primary_rate, slow_for)),
                 fingerprint: false,
             };
-            berth::run(addr, &argv, reading).await
+            berth::run(&to, &argv, reading).await
         }
     });
     let run_id = newest_run(&berth);
     let watcher = ctx.rt.spawn({
-        let (addr, run_id) = (berth.addr, run_id.clone());
+        let (to, run_id) = (berth.target(), run_id.clone());
         async move {
             let reading = Reading {
                 slow: Some((watcher_rate, slow_for)),
                 fingerprint: false,
             };
-            berth::watch(addr, &run_id, reading, None).await
+            berth::watch(&to, &run_id, reading, None).await
         }
     });
     // (seconds, RSS, bytes the container has produced so far)
@@ -481,7 +519,7 @@ fn slow_consumer(ctx: &Ctx, report: &mut Report) {
          speed and received all {:.1} MiB with no gap. A watcher reading at 2 MiB/s fell behind \
          the retained window and was skipped ahead: {} `gap` events, {:.1} MiB skipped, {:.1} MiB \
          received. Berth RSS over time (every 0.5 s): {}. The docker CLI under the same slow pipe \
-         reader: peak {:.1} MiB, {} s total vs Berth's {:.1} s.",
+         reader: peak {:.1} MiB, {} s total vs Berth's {:.1} s; its RSS over time: {}.",
         DEFAULT_LIMIT / (1024 * 1024),
         in_slow_phase.last().map_or(0.0, |s| s.0),
         mib(produced_in_slow),
@@ -494,13 +532,19 @@ fn slow_consumer(ctx: &Ctx, report: &mut Report) {
         mib(cli.reaped.max_rss),
         format_args!("{:.1}", cli.elapsed.as_secs_f64()),
         p.to_exit.map_or(0.0, |d| d.as_secs_f64()),
+        cli.rss_samples
+            .iter()
+            .step_by(5)
+            .map(|(t, rss)| format!("{t:.1}s {:.1} MiB", mib(*rss)))
+            .collect::<Vec<_>>()
+            .join(", "),
     ));
 }
 
 fn concurrency(ctx: &Ctx, report: &mut Report) {
     let berth = Berth::start(&ctx.binary, DEFAULT_LIMIT);
     let n = ctx.settings.pick(100, 20);
-    let trials = ctx.settings.pick(3, 1);
+    let trials = ctx.settings.trials(3, 1);
     let argv = workload(&["--rm"], &["echo", "hi"]);
     let (mut b, mut c, mut f) = (Vec::new(), Vec::new(), Vec::new());
     let (mut b_cpu, mut c_cpu) = (Duration::ZERO, Duration::ZERO);
@@ -511,8 +555,8 @@ fn concurrency(ctx: &Ctx, report: &mut Report) {
         let sessions = ctx.rt.block_on(async {
             let tasks: Vec<_> = (0..n)
                 .map(|_| {
-                    let (addr, argv) = (berth.addr, argv.clone());
-                    tokio::spawn(async move { berth::run(addr, &argv, Reading::default()).await })
+                    let (to, argv) = (berth.target(), argv.clone());
+                    tokio::spawn(async move { berth::run(&to, &argv, Reading::default()).await })
                 })
                 .collect();
             let mut out = Vec::new();
@@ -633,15 +677,15 @@ fn fan_out(ctx: &Ctx, report: &mut Report) {
     // The whole output fits the retained window, so a watcher is never skipped ahead.
     let limit = 64 * 1024 * 1024;
     let berth = Berth::start(&ctx.binary, limit);
-    let argv = workload(&["-d"], &["sh", "-c", script]);
-    let trials = ctx.settings.pick(3, 1);
+    let argv = workload(&["-d", "--log-driver", "none"], &["sh", "-c", script]);
+    let trials = ctx.settings.trials(3, 1);
     let (mut b, mut c) = (Vec::new(), Vec::new());
     let mut identical = true;
     for trial in 0..trials {
         // Berth: a detached run (no client back-pressures it), watched by `clients` clients.
         let started = ctx
             .rt
-            .block_on(berth::run(berth.addr, &argv, Reading::default()));
+            .block_on(berth::run(&berth.target(), &argv, Reading::default()));
         let (run_id, cid) = (
             started.run_id.expect("run id"),
             started.container_id.expect("id"),
@@ -652,13 +696,13 @@ fn fan_out(ctx: &Ctx, report: &mut Report) {
         let watchers: Vec<_> = ready_tx
             .into_iter()
             .map(|ready| {
-                let (addr, run_id) = (berth.addr, run_id.clone());
+                let (to, run_id) = (berth.target(), run_id.clone());
                 let reading = Reading {
                     slow: None,
                     fingerprint: true,
                 };
                 ctx.rt
-                    .spawn(async move { berth::watch(addr, &run_id, reading, Some(ready)).await })
+                    .spawn(async move { berth::watch(&to, &run_id, reading, Some(ready)).await })
             })
             .collect();
         ctx.rt.block_on(async {

@@ -33,6 +33,11 @@ pub fn App() -> impl IntoView {
             set_interval_with_handle(move || poll_health(health.clone()), Duration::from_secs(5));
         std::mem::forget(handle); // for the life of the page
     }
+    // Find out at once whether the API wants a sign-in (the banner offers it), rather than on
+    // the first action. Health is public, so it cannot tell.
+    leptos::task::spawn_local(async {
+        let _ = api::get::<serde_json::Value>("/api/me").await;
+    });
     let route = route::current();
 
     view! {

@@ -4,6 +4,7 @@
 
 mod api;
 mod app;
+mod clipboard;
 mod command;
 mod format;
 mod pages;

@@ -284,6 +284,7 @@ impl Session {
             }
             ServerEvent::Started => {
                 self.advance(Phase::Running);
+                self.refresh_info(); // for its start time
                 let mode = self.mode.get_untracked();
                 self.inner.term.set_input(mode.interactive);
                 if mode.tty {
@@ -347,7 +348,7 @@ impl Session {
         }
         drop(st);
         self.phase.set(Phase::Gone(
-            "the gateway does not know this run: runs are kept in memory, and a restart of the gateway forgets them".into(),
+            "the gateway does not know this run (deleted, or not yours to see)".into(),
         ));
         self.inner.term.set_input(false);
     }
@@ -554,11 +555,7 @@ impl Session {
                     term.write_text("\r\n");
                     self.send_stdin(line.as_bytes());
                 }
-                '\x7f' | '\x08' => {
-                    if self.inner.state.borrow_mut().line.pop().is_some() {
-                        term.write_text("\x08 \x08");
-                    }
-                }
+                '\x7f' | '\x08' => self.backspace(),
                 '\x04' => {
                     let line = std::mem::take(&mut self.inner.state.borrow_mut().line);
                     if line.is_empty() {
@@ -579,6 +576,13 @@ impl Session {
                 }
                 _ => {}
             }
+        }
+    }
+
+    /// Erases the last typed character of the line, on screen too.
+    fn backspace(&self) {
+        if self.inner.state.borrow_mut().line.pop().is_some() {
+            self.inner.term.write_text("\x08 \x08");
         }
     }
 

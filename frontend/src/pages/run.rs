@@ -177,12 +177,15 @@ pub fn RunPage() -> impl IntoView {
 
     let copy = move |_| {
         let text = command::line(&spec.get_untracked());
-        let _ = window().navigator().clipboard().write_text(&text);
-        copied.set(true);
-        set_timeout(
-            move || copied.set(false),
-            std::time::Duration::from_millis(1800),
-        );
+        leptos::task::spawn_local(async move {
+            if crate::clipboard::copy(&text).await {
+                copied.set(true);
+                set_timeout(
+                    move || copied.set(false),
+                    std::time::Duration::from_millis(1800),
+                );
+            }
+        });
     };
 
     view! {
@@ -251,6 +254,7 @@ pub fn RunPage() -> impl IntoView {
                             <button
                                 type="button"
                                 class="btn"
+                                data-testid="copy-command"
                                 on:click=copy
                                 disabled=move || checked.get().is_err()
                             >

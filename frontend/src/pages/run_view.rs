@@ -79,9 +79,12 @@ fn RunActions(session: Session) -> impl IntoView {
     let info = session.info.clone();
     let copy_link = move |_| {
         if let Ok(href) = window().location().href() {
-            let _ = window().navigator().clipboard().write_text(&href);
-            copied.set(true);
-            set_timeout(move || copied.set(false), Duration::from_millis(1800));
+            leptos::task::spawn_local(async move {
+                if crate::clipboard::copy(&href).await {
+                    copied.set(true);
+                    set_timeout(move || copied.set(false), Duration::from_millis(1800));
+                }
+            });
         }
     };
     let again = move |_| {
@@ -298,7 +301,7 @@ fn Controls(session: Session) -> impl IntoView {
     let s = session.clone();
     let follow = move |_| s.follow();
     view! {
-        <div class="controls" role="toolbar" aria-label="Run controls">
+        <div class="controls" role="toolbar" aria-label="Run controls" class:ended=move || !live()>
             <div class="control-group">
                 <label for="signal" class="visually-hidden">"Signal"</label>
                 <select
@@ -335,6 +338,7 @@ fn Controls(session: Session) -> impl IntoView {
             {move || {
                 let m = mode.get();
                 let hint = match (m.interactive, m.tty) {
+                    _ if !live() => "The run has ended; its output stays here.",
                     (true, true) => "Keys go to the container's terminal.",
                     (true, false) => "Type a line and press Enter; Ctrl-D ends input.",
                     _ => "Output only: the run was not started with -i.",

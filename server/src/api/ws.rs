@@ -3,13 +3,14 @@
 //! (`[stream, payload…]`), and take stdin, resizes, signals and detach from the client.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade, close_code};
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
 use berth_shared::exit::DOCKER_ERROR;
 use berth_shared::wire::{ClientMessage, ServerEvent};
+use bytes::{BufMut, Bytes, BytesMut};
 use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};
 use tokio::sync::mpsc;
@@ -24,6 +25,12 @@ use crate::run::{Input, Run};
 const MAX_CLIENT_MESSAGE: usize = 1024 * 1024;
 /// Output taken from the journal per round; coalesced into frames of at most this size.
 const MAX_FRAME: usize = 256 * 1024;
+/// Output pieces at least this large are sent as they are (no copy); smaller ones are joined.
+const SEND_ALONE: usize = 16 * 1024;
+/// How long a little output may wait for more right after a message went out.
+const COALESCE_WINDOW: Duration = Duration::from_millis(3);
+/// Unread output of at least this much is sent without waiting.
+const COALESCE_ENOUGH: u64 = 16 * 1024;
 /// How long a client may take to send its first message.
 const FIRST_MESSAGE_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -168,13 +175,27 @@ async fn follow(
         run.journal.set_primary(&cursor);
     }
     let mut changes = run.journal.subscribe();
+    // When output was last sent: a little output soon after it is held back for a moment.
+    let mut last_output: Option<Instant> = None;
     let outcome = loop {
         changes.borrow_and_update();
+        if let Some(sent) = last_output {
+            let (unread, finished) = run.journal.unread(&cursor);
+            if hold_back(unread, finished, sent.elapsed()) {
+                // A program writing in small pieces: more is on its way, and waiting a few
+                // milliseconds turns many tiny messages (a wake-up, a frame and a write each)
+                // into one. Output after a quiet moment goes out at once.
+                tokio::time::sleep_until((sent + COALESCE_WINDOW).into()).await;
+            }
+        }
         let batch = run.journal.read(&mut cursor, MAX_FRAME);
         match send_batch(&mut sink, &run, primary, &batch).await {
             Ok(Some(end)) => break Ok(end),
             Ok(None) => {}
             Err(()) => break Err(()),
+        }
+        if !batch.output.is_empty() {
+            last_output = Some(Instant::now());
         }
         if primary {
             run.journal.primary_read(&cursor);
@@ -215,6 +236,12 @@ async fn follow(
     }
 }
 
+/// Whether to wait before sending `unread` bytes, `since` the last output was sent: only a
+/// little output, in the middle of a run, right after a message went out.
+fn hold_back(unread: u64, finished: bool, since: Duration) -> bool {
+    unread > 0 && unread < COALESCE_ENOUGH && !finished && since < COALESCE_WINDOW
+}
+
 /// Sends one batch. `Ok(Some(reason))` when the session is over.
 async fn send_batch(
     sink: &mut Sink,
@@ -240,10 +267,13 @@ async fn send_batch(
         .await
         .map_err(|_| ())?;
     }
-    for frame in coalesce(&batch.output) {
-        sink.send(Message::Binary(frame.into()))
-            .await
-            .map_err(|_| ())?;
+    if !batch.output.is_empty() {
+        // Queued without flushing each: the socket is written once the queue is large, and at
+        // the end of the batch.
+        for frame in coalesce(&batch.output) {
+            sink.feed(Message::Binary(frame)).await.map_err(|_| ())?;
+        }
+        sink.flush().await.map_err(|_| ())?;
     }
     match &batch.last {
         Some(last) => {
@@ -254,28 +284,52 @@ async fn send_batch(
     }
 }
 
-/// Joins consecutive chunks of one stream into frames of at most `MAX_FRAME` bytes, each
-/// prefixed with its stream byte. Order within and across streams is kept.
-fn coalesce(chunks: &[(u8, bytes::Bytes)]) -> Vec<Vec<u8>> {
-    let mut frames: Vec<Vec<u8>> = Vec::new();
-    for (stream, data) in chunks {
-        let mut data = &data[..];
-        while !data.is_empty() {
-            let fits = frames
-                .last()
-                .is_some_and(|f| f[0] == *stream && f.len() < MAX_FRAME + 1);
-            if !fits {
-                frames.push(Vec::with_capacity((data.len() + 1).min(MAX_FRAME + 1)));
-                frames.last_mut().expect("just pushed").push(*stream);
+/// Turns the journal's output (`[stream, payload…]` each) into WebSocket messages of at most
+/// `MAX_FRAME` payload bytes. A large piece goes out as the journal's own buffer, uncopied;
+/// consecutive small pieces of one stream are joined into one message. Order within and across
+/// streams is kept.
+fn coalesce(frames: &[Bytes]) -> Vec<Bytes> {
+    let mut messages = Vec::new();
+    let mut i = 0;
+    while i < frames.len() {
+        let first = &frames[i];
+        if first.len() > MAX_FRAME + 1 {
+            // Larger than a message may be (a TTY read, restored output): split, copying.
+            for piece in first[1..].chunks(MAX_FRAME) {
+                let mut m = BytesMut::with_capacity(piece.len() + 1);
+                m.put_u8(first[0]);
+                m.extend_from_slice(piece);
+                messages.push(m.freeze());
             }
-            let frame = frames.last_mut().expect("present");
-            let room = MAX_FRAME + 1 - frame.len();
-            let n = room.min(data.len());
-            frame.extend_from_slice(&data[..n]);
-            data = &data[n..];
+            i += 1;
+            continue;
         }
+        // How many of the following pieces join this one.
+        let mut end = i + 1;
+        let mut len = first.len();
+        if first.len() <= SEND_ALONE {
+            while let Some(next) = frames.get(end) {
+                let fits = len + next.len() - 1 <= MAX_FRAME + 1;
+                if next[0] != first[0] || next.len() > SEND_ALONE || !fits {
+                    break;
+                }
+                len += next.len() - 1;
+                end += 1;
+            }
+        }
+        if end == i + 1 {
+            messages.push(first.clone());
+        } else {
+            let mut m = BytesMut::with_capacity(len);
+            m.extend_from_slice(first);
+            for next in &frames[i + 1..end] {
+                m.extend_from_slice(&next[1..]);
+            }
+            messages.push(m.freeze());
+        }
+        i = end;
     }
-    frames
+    messages
 }
 
 /// Reads client messages: stdin bytes and control messages go to the run; detach and
@@ -353,25 +407,66 @@ async fn read_client(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use bytes::Bytes;
+
+    fn wire(stream: u8, payload: &[u8]) -> Bytes {
+        let mut w = vec![stream];
+        w.extend_from_slice(payload);
+        Bytes::from(w)
+    }
 
     #[test]
     fn coalesces_by_stream_in_order() {
-        let chunks = vec![
-            (1, Bytes::from_static(b"a")),
-            (1, Bytes::from_static(b"b")),
-            (2, Bytes::from_static(b"c")),
-            (1, Bytes::from_static(b"d")),
-        ];
+        let frames = vec![wire(1, b"a"), wire(1, b"b"), wire(2, b"c"), wire(1, b"d")];
         assert_eq!(
-            coalesce(&chunks),
-            vec![b"\x01ab".to_vec(), b"\x02c".to_vec(), b"\x01d".to_vec()]
+            coalesce(&frames),
+            vec![wire(1, b"ab"), wire(2, b"c"), wire(1, b"d")]
         );
-        let big = vec![(1, Bytes::from(vec![0u8; MAX_FRAME * 2 + 5]))];
-        let frames = coalesce(&big);
+        let big = vec![wire(1, &vec![0u8; MAX_FRAME * 2 + 5])];
+        let messages = coalesce(&big);
         assert_eq!(
-            frames.iter().map(Vec::len).collect::<Vec<_>>(),
+            messages.iter().map(Bytes::len).collect::<Vec<_>>(),
             [MAX_FRAME + 1, MAX_FRAME + 1, 6]
+        );
+        assert!(messages.iter().all(|m| m[0] == 1));
+    }
+
+    #[test]
+    fn large_pieces_go_out_uncopied_and_small_ones_joined_up_to_the_limit() {
+        // Sizes are of payloads; the wire adds the stream byte.
+        let large = wire(1, &vec![7u8; SEND_ALONE]);
+        let small = wire(1, &[1u8; 100]);
+        let frames = vec![small.clone(), small.clone(), large.clone(), small.clone()];
+        let messages = coalesce(&frames);
+        assert_eq!(messages.len(), 3);
+        assert_eq!(messages[0].len(), 201);
+        // The same buffer, not a copy of it.
+        assert_eq!(messages[1].as_ptr(), large.as_ptr());
+        assert_eq!(messages[2], small);
+        // Small pieces never make a message larger than MAX_FRAME.
+        let many = vec![wire(2, &vec![0u8; SEND_ALONE - 1]); 40];
+        let messages = coalesce(&many);
+        assert!(messages.iter().all(|m| m.len() <= MAX_FRAME + 1));
+        let total: usize = messages.iter().map(|m| m.len() - 1).sum();
+        assert_eq!(total, 40 * (SEND_ALONE - 1));
+        assert_eq!(messages.len(), 3);
+    }
+
+    #[test]
+    fn holds_back_only_a_little_output_right_after_a_message() {
+        let soon = Duration::from_millis(1);
+        assert!(hold_back(10, false, soon));
+        assert!(!hold_back(0, false, soon), "nothing to send");
+        assert!(
+            !hold_back(10, true, soon),
+            "the run ended: send the rest now"
+        );
+        assert!(
+            !hold_back(COALESCE_ENOUGH, false, soon),
+            "enough for a message"
+        );
+        assert!(
+            !hold_back(10, false, COALESCE_WINDOW),
+            "after a quiet moment"
         );
     }
 }

@@ -9,22 +9,77 @@
 //! Events other than the last one all happen before any output (the container produces output
 //! only once started), so a follower sends pending events, then output, and the final event
 //! only when it has sent all output.
+//!
+//! Output is stored once in the WebSocket's wire format (`[stream, payload…]`), so every follower
+//! sends the same buffers without copying them (one attach fanned out to any number of
+//! watchers). Small pieces of one stream are joined as they arrive, which keeps the number of
+//! chunks (and their bookkeeping) bounded by the byte limit even when the daemon sends many tiny
+//! frames.
 
 use std::collections::VecDeque;
 use std::sync::Mutex;
 
 use berth_shared::wire::ServerEvent;
-use bytes::Bytes;
+use bytes::{BufMut, Bytes, BytesMut};
 use tokio::sync::watch;
+
+/// Output pieces smaller than this are joined with the previous piece of the same stream.
+/// Joining copies at most this many bytes per piece, and it bounds the chunk count: neighbouring
+/// chunks of one stream together exceed it.
+const JOIN_BELOW: usize = 8 * 1024;
 
 /// How long the primary follower may read nothing while the journal waits for it.
 const PRIMARY_STALL: std::time::Duration = std::time::Duration::from_secs(10);
 
 struct Chunk {
-    /// Absolute offset of `data[0]` in the run's output.
+    /// Absolute offset of the first payload byte in the run's output.
     offset: u64,
-    stream: u8,
-    data: Bytes,
+    /// `[stream, payload…]`: a WebSocket output message as it is sent.
+    wire: Bytes,
+}
+
+impl Chunk {
+    fn stream(&self) -> u8 {
+        self.wire[0]
+    }
+
+    /// Payload length.
+    fn len(&self) -> usize {
+        self.wire.len() - 1
+    }
+
+    fn end(&self) -> u64 {
+        self.offset + self.len() as u64
+    }
+
+    fn payload(&self) -> Bytes {
+        self.wire.slice(1..)
+    }
+
+    /// The payload from `skip` on, in wire format: the stored buffer itself when whole.
+    fn wire_from(&self, skip: usize) -> Bytes {
+        if skip == 0 {
+            return self.wire.clone();
+        }
+        // Only a joined (small) chunk is ever read from its middle: a follower had read it
+        // before more was joined to it. The copy is at most `JOIN_BELOW` bytes.
+        let mut w = BytesMut::with_capacity(self.wire.len() - skip);
+        w.put_u8(self.stream());
+        w.extend_from_slice(&self.wire[1 + skip..]);
+        w.freeze()
+    }
+}
+
+/// `[stream, data…]` in a buffer with room to join more small pieces.
+fn wire(stream: u8, data: &[u8]) -> BytesMut {
+    let mut w = BytesMut::with_capacity(if data.len() < JOIN_BELOW {
+        JOIN_BELOW + 1
+    } else {
+        data.len() + 1
+    });
+    w.put_u8(stream);
+    w.extend_from_slice(data);
+    w
 }
 
 #[derive(Default)]
@@ -40,13 +95,36 @@ struct State {
 }
 
 impl State {
+    /// Appends a piece of output, joining it to the last chunk when both are small.
+    fn append(&mut self, stream: u8, data: &[u8]) {
+        let offset = self.end;
+        self.end += data.len() as u64;
+        if let Some(last) = self.chunks.back_mut()
+            && last.stream() == stream
+            && last.len() + data.len() < JOIN_BELOW
+        {
+            // Grows the last chunk in place when no follower holds it (the usual case: they
+            // drop what they sent), else copies its few bytes into a new buffer.
+            let mut joined = std::mem::take(&mut last.wire)
+                .try_into_mut()
+                .unwrap_or_else(|shared| wire(stream, &shared[1..]));
+            joined.extend_from_slice(data);
+            last.wire = joined.freeze();
+            return;
+        }
+        self.chunks.push_back(Chunk {
+            offset,
+            wire: wire(stream, data).freeze(),
+        });
+    }
+
     fn evict(&mut self, limit: usize) {
         let keep_from = self.primary.unwrap_or(u64::MAX);
         while self.end - self.start > limit as u64 {
             let Some(front) = self.chunks.front() else {
                 break;
             };
-            let front_end = front.offset + front.data.len() as u64;
+            let front_end = front.end();
             if front_end > keep_from {
                 break;
             }
@@ -78,7 +156,8 @@ pub struct Batch {
     pub events: Vec<ServerEvent>,
     /// Bytes this follower missed because they were no longer retained.
     pub skipped: u64,
-    pub output: Vec<(u8, Bytes)>,
+    /// Output in wire format: each `[stream, payload…]`, in order.
+    pub output: Vec<Bytes>,
     /// The final event, once every byte of output has been handed out.
     pub last: Option<ServerEvent>,
 }
@@ -145,13 +224,7 @@ impl Journal {
                     .primary
                     .is_some_and(|p| state.end - p >= self.limit as u64);
                 if !lagging {
-                    let offset = state.end;
-                    state.end += data.len() as u64;
-                    state.chunks.push_back(Chunk {
-                        offset,
-                        stream,
-                        data,
-                    });
+                    state.append(stream, &data);
                     state.evict(self.limit);
                     break;
                 }
@@ -211,16 +284,14 @@ impl Journal {
             batch.skipped = state.start - cursor.offset;
             cursor.offset = state.start;
         }
-        let first = state
-            .chunks
-            .partition_point(|c| c.offset + (c.data.len() as u64) <= cursor.offset);
+        let first = state.chunks.partition_point(|c| c.end() <= cursor.offset);
         let mut taken = 0;
         for chunk in state.chunks.range(first..) {
             let skip = (cursor.offset - chunk.offset) as usize;
-            let data = chunk.data.slice(skip..);
-            taken += data.len();
-            cursor.offset += data.len() as u64;
-            batch.output.push((chunk.stream, data));
+            let wire = chunk.wire_from(skip);
+            taken += wire.len() - 1;
+            cursor.offset = chunk.end();
+            batch.output.push(wire);
             if taken >= max_bytes {
                 break;
             }
@@ -231,13 +302,21 @@ impl Journal {
         batch
     }
 
+    /// Output bytes `cursor` has not read yet, and whether the run has ended: lets a follower
+    /// decide whether to wait a moment for more before sending.
+    pub fn unread(&self, cursor: &Cursor) -> (u64, bool) {
+        let state = self.lock();
+        let from = cursor.offset.max(state.start);
+        (state.end - from, state.last.is_some())
+    }
+
     /// The retained output in order, and how many bytes before it were dropped.
     pub fn output(&self) -> (u64, Vec<(u8, Bytes)>) {
         let state = self.lock();
         let chunks = state
             .chunks
             .iter()
-            .map(|c| (c.stream, c.data.clone()))
+            .map(|c| (c.stream(), c.payload()))
             .collect();
         (state.start, chunks)
     }
@@ -250,7 +329,7 @@ mod tests {
     use std::time::Duration;
 
     fn bytes(batch: &Batch) -> Vec<u8> {
-        batch.output.iter().flat_map(|(_, d)| d.to_vec()).collect()
+        batch.output.iter().flat_map(|w| w[1..].to_vec()).collect()
     }
 
     #[tokio::test]
@@ -264,26 +343,90 @@ mod tests {
         let mut c = Cursor::default();
         let b = j.read(&mut c, 1);
         assert_eq!(b.events, vec![ServerEvent::Started]);
-        assert_eq!(b.output, vec![(1, Bytes::from_static(b"ab"))]);
+        assert_eq!(b.output, vec![Bytes::from_static(b"\x01ab")]);
         assert!(b.last.is_none(), "the last event waits for the output");
         let b = j.read(&mut c, 100);
-        assert_eq!(b.output, vec![(2, Bytes::from_static(b"cd"))]);
+        assert_eq!(b.output, vec![Bytes::from_static(b"\x02cd")]);
         assert_eq!(b.last, Some(ServerEvent::Exit { code: 0 }));
     }
 
     #[tokio::test]
     async fn keeps_the_newest_output_and_tells_late_followers_the_gap() {
-        let j = Journal::new(10);
-        for _ in 0..5 {
-            j.push_output(1, Bytes::from_static(b"0123")).await;
+        // Pieces of at least JOIN_BELOW bytes are kept apart, so eviction shows chunk by chunk.
+        let piece = |i: u8| Bytes::from(vec![i; JOIN_BELOW]);
+        let j = Journal::new(2 * JOIN_BELOW + 10);
+        for i in 0..5 {
+            j.push_output(1, piece(i)).await;
         }
         let (start, kept) = j.output();
-        assert_eq!(start, 12);
-        assert_eq!(kept.len(), 2);
+        assert_eq!(start, 3 * JOIN_BELOW as u64);
+        assert_eq!(kept, vec![(1, piece(3)), (1, piece(4))]);
         let mut c = Cursor::default();
         let b = j.read(&mut c, usize::MAX);
-        assert_eq!(b.skipped, 12);
-        assert_eq!(bytes(&b), b"01230123");
+        assert_eq!(b.skipped, 3 * JOIN_BELOW as u64);
+        assert_eq!(bytes(&b), [piece(3), piece(4)].concat());
+    }
+
+    #[tokio::test]
+    async fn joins_small_pieces_of_one_stream_in_order() {
+        let j = Journal::new(1 << 20);
+        let mut c = Cursor::default();
+        j.push_output(1, Bytes::from_static(b"a")).await;
+        // A follower reads the first piece, then more is joined to the same chunk.
+        assert_eq!(
+            j.read(&mut c, usize::MAX).output,
+            [Bytes::from_static(b"\x01a")]
+        );
+        for piece in [&b"b"[..], b"c", b"d"] {
+            j.push_output(1, Bytes::copy_from_slice(piece)).await;
+        }
+        j.push_output(2, Bytes::from_static(b"e")).await;
+        j.push_output(1, Bytes::from(vec![b'f'; JOIN_BELOW])).await;
+        j.push_output(1, Bytes::from_static(b"g")).await;
+        let (_, kept) = j.output();
+        let streams: Vec<u8> = kept.iter().map(|(s, _)| *s).collect();
+        assert_eq!(
+            streams,
+            [1, 2, 1, 1],
+            "joined: abcd, e; kept apart: the large piece"
+        );
+        assert_eq!(kept[0].1, Bytes::from_static(b"abcd"));
+        // The follower continues mid-chunk without seeing "a" again.
+        let b = j.read(&mut c, usize::MAX);
+        assert_eq!(b.output[0], Bytes::from_static(b"\x01bcd"));
+        assert_eq!(b.output[1], Bytes::from_static(b"\x02e"));
+        assert_eq!(bytes(&b).len(), 4 + JOIN_BELOW + 1);
+        // A fresh follower sees everything, whole chunks as stored.
+        let all = j.read(&mut Cursor::default(), usize::MAX);
+        assert_eq!(all.output[0], Bytes::from_static(b"\x01abcd"));
+        assert_eq!(j.output_len(), 6 + JOIN_BELOW as u64);
+    }
+
+    #[tokio::test]
+    async fn many_tiny_pieces_make_few_chunks() {
+        let j = Journal::new(1 << 20);
+        for _ in 0..100_000 {
+            j.push_output(1, Bytes::from_static(b"y\n")).await;
+        }
+        let (_, kept) = j.output();
+        assert!(
+            kept.len() <= 200_000 / (JOIN_BELOW / 2),
+            "{} chunks",
+            kept.len()
+        );
+        assert_eq!(kept.iter().map(|(_, d)| d.len()).sum::<usize>(), 200_000);
+    }
+
+    #[tokio::test]
+    async fn unread_counts_what_a_follower_has_not_read() {
+        let j = Journal::new(1 << 20);
+        let mut c = Cursor::default();
+        assert_eq!(j.unread(&c), (0, false));
+        j.push_output(1, Bytes::from_static(b"abc")).await;
+        assert_eq!(j.unread(&c), (3, false));
+        j.read(&mut c, usize::MAX);
+        j.finish(ServerEvent::Exit { code: 0 });
+        assert_eq!(j.unread(&c), (0, true));
     }
 
     #[tokio::test]
