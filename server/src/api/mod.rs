@@ -328,11 +328,44 @@ pub fn router(state: AppState, config: &Config) -> Router {
         );
     }
     let dashboard = ServeDir::new(&config.static_dir).fallback(ServeFile::new(index));
+    let dashboard = Router::new()
+        .fallback_service(dashboard)
+        .layer(axum::middleware::from_fn(cache_control));
     Router::new()
         .nest("/api", api)
-        .fallback_service(dashboard)
+        .merge(dashboard)
         .layer(CompressionLayer::new())
         .layer(TraceLayer::new_for_http())
+}
+
+/// Trunk names built files with a content hash (`app-0123456789abcdef.js`,
+/// `app-0123456789abcdef_bg.wasm`): those never change and are cached for good; everything else
+/// (`index.html`, the SPA fallback, vendored files) is revalidated.
+fn is_hashed(path: &str) -> bool {
+    path.rsplit('/')
+        .next()
+        .and_then(|file| file.split('.').next())
+        .and_then(|stem| stem.rsplit_once('-'))
+        .map(|(_, hash)| hash.trim_end_matches("_bg"))
+        .is_some_and(|hash| hash.len() >= 16 && hash.bytes().all(|b| b.is_ascii_hexdigit()))
+}
+
+async fn cache_control(
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let hashed = is_hashed(req.uri().path());
+    let mut resp = next.run(req).await;
+    let value = if hashed {
+        "public, max-age=31536000, immutable"
+    } else {
+        "no-cache"
+    };
+    resp.headers_mut().insert(
+        axum::http::header::CACHE_CONTROL,
+        axum::http::HeaderValue::from_static(value),
+    );
+    resp
 }
 
 /// A run request's plan and the argv it is recorded with, or why it is invalid.
@@ -354,4 +387,21 @@ pub fn plan_for(req: &RunRequest) -> Result<(Plan, Vec<String>), ApiError> {
     };
     let plan = plan::build(&spec).map_err(|e| bad(&e))?;
     Ok((plan, argv))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_hashed;
+
+    #[test]
+    fn only_content_hashed_files_are_immutable() {
+        assert!(is_hashed("/berth-frontend-6a5ea7c67e17a82f.js"));
+        assert!(is_hashed("/berth-frontend-6a5ea7c67e17a82f_bg.wasm"));
+        assert!(is_hashed("/main-7c197f8b127a6846.css"));
+        assert!(!is_hashed("/"));
+        assert!(!is_hashed("/index.html"));
+        assert!(!is_hashed("/runs/0123456789abcdef"));
+        assert!(!is_hashed("/vendor/xterm.mjs"));
+        assert!(!is_hashed("/my-page"));
+    }
 }

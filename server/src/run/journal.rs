@@ -70,13 +70,10 @@ impl Chunk {
     }
 }
 
-/// `[stream, data…]` in a buffer with room to join more small pieces.
+/// `[stream, data…]`, allocated to size: a chunk that is joined to grows as it needs (a chunk
+/// allocated larger than its payload would hold that memory for as long as it is retained).
 fn wire(stream: u8, data: &[u8]) -> BytesMut {
-    let mut w = BytesMut::with_capacity(if data.len() < JOIN_BELOW {
-        JOIN_BELOW + 1
-    } else {
-        data.len() + 1
-    });
+    let mut w = BytesMut::with_capacity(data.len() + 1);
     w.put_u8(stream);
     w.extend_from_slice(data);
     w
