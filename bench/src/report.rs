@@ -164,7 +164,7 @@ impl Report {
             };
             t.push_str(&format!(
                 "| {} | {} | {} | {} | {} | {} | {} | `{}` |\n",
-                r.name,
+                r.name.replace('|', "\\|"),
                 r.berth,
                 r.cli,
                 r.ratio.map_or("—".into(), |r| format!("{r:.2}×")),
@@ -246,6 +246,19 @@ mod tests {
         let text = std::fs::read_to_string(&path).unwrap();
         assert!(text.starts_with("# T\n\nbefore\n") && text.ends_with("\nafter\n"));
         assert!(!text.contains("\nold\n") && text.contains("| t | 1.0 ms"));
+        // A `|` in a name or command must not split the table's cells.
+        let mut r = Report::new(&true, "x");
+        r.add(Row::lower_is_better(
+            "a | b",
+            1.0,
+            2.0,
+            None,
+            "ms",
+            None,
+            &["x|y"],
+        ));
+        let row = r.table().lines().nth(2).unwrap().to_string();
+        assert_eq!(row.matches(" | ").count(), 7, "{row}");
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -3,10 +3,29 @@
 
 use std::sync::LazyLock;
 
-use berth_shared::wire::ApiError;
+use berth_shared::wire::{ApiError, Role};
 use gloo_net::http::{Request, RequestBuilder, Response};
 use leptos::prelude::*;
+use serde::Deserialize;
 use serde::de::DeserializeOwned;
+
+/// Who is signed in (`GET /api/me`, and the answer of `POST /api/login`).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct Me {
+    pub username: String,
+    pub role: Role,
+    #[serde(default)]
+    pub team: String,
+}
+
+impl Me {
+    pub fn is_admin(&self) -> bool {
+        self.role == Role::Admin
+    }
+    pub fn may_run(&self) -> bool {
+        self.role != Role::Viewer
+    }
+}
 
 /// Why a call failed, in the terms the UI shows.
 #[derive(Debug, Clone, PartialEq)]
@@ -38,13 +57,16 @@ impl std::fmt::Display for ApiErr {
 pub struct Connection {
     /// `false` once a request got no answer; `true` again on the next answer.
     pub gateway_up: ArcRwSignal<bool>,
-    /// The API answered 401: the page shows a sign-in form instead of failing.
+    /// The API answered 401: the app goes to the sign-in page instead of failing.
     pub auth_required: ArcRwSignal<bool>,
+    /// Who is signed in, once `/api/me` or `/api/login` said so; `None` before and after.
+    pub me: ArcRwSignal<Option<Me>>,
 }
 
 static CONNECTION: LazyLock<Connection> = LazyLock::new(|| Connection {
     gateway_up: ArcRwSignal::new(true),
     auth_required: ArcRwSignal::new(false),
+    me: ArcRwSignal::new(None),
 });
 
 pub fn connection() -> Connection {
@@ -71,6 +93,7 @@ async fn send_request(req: gloo_net::http::Request) -> Result<Response, ApiErr> 
     };
     conn.gateway_up.set(true);
     if resp.status() == 401 {
+        conn.me.set(None);
         conn.auth_required.set(true);
         return Err(ApiErr::Unauthorized);
     }
@@ -138,6 +161,19 @@ pub async fn post(path: &str) -> Result<serde_json::Value, ApiErr> {
 
 pub async fn delete(path: &str) -> Result<(), ApiErr> {
     send(Request::delete(path)).await.map(|_| ())
+}
+
+/// Whether the signed-in user may run and act on containers (not a viewer). Reactive; `true`
+/// until `/api/me` answered, the API refusing anyway.
+pub fn may_act() -> bool {
+    connection().me.with(|m| m.as_ref().is_none_or(Me::may_run))
+}
+
+/// Asks the gateway who is signed in and remembers it (a 401 sends the app to `/login`).
+pub async fn load_me() -> Result<Me, ApiErr> {
+    let me = get::<Me>("/api/me").await?;
+    connection().me.set(Some(me.clone()));
+    Ok(me)
 }
 
 /// Percent-encodes a path segment (container names are safe, but IDs typed by hand may not be).

@@ -1,5 +1,6 @@
-//! The frame around every page: header with navigation, engine status and theme switch, the
-//! banner that says when something is unreachable, and the current page.
+//! The frame around every page: header with navigation, engine status, who is signed in and the
+//! theme switch, the banner that says when something is unreachable, and the current page. A 401
+//! from the API sends the app to `/login`, which brings the user back afterwards.
 
 use std::time::Duration;
 
@@ -33,12 +34,29 @@ pub fn App() -> impl IntoView {
             set_interval_with_handle(move || poll_health(health.clone()), Duration::from_secs(5));
         std::mem::forget(handle); // for the life of the page
     }
-    // Find out at once whether the API wants a sign-in (the banner offers it), rather than on
-    // the first action. Health is public, so it cannot tell.
-    leptos::task::spawn_local(async {
-        let _ = api::get::<serde_json::Value>("/api/me").await;
-    });
+    // Who is signed in (the header says so, and the nav and pages follow the role). A 401 here
+    // sends the app to the sign-in page at once, rather than on the first action.
+    if route::current().get_untracked() != Route::Login {
+        leptos::task::spawn_local(async {
+            let _ = api::load_me().await;
+        });
+    }
+    // Whenever the API answers 401: to the sign-in page, which comes back here afterwards.
+    {
+        let auth = api::connection().auth_required;
+        let route = route::current();
+        Effect::new(move |_| {
+            if auth.get() && route.get() != Route::Login {
+                let next = api::segment(&route::here());
+                route::replace(&format!("/login?next={next}"));
+            }
+        });
+    }
     let route = route::current();
+    let signed_in = {
+        let me = api::connection().me;
+        move || me.get().is_some()
+    };
 
     view! {
         <a class="skip" href="#main">"Skip to content"</a>
@@ -47,9 +65,12 @@ pub fn App() -> impl IntoView {
                 <span class="logo" aria-hidden="true">"⚓"</span>
                 "Berth"
             </Link>
-            <Nav/>
+            <Show when=signed_in.clone()>
+                <Nav/>
+            </Show>
             <div class="topbar-end">
                 <EngineStatus health=health.clone()/>
+                <UserMenu/>
                 <theme::ThemeToggle/>
             </div>
         </header>
@@ -61,6 +82,10 @@ pub fn App() -> impl IntoView {
                 Route::Containers => view! { <pages::containers::ContainersPage/> }.into_any(),
                 Route::Images => view! { <pages::images::ImagesPage/> }.into_any(),
                 Route::History => view! { <pages::history::HistoryPage/> }.into_any(),
+                Route::Login => view! { <pages::login::LoginPage/> }.into_any(),
+                Route::Tokens => view! { <pages::tokens::TokensPage/> }.into_any(),
+                Route::Users => admin_only(|| view! { <pages::users::UsersPage/> }.into_any()),
+                Route::Audit => admin_only(|| view! { <pages::audit::AuditPage/> }.into_any()),
                 Route::NotFound => view! {
                     <section class="page">
                         <h1>"Not found"</h1>
@@ -73,9 +98,31 @@ pub fn App() -> impl IntoView {
     }
 }
 
+/// An admin page, or why it is not shown (the API would refuse its data anyway).
+fn admin_only(page: fn() -> AnyView) -> AnyView {
+    let me = api::connection().me;
+    let is_admin = Memo::new(move |_| me.get().map(|m| m.is_admin()));
+    (move || match is_admin.get() {
+        None => view! { <p class="empty muted">"Loading…"</p> }.into_any(),
+        Some(true) => page(),
+        Some(false) => view! {
+            <section class="page">
+                <h1>"Admins only"</h1>
+                <p class="callout bad" role="alert" data-testid="admins-only">
+                    "This page is for admins. Your role cannot see it."
+                </p>
+            </section>
+        }
+        .into_any(),
+    })
+    .into_any()
+}
+
 #[component]
 fn Nav() -> impl IntoView {
     let route: RwSignal<Route> = route::current().into();
+    let me = api::connection().me;
+    let is_admin = Memo::new(move |_| me.get().is_some_and(|m| m.is_admin()));
     let item = move |href: &'static str, label: &'static str, active: fn(&Route) -> bool| {
         view! {
             <li>
@@ -96,14 +143,64 @@ fn Nav() -> impl IntoView {
         }
     };
     view! {
-        <nav aria-label="Main">
+        <nav aria-label="Main" data-testid="nav">
             <ul>
                 {item("/", "Run", |r| matches!(r, Route::Run | Route::RunView(_)))}
                 {item("/containers", "Containers", |r| *r == Route::Containers)}
                 {item("/images", "Images", |r| *r == Route::Images)}
                 {item("/history", "History", |r| *r == Route::History)}
+                {item("/tokens", "Tokens", |r| *r == Route::Tokens)}
+                <Show when=move || is_admin.get()>
+                    <li class="nav-sep" aria-hidden="true"></li>
+                    {item("/admin/users", "Users", |r| *r == Route::Users)}
+                    {item("/admin/audit", "Audit", |r| *r == Route::Audit)}
+                </Show>
             </ul>
         </nav>
+    }
+}
+
+/// Who is signed in, their role, and the way out.
+#[component]
+fn UserMenu() -> impl IntoView {
+    let me = api::connection().me;
+    let busy = RwSignal::new(false);
+    let sign_out = move |_| {
+        busy.set(true);
+        leptos::task::spawn_local(async move {
+            // Signed out either way: a 401 means the session was already gone.
+            let _ = api::post("/api/logout").await;
+            busy.set(false);
+            let conn = api::connection();
+            conn.me.set(None);
+            conn.auth_required.set(false);
+            route::navigate("/login");
+        });
+    };
+    move || {
+        me.get().map(|m| {
+            let role = m.role.as_str();
+            let title = if m.team.is_empty() {
+                format!("Signed in as {} ({role})", m.username)
+            } else {
+                format!("Signed in as {} ({role}, team {})", m.username, m.team)
+            };
+            view! {
+                <div class="whoami" data-testid="whoami" title=title.clone()>
+                    <span class="visually-hidden">"Signed in as "</span>
+                    <span class="user-name" data-testid="whoami-name">{m.username.clone()}</span>
+                    <span class=format!("role-badge {role}") data-testid="whoami-role">{role}</span>
+                    <button
+                        class="btn small"
+                        data-testid="sign-out"
+                        on:click=sign_out
+                        disabled=move || busy.get()
+                    >
+                        "Sign out"
+                    </button>
+                </div>
+            }
+        })
     }
 }
 
@@ -144,7 +241,6 @@ fn Banner(health: HealthState) -> impl IntoView {
     let conn = api::connection();
     let h = health.0;
     let gateway_up = conn.gateway_up.clone();
-    let auth = conn.auth_required.clone();
     move || {
         if !gateway_up.get() || matches!(h.get(), Some(Err(ApiErr::Unreachable(_)))) {
             return view! {
@@ -154,9 +250,6 @@ fn Banner(health: HealthState) -> impl IntoView {
                 </div>
             }
             .into_any();
-        }
-        if auth.get() {
-            return view! { <SignIn/> }.into_any();
         }
         match h.get() {
             Some(Ok(h)) if !h.engine.reachable => view! {
@@ -168,60 +261,5 @@ fn Banner(health: HealthState) -> impl IntoView {
             .into_any(),
             _ => ().into_any(),
         }
-    }
-}
-
-/// Shown when the API answers 401: signs in with a username and password (`POST /api/login`,
-/// which sets the session cookie that REST calls and WebSockets then carry).
-#[component]
-fn SignIn() -> impl IntoView {
-    let username = RwSignal::new(String::new());
-    let password = RwSignal::new(String::new());
-    let error = RwSignal::new(None::<String>);
-    let submit = move |e: leptos::ev::SubmitEvent| {
-        e.prevent_default();
-        let body = serde_json::json!({
-            "username": username.get_untracked().trim(),
-            "password": password.get_untracked(),
-        });
-        leptos::task::spawn_local(async move {
-            match api::post_json("/api/login", &body).await {
-                // Every page reloads its data from scratch, now signed in.
-                Ok(_) => {
-                    let _ = window().location().reload();
-                }
-                Err(ApiErr::Unauthorized) => {
-                    error.set(Some("Wrong username or password.".into()));
-                }
-                Err(e) => error.set(Some(e.to_string())),
-            }
-        });
-    };
-    view! {
-        <div class="banner warn" role="alert" data-testid="banner">
-            <form class="signin" on:submit=submit>
-                <strong>"Sign in required."</strong>
-                <label class="visually-hidden" for="signin-user">"Username"</label>
-                <input
-                    id="signin-user"
-                    type="text"
-                    autocomplete="username"
-                    placeholder="Username"
-                    prop:value=username
-                    on:input=move |e| username.set(event_target_value(&e))
-                />
-                <label class="visually-hidden" for="signin-password">"Password"</label>
-                <input
-                    id="signin-password"
-                    type="password"
-                    autocomplete="current-password"
-                    placeholder="Password"
-                    prop:value=password
-                    on:input=move |e| password.set(event_target_value(&e))
-                />
-                <button type="submit" class="btn primary">"Sign in"</button>
-                {move || error.get().map(|e| view! { <span class="error">{e}</span> })}
-            </form>
-        </div>
     }
 }

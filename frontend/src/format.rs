@@ -83,3 +83,19 @@ pub fn short_id(id: &str) -> &str {
     let id = id.strip_prefix("sha256:").unwrap_or(id);
     &id[..id.len().min(12)]
 }
+
+/// A local date and time, as the browser's locale writes it.
+pub fn datetime(ms: f64) -> String {
+    let d = js_sys::Date::new(&wasm_bindgen::JsValue::from_f64(ms));
+    String::from(d.to_locale_string("default", &wasm_bindgen::JsValue::UNDEFINED))
+}
+
+/// "5 min ago" for an RFC 3339 time, or the text itself when it does not parse.
+pub fn ago_rfc3339(t: &str) -> String {
+    parse_time(t).map(ago).unwrap_or_else(|| t.to_string())
+}
+
+/// The local date and time of an RFC 3339 time, or the text itself.
+pub fn datetime_rfc3339(t: &str) -> String {
+    parse_time(t).map(datetime).unwrap_or_else(|| t.to_string())
+}

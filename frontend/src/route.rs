@@ -15,11 +15,20 @@ pub enum Route {
     Containers,
     Images,
     History,
+    /// `/login?next=/where/you/were`: the sign-in page.
+    Login,
+    /// `/tokens`: your API tokens (admins: everyone's).
+    Tokens,
+    /// `/admin/users`: users (admins).
+    Users,
+    /// `/admin/audit`: the audit log (admins).
+    Audit,
     NotFound,
 }
 
 impl Route {
     pub fn parse(path: &str) -> Route {
+        let path = path.split(['?', '#']).next().unwrap_or_default();
         let parts: Vec<&str> = path.trim_matches('/').split('/').collect();
         match parts.as_slice() {
             [""] => Route::Run,
@@ -27,6 +36,10 @@ impl Route {
             ["runs", id] if !id.is_empty() => Route::RunView(id.to_string()),
             ["containers"] => Route::Containers,
             ["images"] => Route::Images,
+            ["login"] => Route::Login,
+            ["tokens"] => Route::Tokens,
+            ["admin", "users"] => Route::Users,
+            ["admin", "audit"] => Route::Audit,
             _ => Route::NotFound,
         }
     }
@@ -56,6 +69,24 @@ pub fn listen() {
 /// Goes to `path` in the app without reloading.
 pub fn navigate(path: &str) {
     push(path);
+}
+
+/// Goes to `path` in place of the current entry (back does not return to it).
+pub fn replace(path: &str) {
+    if let Ok(history) = window().history() {
+        let _ = history.replace_state_with_url(&wasm_bindgen::JsValue::NULL, "", Some(path));
+    }
+    current().set(Route::parse(path));
+}
+
+/// The current path with its query, e.g. `/runs/abc` (where to come back to after signing in).
+pub fn here() -> String {
+    let loc = window().location();
+    format!(
+        "{}{}",
+        loc.pathname().unwrap_or_default(),
+        loc.search().unwrap_or_default()
+    )
 }
 
 fn push(path: &str) {

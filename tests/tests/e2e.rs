@@ -18,6 +18,9 @@ const ADMIN_TOKEN: &str = "e2e-admin-token";
 const USER: &str = "e2e-admin";
 const PASSWORD: &str = "e2e correct horse battery";
 
+/// The E2E gateway's run policy: operators may run the fixture image, unprivileged.
+const POLICY: &str = "[operator]\nallowed_images = [\"berth-fixture:*\"]\n";
+
 const DESKTOP: (u32, u32) = (1280, 860);
 const PHONE: (u32, u32) = (390, 844);
 
@@ -48,6 +51,10 @@ async fn base() -> String {
     let mut config = Config::local(DOCKER_HOST);
     config.static_dir = dist_dir();
     config.admin_token = Some(ADMIN_TOKEN.into());
+    // Operators may run the fixture, and nothing privileged (admins are never limited).
+    let policy = config.data_dir.with_extension("policy.toml");
+    std::fs::write(&policy, POLICY).expect("write the E2E policy");
+    config.policy = Some(policy);
     let base = format!("http://{}", spawn_gateway(config));
     // A user to sign the browsers in with (the cookie session carries REST and WebSockets).
     let created = reqwest::Client::new()
@@ -68,8 +75,13 @@ async fn base() -> String {
 
 /// A signed-in browser on the dashboard.
 async fn browser(size: (u32, u32)) -> Browser {
+    browser_as(size, USER, PASSWORD).await
+}
+
+/// A browser signed in as `username` (through the API: the sign-in page has its own test).
+async fn browser_as(size: (u32, u32), username: &str, password: &str) -> Browser {
     let b = Browser::launch(&base().await, size.0, size.1).await;
-    b.goto("/").await;
+    b.goto("/login").await;
     let status = b
         .client
         .execute_async(
@@ -77,14 +89,103 @@ async fn browser(size: (u32, u32)) -> Browser {
              fetch('/api/login', {method: 'POST', headers: {'Content-Type': 'application/json'},
                                   body: JSON.stringify({username: arguments[0], password: arguments[1]})})
                .then(r => done(r.status), e => done(String(e)));",
-            vec![json!(USER), json!(PASSWORD)],
+            vec![json!(username), json!(password)],
         )
         .await
         .expect("sign-in script");
-    assert_eq!(status, json!(200), "signing the browser in");
+    assert_eq!(status, json!(200), "signing the browser in as {username}");
     b.goto("/").await;
     b.find("[data-testid=run-command]").await;
     b
+}
+
+/// A user made through the API with the gateway's bootstrap admin token; its name and password.
+async fn api_user(role: &str, team: &str) -> (String, String) {
+    let name = unique(&role[..2]);
+    let password = format!("{name} password");
+    let created = reqwest::Client::new()
+        .post(format!("{}/api/users", base().await))
+        .bearer_auth(ADMIN_TOKEN)
+        .json(&json!({"username": name, "password": password, "role": role, "team": team}))
+        .send()
+        .await
+        .expect("the gateway answers");
+    assert_eq!(
+        created.status().as_u16(),
+        201,
+        "creating {role} {name}: {}",
+        created.text().await.unwrap_or_default()
+    );
+    (name, password)
+}
+
+/// `GET /api/{path}` as the bootstrap admin: the JSON.
+async fn admin_get(path: &str) -> serde_json::Value {
+    let resp = reqwest::Client::new()
+        .get(format!("{}/api/{path}", base().await))
+        .bearer_auth(ADMIN_TOKEN)
+        .send()
+        .await
+        .expect("the gateway answers");
+    assert!(
+        resp.status().is_success(),
+        "GET /api/{path}: {}",
+        resp.status()
+    );
+    resp.json().await.expect("JSON")
+}
+
+/// The status and JSON of `GET /api/me` with `token` as the bearer.
+async fn me_with(token: &str) -> (u16, serde_json::Value) {
+    let resp = reqwest::Client::new()
+        .get(format!("{}/api/me", base().await))
+        .bearer_auth(token)
+        .send()
+        .await
+        .expect("the gateway answers");
+    let status = resp.status().as_u16();
+    (status, resp.json().await.unwrap_or_default())
+}
+
+/// Waits until the browser is at `path` (query aside).
+async fn wait_path(b: &Browser, path: &str) {
+    let started = Instant::now();
+    loop {
+        let now = b.path().await;
+        if now == path {
+            return;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "never got to {path}; still at {now}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Waits until nothing matches `css`.
+async fn wait_gone(b: &Browser, css: &str) {
+    let started = Instant::now();
+    while !b
+        .client
+        .find_all(fantoccini::Locator::Css(css))
+        .await
+        .expect("find")
+        .is_empty()
+    {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "`{css}` is still on the page"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Presses a confirm-twice button: the first press arms it, the second acts.
+async fn confirm_click(b: &Browser, css: &str) {
+    b.click(css).await;
+    b.wait_text(css, "Really").await;
+    b.click(css).await;
 }
 
 /// Pastes `line` into the command field, runs it, and waits for its run page.
@@ -393,40 +494,261 @@ fn screenshots_of_history_phone_and_dark_theme() {
     });
 }
 
-/// Signed out, the dashboard says so and offers to sign in, instead of failing.
+/// Signed out, any page leads to the sign-in page; signing in comes back to that page, with
+/// the user in the header; signing out goes back to the sign-in page.
 #[test]
-fn a_signed_out_browser_is_offered_a_sign_in() {
+fn a_signed_out_browser_signs_in_on_the_login_page_and_out_again() {
     one_at_a_time(|| async {
+        let (name, password) = api_user("operator", "web").await;
         let b = Browser::launch(&base().await, DESKTOP.0, DESKTOP.1).await;
-        b.goto("/containers").await;
-        b.wait_text("[data-testid=banner]", "Sign in required")
+        b.goto("/history").await;
+        wait_path(&b, "/login").await;
+        let search = b.js("return location.search").await;
+        assert_eq!(search, json!("?next=%2Fhistory"), "where to come back to");
+
+        b.type_into("#login-user", &name).await;
+        b.type_into("#login-password", "not the password").await;
+        b.click("[data-testid=login-submit]").await;
+        b.wait_text("[data-testid=login-error]", "Wrong username or password")
             .await;
-        b.type_into("#signin-user", USER).await;
-        b.type_into("#signin-password", PASSWORD).await;
-        b.click("[data-testid=banner] button[type=submit]").await;
-        // The page reloads signed in: no banner, and the list loads.
-        let started = Instant::now();
-        loop {
-            let banners = b
-                .client
-                .find_all(fantoccini::Locator::Css("[data-testid=banner]"))
+        b.screenshot("login").await;
+
+        b.type_into("#login-password", &password).await;
+        b.click("[data-testid=login-submit]").await;
+        wait_path(&b, "/history").await;
+        b.wait_text("[data-testid=whoami]", &name).await;
+        b.wait_text("[data-testid=whoami-role]", "operator").await;
+        b.wait_text("main h1", "History").await;
+
+        b.click("[data-testid=sign-out]").await;
+        wait_path(&b, "/login").await;
+        wait_gone(&b, "[data-testid=whoami]").await;
+        // The session is over on the server too.
+        let status = b
+            .client
+            .execute_async(
+                "const done = arguments[arguments.length - 1];
+                 fetch('/api/me').then(r => done(r.status), e => done(String(e)));",
+                vec![],
+            )
+            .await
+            .expect("fetch /api/me");
+        assert_eq!(status, json!(401), "/api/me after signing out");
+        b.close().await;
+    });
+}
+
+/// An admin adds a user (and is told inline when the name is taken or invalid), creates an API
+/// token that is shown once and works as a bearer, then revokes it and it stops working.
+#[test]
+fn an_admin_manages_users_and_tokens_in_the_dashboard() {
+    one_at_a_time(|| async {
+        let b = browser(DESKTOP).await;
+        b.wait_text("[data-testid=nav]", "Users").await;
+        b.goto("/admin/users").await;
+        b.wait_text("[data-testid=users-table]", USER).await;
+
+        let name = unique("ui");
+        b.type_into("#nu-name", &name).await;
+        b.type_into("#nu-password", "a long password").await;
+        b.find("#nu-role")
+            .await
+            .select_by_value("viewer")
+            .await
+            .expect("choose the role");
+        b.type_into("#nu-team", "web").await;
+        b.click("[data-testid=new-user-submit]").await;
+        b.wait_text(&format!("tr[data-user='{name}']"), "viewer")
+            .await;
+        let users = admin_get("users").await;
+        let made = users
+            .as_array()
+            .and_then(|u| u.iter().find(|u| u["username"] == json!(name)))
+            .unwrap_or_else(|| panic!("{name} is not among the users: {users}"));
+        assert_eq!(made["role"], json!("viewer"));
+        assert_eq!(made["team"], json!("web"));
+
+        // The same name again: the server's 409, inline.
+        b.type_into("#nu-name", &name).await;
+        b.type_into("#nu-password", "a long password").await;
+        b.click("[data-testid=new-user-submit]").await;
+        let error = b
+            .wait_text("[data-testid=new-user-error]", "already exists")
+            .await;
+        assert!(error.contains("taken"), "{error}");
+        b.screenshot("users").await;
+
+        // A bad name: the server's 400, inline.
+        let field = b.find("#nu-name").await;
+        field.clear().await.expect("clear");
+        field.send_keys("Not Valid").await.expect("type");
+        b.click("[data-testid=new-user-submit]").await;
+        b.wait_text("[data-testid=new-user-error]", "username: 1 to 32")
+            .await;
+
+        // Delete the new user (asks once more).
+        confirm_click(&b, &format!("tr[data-user='{name}'] [data-action=delete]")).await;
+        wait_gone(&b, &format!("tr[data-user='{name}']")).await;
+        let users = admin_get("users").await;
+        assert!(
+            !users.to_string().contains(&format!("\"{name}\"")),
+            "{name} is still a user: {users}"
+        );
+
+        // A token, shown once.
+        b.goto("/tokens").await;
+        b.find("[data-testid=new-token]").await;
+        let token_name = unique("token");
+        b.type_into("#nt-name", &token_name).await;
+        b.click("[data-testid=new-token-submit]").await;
+        b.wait_text("[data-testid=token-once]", "you will not see it again")
+            .await;
+        let token = b
+            .find("[data-testid=new-token-value]")
+            .await
+            .prop("value")
+            .await
+            .expect("read the token")
+            .unwrap_or_default();
+        assert!(token.starts_with("berth_"), "{token:?}");
+        b.wait_text("[data-testid=tokens-table]", &token_name).await;
+        b.screenshot("tokens").await;
+
+        let (status, me) = me_with(&token).await;
+        assert_eq!(status, 200, "the new token as a bearer: {me}");
+        assert_eq!(me["username"], json!(USER));
+
+        // Once: a fresh page lists it without its secret.
+        b.goto("/tokens").await;
+        b.wait_text("[data-testid=tokens-table]", &token_name).await;
+        let source = b.client.source().await.expect("page source");
+        assert!(!source.contains(&token), "the secret is shown again");
+
+        let tokens = admin_get("tokens").await;
+        let id = tokens
+            .as_array()
+            .and_then(|t| t.iter().find(|t| t["name"] == json!(token_name)))
+            .and_then(|t| t["id"].as_str())
+            .unwrap_or_else(|| panic!("{token_name} is not among the tokens: {tokens}"))
+            .to_string();
+        confirm_click(&b, &format!("tr[data-token='{id}'] [data-action=revoke]")).await;
+        wait_gone(&b, &format!("tr[data-token='{id}']")).await;
+        let (status, _) = me_with(&token).await;
+        assert_eq!(status, 401, "a revoked token still works");
+        b.close().await;
+    });
+}
+
+/// A viewer sees no admin pages and no Run button, and is told why; an operator whose run the
+/// policy refuses sees the server's reason on the form, naming the rule.
+#[test]
+fn viewers_and_policy_denials_are_told_clearly_why_they_cannot_run() {
+    one_at_a_time(|| async {
+        let (viewer, password) = api_user("viewer", "web").await;
+        let b = browser_as(DESKTOP, &viewer, &password).await;
+        b.wait_text("[data-testid=whoami-role]", "viewer").await;
+        let nav = b.wait_text("[data-testid=nav]", "Tokens").await;
+        assert!(
+            !nav.contains("Users") && !nav.contains("Audit"),
+            "a viewer's nav: {nav}"
+        );
+        b.wait_text(
+            "[data-testid=run-forbidden]",
+            "Viewers cannot run containers",
+        )
+        .await;
+        b.paste_command(&format!("docker run --rm {FIXTURE} echo hi"))
+            .await;
+        b.wait_text("#run-command-check", "Valid").await;
+        assert!(
+            b.client
+                .find_all(fantoccini::Locator::Css("[data-testid=run-submit]"))
                 .await
-                .expect("find");
-            let list = b
-                .client
-                .find_all(fantoccini::Locator::Css("[data-testid=containers-table]"))
-                .await
-                .expect("find");
-            let main = b.find("main").await.text().await.unwrap_or_default();
-            if banners.is_empty() && (!list.is_empty() || main.contains("No containers")) {
-                break;
-            }
-            assert!(
-                started.elapsed() < Duration::from_secs(30),
-                "still not signed in; the page says: {main}"
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+                .expect("find")
+                .is_empty(),
+            "a viewer is offered a Run button"
+        );
+        // Enter does not run either.
+        b.type_into("[data-testid=run-command]", "\u{E007}").await;
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        assert_eq!(b.path().await, "/");
+        b.goto("/admin/users").await;
+        b.wait_text("[data-testid=admins-only]", "for admins").await;
+        b.close().await;
+
+        let (operator, password) = api_user("operator", "web").await;
+        let b = browser_as(DESKTOP, &operator, &password).await;
+        b.paste_command(&format!("docker run --rm --privileged {FIXTURE} echo hi"))
+            .await;
+        b.wait_text("#run-command-check", "Valid").await;
+        b.click("[data-testid=run-submit]").await;
+        let error = b
+            .wait_text(
+                "[data-testid=submit-error]",
+                "denied by policy rule `privileged`",
+            )
+            .await;
+        assert!(error.contains("Not allowed"), "{error}");
+        assert_eq!(b.path().await, "/", "a denied run opened a run page");
+        b.screenshot("policy-denied").await;
+        b.close().await;
+    });
+}
+
+/// The audit log lists sign-ins and user changes, newest first, and exports JSON lines.
+#[test]
+fn the_audit_page_lists_sign_ins_and_user_changes() {
+    one_at_a_time(|| async {
+        let b = browser(DESKTOP).await;
+        let (name, _) = api_user("viewer", "").await;
+        b.goto("/admin/audit").await;
+        let table = b.wait_text("[data-testid=audit-table]", &name).await;
+        assert!(table.contains("user.create"), "{table}");
+        assert!(table.contains("login"), "{table}");
+        // Newest first.
+        let rows: Vec<i64> = b
+            .js("return [...document.querySelectorAll('[data-audit]')].map(r => Number(r.dataset.audit))")
+            .await
+            .as_array()
+            .expect("ids")
+            .iter()
+            .filter_map(|v| v.as_i64())
+            .collect();
+        assert!(
+            rows.windows(2).all(|w| w[0] > w[1]),
+            "not newest first: {rows:?}"
+        );
+        b.screenshot("audit").await;
+
+        // The export link downloads the whole log as JSON lines, with the session cookie.
+        let href = b
+            .find("[data-testid=audit-export]")
+            .await
+            .attr("href")
+            .await
+            .expect("href")
+            .unwrap_or_default();
+        assert_eq!(href, "/api/audit?format=jsonl&limit=100000");
+        let body = b
+            .client
+            .execute_async(
+                "const done = arguments[arguments.length - 1];
+                 fetch(arguments[0]).then(r => r.text()).then(done, e => done(String(e)));",
+                vec![json!(href)],
+            )
+            .await
+            .expect("fetch the export");
+        let body = body.as_str().unwrap_or_default();
+        let lines: Vec<serde_json::Value> = body
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+            .collect();
+        assert!(
+            lines
+                .iter()
+                .any(|e| e["action"] == json!("user.create") && e["target"] == json!(name)),
+            "the export lacks the user creation"
+        );
         b.close().await;
     });
 }

@@ -192,6 +192,8 @@ fn row(
         });
     };
     let state_class = format!("state state-{}", c.state);
+    // Viewers act on nothing (the API would refuse): they see the list and the logs.
+    let may_act = api::may_act();
     view! {
         <tr data-container=name.clone()>
             <td data-label="Name">
@@ -208,7 +210,7 @@ fn row(
             <td data-label="Ports" class="mono">{c.ports()}</td>
             <td class="row-actions">
                 <button class="btn small" on:click=show_logs>"Logs"</button>
-                {running.then(|| view! {
+                {(running && may_act).then(|| view! {
                     <button class="btn small" on:click=do_attach.clone()>"Attach"</button>
                     <button class="btn small" data-action="stop" on:click=move |_| act("stop", stop.clone(), false)>"Stop"</button>
                     <button class="btn small" data-action="kill" on:click=move |_| act("kill", kill.clone(), false)>"Kill"</button>
@@ -216,6 +218,7 @@ fn row(
                 <button
                     class="btn small danger"
                     data-action="remove"
+                    hidden=!may_act
                     on:click=move |_| {
                         if confirm_remove.get_untracked() {
                             act("remove", remove.clone(), true);

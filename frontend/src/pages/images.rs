@@ -73,7 +73,7 @@ pub fn ImagesPage() -> impl IntoView {
                                             <td data-label="Created">{format::ago(i.created as f64 * 1000.0)}</td>
                                             <td data-label="Size">{format::bytes(i.size.max(0) as u64)}</td>
                                             <td class="row-actions">
-                                                {first.map(|t| view! {
+                                                {first.filter(|_| crate::api::may_act()).map(|t| view! {
                                                     <button class="btn small" on:click=move |_| open_with(format!("docker run --rm {t}"))>"Run…"</button>
                                                 })}
                                             </td>

@@ -1,10 +1,14 @@
 //! One module per page (see `route::Route`), and the pieces the list pages share.
 
+pub mod audit;
 pub mod containers;
 pub mod history;
 pub mod images;
+pub mod login;
 pub mod run;
 pub mod run_view;
+pub mod tokens;
+pub mod users;
 
 use std::time::Duration;
 
@@ -28,10 +32,9 @@ pub fn list_state<T>(
 ) -> Option<AnyView> {
     match state {
         None => Some(view! { <p class="empty muted">"Loading…"</p> }.into_any()),
-        Some(Err(ApiErr::Unauthorized)) => Some(
-            view! { <p class="empty">"Sign in to see this list (see the banner above)."</p> }
-                .into_any(),
-        ),
+        Some(Err(ApiErr::Unauthorized)) => {
+            Some(view! { <p class="empty">"Sign in to see this list."</p> }.into_any())
+        }
         Some(Err(e)) => {
             Some(view! { <p class="callout bad" role="alert">{e.to_string()}</p> }.into_any())
         }
@@ -40,4 +43,44 @@ pub fn list_state<T>(
         }
         Some(Ok(_)) => None,
     }
+}
+
+/// A destructive action that asks once more: the first press turns the button into "Really …?"
+/// for a few seconds, the second acts. Keyboard-friendly (no modal dialog).
+#[component]
+pub fn ConfirmButton(
+    label: &'static str,
+    confirm: &'static str,
+    /// Named for screen readers: what the button acts on.
+    #[prop(into)]
+    aria_label: String,
+    on_confirm: impl Fn() + Send + Sync + 'static,
+) -> impl IntoView {
+    let armed = RwSignal::new(false);
+    view! {
+        <button
+            type="button"
+            class="btn small danger"
+            class:armed=move || armed.get()
+            data-action=label.to_lowercase()
+            aria-label=move || if armed.get() { format!("{confirm} {aria_label}") } else { aria_label.clone() }
+            on:click=move |_| {
+                if armed.get_untracked() {
+                    armed.set(false);
+                    on_confirm();
+                } else {
+                    armed.set(true);
+                    set_timeout(move || armed.set(false), Duration::from_secs(4));
+                }
+            }
+        >
+            {move || if armed.get() { confirm } else { label }}
+        </button>
+    }
+}
+
+/// A role as a small coloured badge.
+pub fn role_badge(role: berth_shared::wire::Role) -> impl IntoView {
+    let r = role.as_str();
+    view! { <span class=format!("role-badge {r}")>{r}</span> }
 }

@@ -113,7 +113,7 @@ pub fn RunPage() -> impl IntoView {
     let spec = RwSignal::new(RunSpec::default());
     let checked = Memo::new(move |_| check_line(&line.get()));
     let submitting: RwSignal<Option<Session>> = RwSignal::new(None);
-    let submit_error = RwSignal::new(None::<String>);
+    let submit_error = RwSignal::new(None::<SubmitError>);
     let copied = RwSignal::new(false);
 
     let set_line = move |text: String| {
@@ -137,11 +137,17 @@ pub fn RunPage() -> impl IntoView {
                 line.set(command::line(&s));
                 spec.set(s);
             }
-            Err(e) => submit_error.set(Some(format!("command: {e}"))),
+            Err(e) => submit_error.set(Some(SubmitError::Other(format!("command: {e}")))),
         }
     };
 
+    let me = crate::api::connection().me;
+    // Viewers watch; the form still composes and copies a command, but does not offer to run.
+    let may_run = Memo::new(move |_| me.get().is_none_or(|m| m.may_run()));
     let submit = move || {
+        if !may_run.get_untracked() {
+            return;
+        }
         let Ok(args) = checked.get_untracked() else {
             return;
         };
@@ -171,7 +177,7 @@ pub fn RunPage() -> impl IntoView {
         } else if let Phase::Failed { code, message } = s.phase.get() {
             submitting.set(None);
             s.close();
-            submit_error.set(Some(format::error_status(code, &message)));
+            submit_error.set(Some(SubmitError::from_failure(code, message)));
         }
     });
 
@@ -240,6 +246,10 @@ pub fn RunPage() -> impl IntoView {
                                     <span class="ok">"✓ Valid " <code>"docker run"</code> " command"</span>
                                 }
                                 .into_any(),
+                                Err(_) if line.get().trim().is_empty() && !may_run.get() => view! {
+                                    <span class="muted">"Compose a command to copy; your role cannot run it here."</span>
+                                }
+                                .into_any(),
                                 Err(_) if line.get().trim().is_empty() => view! {
                                     <span class="muted">"Enter runs it. Shift+Enter adds a line."</span>
                                 }
@@ -260,19 +270,25 @@ pub fn RunPage() -> impl IntoView {
                             >
                                 {move || if copied.get() { "Copied ✓" } else { "Copy as docker run" }}
                             </button>
-                            <button
-                                type="submit"
-                                class="btn primary"
-                                data-testid="run-submit"
-                                disabled=move || checked.get().is_err() || submitting.get().is_some()
-                            >
-                                {move || if submitting.get().is_some() { "Starting…" } else { "Run ▸" }}
-                            </button>
+                            <Show when=move || may_run.get()>
+                                <button
+                                    type="submit"
+                                    class="btn primary"
+                                    data-testid="run-submit"
+                                    disabled=move || checked.get().is_err() || submitting.get().is_some()
+                                >
+                                    {move || if submitting.get().is_some() { "Starting…" } else { "Run ▸" }}
+                                </button>
+                            </Show>
                         </div>
                     </div>
-                    {move || submit_error.get().map(|e| view! {
-                        <p class="callout bad" role="alert" data-testid="submit-error">{e}</p>
+                    {move || (!may_run.get()).then(|| view! {
+                        <div class="callout warn denied" role="note" data-testid="run-forbidden">
+                            <strong>"Viewers cannot run containers."</strong>
+                            " You are signed in as a viewer: you can watch your team's runs (History) and copy commands, but starting one needs the operator or admin role. Ask an admin."
+                        </div>
                     })}
+                    {move || submit_error.get().map(|e| e.view())}
                 </div>
 
                 <fieldset class="card options">
@@ -310,6 +326,47 @@ pub fn RunPage() -> impl IntoView {
                 </fieldset>
             </form>
         </section>
+    }
+}
+
+/// Why the run did not start, as the form shows it.
+#[derive(Debug, Clone, PartialEq)]
+enum SubmitError {
+    /// The gateway refused the run: the role or a policy rule (403 on REST; on the WebSocket an
+    /// `error` whose message names the rule, e.g. ``denied by policy rule `privileged`: …``).
+    Denied(String),
+    Other(String),
+}
+
+impl SubmitError {
+    fn from_failure(code: i64, message: String) -> SubmitError {
+        if message.starts_with("denied by policy")
+            || message.contains("may not run")
+            || message.starts_with("role ")
+        {
+            SubmitError::Denied(message)
+        } else {
+            SubmitError::Other(format::error_status(code, &message))
+        }
+    }
+
+    fn view(self) -> AnyView {
+        match self {
+            SubmitError::Denied(message) => view! {
+                <div class="callout bad denied" role="alert" data-testid="submit-error">
+                    <strong>"Not allowed. "</strong>
+                    <span data-testid="denial-message">{message}</span>
+                    <span class="sub">
+                        "Nothing was created. Change the options, or ask an admin about the policy."
+                    </span>
+                </div>
+            }
+            .into_any(),
+            SubmitError::Other(message) => view! {
+                <p class="callout bad" role="alert" data-testid="submit-error">{message}</p>
+            }
+            .into_any(),
+        }
     }
 }
 

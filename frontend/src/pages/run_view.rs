@@ -97,7 +97,9 @@ fn RunActions(session: Session) -> impl IntoView {
             <button class="btn" on:click=copy_link title="Anyone with this link can watch the run">
                 {move || if copied.get() { "Link copied ✓" } else { "Copy link" }}
             </button>
-            <button class="btn" on:click=again>"Run again"</button>
+            <Show when=crate::api::may_act>
+                <button class="btn" on:click=again.clone()>"Run again"</button>
+            </Show>
         </div>
     }
 }
@@ -301,7 +303,13 @@ fn Controls(session: Session) -> impl IntoView {
     let s = session.clone();
     let follow = move |_| s.follow();
     view! {
-        <div class="controls" role="toolbar" aria-label="Run controls" class:ended=move || !live()>
+        <div
+            class="controls"
+            role="toolbar"
+            aria-label="Run controls"
+            class:ended=move || !live()
+            class:readonly=move || !crate::api::may_act()
+        >
             <div class="control-group">
                 <label for="signal" class="visually-hidden">"Signal"</label>
                 <select
@@ -322,7 +330,7 @@ fn Controls(session: Session) -> impl IntoView {
             <button class="btn danger" data-testid="run-stop" on:click=stop disabled=move || !live()>"Stop"</button>
             {
                 move || (live() && mode.get().interactive).then(|| view! {
-                    <button class="btn" on:click=eof.clone() title="Close the container's stdin (Ctrl-D)">"End input"</button>
+                    <button class="btn needs-role" on:click=eof.clone() title="Close the container's stdin (Ctrl-D)">"End input"</button>
                 })
             }
             {
@@ -339,6 +347,7 @@ fn Controls(session: Session) -> impl IntoView {
                 let m = mode.get();
                 let hint = match (m.interactive, m.tty) {
                     _ if !live() => "The run has ended; its output stays here.",
+                    _ if !crate::api::may_act() => "You can watch this run; viewers cannot act on it.",
                     (true, true) => "Keys go to the container's terminal.",
                     (true, false) => "Type a line and press Enter; Ctrl-D ends input.",
                     _ => "Output only: the run was not started with -i.",

@@ -1,0 +1,141 @@
+//! `/login`: username and password (`POST /api/login` sets the session cookie that REST calls
+//! and WebSockets then carry), then back to where the user was (`?next=`).
+
+use leptos::ev;
+use leptos::prelude::*;
+
+use crate::api::{self, ApiErr, Me};
+use crate::route;
+
+/// Where to go after signing in: the `next` parameter when it is a path of this app.
+fn next_path() -> String {
+    let search = window().location().search().unwrap_or_default();
+    let next = search
+        .trim_start_matches('?')
+        .split('&')
+        .find_map(|kv| kv.strip_prefix("next="))
+        .and_then(|v| js_sys::decode_uri_component(v).ok())
+        .map(String::from)
+        .unwrap_or_default();
+    if next.starts_with('/') && !next.starts_with("//") && !next.starts_with("/login") {
+        next
+    } else {
+        "/".into()
+    }
+}
+
+fn message(e: &ApiErr) -> String {
+    match e {
+        ApiErr::Unauthorized => "Wrong username or password.".into(),
+        ApiErr::Status { code: 429, .. } => {
+            "Too many attempts: sign-in is paused for this user. Wait a few minutes, then try again."
+                .into()
+        }
+        ApiErr::Unreachable(_) => {
+            "The Berth gateway is unreachable. Check your connection and try again.".into()
+        }
+        other => other.to_string(),
+    }
+}
+
+#[component]
+pub fn LoginPage() -> impl IntoView {
+    let username = RwSignal::new(String::new());
+    let password = RwSignal::new(String::new());
+    let error = RwSignal::new(None::<String>);
+    let busy = RwSignal::new(false);
+    let user_field = NodeRef::<leptos::html::Input>::new();
+    let password_field = NodeRef::<leptos::html::Input>::new();
+    Effect::new(move |_| {
+        if let Some(el) = user_field.get() {
+            let _ = el.focus();
+        }
+    });
+
+    let submit = move |e: ev::SubmitEvent| {
+        e.prevent_default();
+        if busy.get_untracked() {
+            return;
+        }
+        let name = username.get_untracked().trim().to_string();
+        if name.is_empty() || password.get_untracked().is_empty() {
+            error.set(Some("Enter your username and password.".into()));
+            return;
+        }
+        let body = serde_json::json!({ "username": name, "password": password.get_untracked() });
+        busy.set(true);
+        error.set(None);
+        leptos::task::spawn_local(async move {
+            let answer = api::post_json("/api/login", &body).await;
+            busy.set(false);
+            match answer.and_then(|v| {
+                serde_json::from_value::<Me>(v)
+                    .map_err(|e| ApiErr::Unreachable(format!("unexpected answer: {e}")))
+            }) {
+                Ok(me) => {
+                    let conn = api::connection();
+                    conn.me.set(Some(me));
+                    conn.auth_required.set(false);
+                    route::replace(&next_path());
+                }
+                Err(e) => {
+                    error.set(Some(message(&e)));
+                    password.set(String::new());
+                    if let Some(el) = password_field.get_untracked() {
+                        let _ = el.focus();
+                    }
+                }
+            }
+        });
+    };
+
+    view! {
+        <section class="login-page">
+            <form class="card login-card" on:submit=submit novalidate data-testid="login-form">
+                <div class="login-logo" aria-hidden="true">"⚓"</div>
+                <h1>"Sign in to Berth"</h1>
+                <p class="lead">"Use the username and password an admin gave you."</p>
+                {move || error.get().map(|e| view! {
+                    <p class="callout bad" role="alert" data-testid="login-error">{e}</p>
+                })}
+                <div class="field">
+                    <label for="login-user">"Username"</label>
+                    <input
+                        id="login-user"
+                        type="text"
+                        node_ref=user_field
+                        autocomplete="username"
+                        autocapitalize="off"
+                        spellcheck="false"
+                        required
+                        prop:value=username
+                        on:input=move |e| username.set(event_target_value(&e))
+                    />
+                </div>
+                <div class="field">
+                    <label for="login-password">"Password"</label>
+                    <input
+                        id="login-password"
+                        type="password"
+                        node_ref=password_field
+                        autocomplete="current-password"
+                        required
+                        prop:value=password
+                        on:input=move |e| password.set(event_target_value(&e))
+                    />
+                </div>
+                <button
+                    type="submit"
+                    class="btn primary block"
+                    data-testid="login-submit"
+                    disabled=move || busy.get()
+                >
+                    {move || if busy.get() { "Signing in…" } else { "Sign in" }}
+                </button>
+                <p class="login-foot muted">
+                    "Scripts and CI use an API token instead: create one on the Tokens page once signed in."
+                </p>
+            </form>
+        </section>
+    }
+}

@@ -1,0 +1,236 @@
+//! `/tokens`: API tokens for scripts and CI (`Authorization: Bearer …`). Everyone manages their
+//! own; admins see and revoke everyone's. A new token is shown once: only its hash is kept.
+
+use leptos::ev;
+use leptos::prelude::*;
+use serde::Deserialize;
+
+use crate::api::{self, ApiErr};
+use crate::format;
+use crate::pages::{ConfirmButton, list_state};
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+struct Token {
+    id: String,
+    username: String,
+    name: String,
+    #[serde(default)]
+    created_at: String,
+}
+
+/// The answer to `POST /api/tokens`: the secret, this once.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+struct Created {
+    id: String,
+    name: String,
+    token: String,
+}
+
+type Listing = Option<Result<Vec<Token>, ApiErr>>;
+
+#[component]
+pub fn TokensPage() -> impl IntoView {
+    let list: RwSignal<Listing> = RwSignal::new(None);
+    let error = RwSignal::new(None::<String>);
+    let created = RwSignal::new(None::<Created>);
+    let load = move || {
+        leptos::task::spawn_local(async move {
+            let mut tokens = api::get::<Vec<Token>>("/api/tokens").await;
+            if let Ok(v) = &mut tokens {
+                v.sort_by(|a, b| b.created_at.cmp(&a.created_at));
+            }
+            list.set(Some(tokens));
+        });
+    };
+    load();
+    let me = api::connection().me;
+    let is_admin = move || me.get().is_some_and(|m| m.is_admin());
+
+    let revoke = move |id: String, name: String| {
+        leptos::task::spawn_local(async move {
+            match api::delete(&format!("/api/tokens/{}", api::segment(&id))).await {
+                Ok(()) => {
+                    error.set(None);
+                    if created.get_untracked().is_some_and(|c| c.id == id) {
+                        created.set(None);
+                    }
+                }
+                Err(e) => error.set(Some(format!("Revoking {name}: {e}"))),
+            }
+            load();
+        });
+    };
+
+    view! {
+        <section class="page">
+            <header class="page-head">
+                <h1>"API tokens"</h1>
+                <p class="lead">
+                    {move || if is_admin() {
+                        "Tokens let scripts and CI act as their owner. As an admin you see everyone's."
+                    } else {
+                        "Tokens let scripts and CI act as you, with your role."
+                    }}
+                    " Send one as " <code>"Authorization: Bearer …"</code> "."
+                </p>
+            </header>
+            <NewToken on_created=move |c: Created| {
+                error.set(None);
+                created.set(Some(c));
+                load();
+            }/>
+            {move || created.get().map(|c| view! { <ShowOnce created=c on_done=move || created.set(None)/> })}
+            {move || error.get().map(|e| view! { <p class="callout bad" role="alert">{e}</p> })}
+            {move || {
+                let state = list.get();
+                if let Some(v) = list_state(&state, "No tokens yet.") {
+                    return v;
+                }
+                let rows = state.and_then(Result::ok).unwrap_or_default();
+                view! {
+                    <div class="table-wrap">
+                        <table class="table" data-testid="tokens-table">
+                            <caption class="visually-hidden">"API tokens"</caption>
+                            <thead>
+                                <tr>
+                                    <th scope="col">"Name"</th>
+                                    <th scope="col">"Owner"</th>
+                                    <th scope="col">"Created"</th>
+                                    <th scope="col"><span class="visually-hidden">"Actions"</span></th>
+                                </tr>
+                            </thead>
+                            <tbody>
+                                {rows.into_iter().map(|t| {
+                                    let (id, name) = (t.id.clone(), t.name.clone());
+                                    view! {
+                                        <tr data-token=t.id.clone()>
+                                            <td data-label="Name">
+                                                <strong class="name">{t.name.clone()}</strong>
+                                                <span class="sub mono muted">{format!("berth_{}_…", t.id)}</span>
+                                            </td>
+                                            <td data-label="Owner">{t.username.clone()}</td>
+                                            <td data-label="Created" class="nowrap" title=format::datetime_rfc3339(&t.created_at)>
+                                                {format::ago_rfc3339(&t.created_at)}
+                                            </td>
+                                            <td class="row-actions">
+                                                <ConfirmButton
+                                                    label="Revoke"
+                                                    confirm="Really revoke?"
+                                                    aria_label=format!("token {}", t.name)
+                                                    on_confirm=move || revoke(id.clone(), name.clone())
+                                                />
+                                            </td>
+                                        </tr>
+                                    }
+                                }).collect_view()}
+                            </tbody>
+                        </table>
+                    </div>
+                }
+                .into_any()
+            }}
+        </section>
+    }
+}
+
+#[component]
+fn NewToken(on_created: impl Fn(Created) + Copy + Send + Sync + 'static) -> impl IntoView {
+    let name = RwSignal::new(String::new());
+    let error = RwSignal::new(None::<String>);
+    let busy = RwSignal::new(false);
+    let submit = move |e: ev::SubmitEvent| {
+        e.prevent_default();
+        if busy.get_untracked() {
+            return;
+        }
+        let body = serde_json::json!({ "name": name.get_untracked().trim() });
+        busy.set(true);
+        leptos::task::spawn_local(async move {
+            let answer = api::post_json("/api/tokens", &body).await.and_then(|v| {
+                serde_json::from_value::<Created>(v)
+                    .map_err(|e| ApiErr::Unreachable(format!("unexpected answer: {e}")))
+            });
+            busy.set(false);
+            match answer {
+                Ok(c) => {
+                    error.set(None);
+                    name.set(String::new());
+                    on_created(c);
+                }
+                Err(ApiErr::Status {
+                    code: 400, message, ..
+                }) => error.set(Some(format!("Not created: {message}."))),
+                Err(e) => error.set(Some(e.to_string())),
+            }
+        });
+    };
+    view! {
+        <form class="card inline-form" on:submit=submit novalidate data-testid="new-token">
+            <div class="field grow">
+                <label for="nt-name">"New token"</label>
+                <input id="nt-name" type="text" autocomplete="off" placeholder="What it is for, e.g. ci-deploy"
+                    maxlength="64"
+                    prop:value=name on:input=move |e| name.set(event_target_value(&e))/>
+            </div>
+            <button type="submit" class="btn primary" data-testid="new-token-submit"
+                disabled=move || busy.get() || name.get().trim().is_empty()>
+                {move || if busy.get() { "Creating…" } else { "Create token" }}
+            </button>
+            {move || error.get().map(|e| view! {
+                <p class="callout bad" role="alert" data-testid="new-token-error">{e}</p>
+            })}
+        </form>
+    }
+}
+
+/// The new token's secret, with a copy button and the warning that it is shown only now.
+#[component]
+fn ShowOnce(created: Created, on_done: impl Fn() + Send + Sync + 'static) -> impl IntoView {
+    let copied = RwSignal::new(false);
+    let secret = created.token.clone();
+    let copy = move |_| {
+        let text = secret.clone();
+        leptos::task::spawn_local(async move {
+            if crate::clipboard::copy(&text).await {
+                copied.set(true);
+                set_timeout(
+                    move || copied.set(false),
+                    std::time::Duration::from_millis(1800),
+                );
+            }
+        });
+    };
+    let field = NodeRef::<leptos::html::Input>::new();
+    Effect::new(move |_| {
+        if let Some(el) = field.get() {
+            let _ = el.focus();
+            el.select();
+        }
+    });
+    view! {
+        <section class="card token-once" role="status" aria-labelledby="token-once-title" data-testid="token-once">
+            <h2 id="token-once-title" class="card-title">
+                "Token " <q>{created.name.clone()}</q> " created"
+            </h2>
+            <p class="callout warn">
+                <strong>"Copy it now: you will not see it again."</strong>
+                " Berth keeps only its hash. If you lose it, revoke it and create another."
+            </p>
+            <div class="copy-row">
+                <label for="token-secret" class="visually-hidden">"The new token"</label>
+                <input id="token-secret" type="text" class="mono" readonly node_ref=field
+                    data-testid="new-token-value" prop:value=created.token.clone()
+                    on:focus=move |e| {
+                        use wasm_bindgen::JsCast;
+                        if let Some(el) = e.target().and_then(|t| t.dyn_into::<web_sys::HtmlInputElement>().ok()) {
+                            el.select();
+                        }
+                    }/>
+                <button type="button" class="btn" on:click=copy data-testid="copy-token">
+                    {move || if copied.get() { "Copied ✓" } else { "Copy" }}
+                </button>
+                <button type="button" class="btn ghost" on:click=move |_| on_done()>"Done"</button>
+            </div>
+        </section>
+    }
+}

@@ -1,0 +1,227 @@
+//! `/admin/users` (admins): the users, adding one, deleting one.
+
+use berth_shared::wire::Role;
+use leptos::ev;
+use leptos::prelude::*;
+use serde::Deserialize;
+
+use crate::api::{self, ApiErr};
+use crate::format;
+use crate::pages::{ConfirmButton, list_state, role_badge};
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+struct User {
+    username: String,
+    role: Role,
+    #[serde(default)]
+    team: String,
+    #[serde(default)]
+    created_at: String,
+}
+
+type Listing = Option<Result<Vec<User>, ApiErr>>;
+
+/// What a failed change says, by status: the server's message, with what it means.
+fn problem(e: &ApiErr) -> String {
+    match e {
+        ApiErr::Status {
+            code: 409, message, ..
+        } => format!("Already taken: {message}."),
+        ApiErr::Status {
+            code: 400, message, ..
+        } => format!("Not valid: {message}."),
+        other => other.to_string(),
+    }
+}
+
+#[component]
+pub fn UsersPage() -> impl IntoView {
+    let list: RwSignal<Listing> = RwSignal::new(None);
+    let error = RwSignal::new(None::<String>);
+    let notice = RwSignal::new(None::<String>);
+    let load = move || {
+        leptos::task::spawn_local(async move {
+            let mut users = api::get::<Vec<User>>("/api/users").await;
+            if let Ok(v) = &mut users {
+                v.sort_by(|a, b| a.username.cmp(&b.username));
+            }
+            list.set(Some(users));
+        });
+    };
+    load();
+    let me = api::connection().me;
+
+    let remove = move |name: String| {
+        leptos::task::spawn_local(async move {
+            match api::delete(&format!("/api/users/{}", api::segment(&name))).await {
+                Ok(()) => {
+                    error.set(None);
+                    notice.set(Some(format!(
+                        "Deleted {name}, with their tokens and sessions."
+                    )));
+                }
+                Err(e) => error.set(Some(format!("Deleting {name}: {}", problem(&e)))),
+            }
+            load();
+        });
+    };
+
+    view! {
+        <section class="page">
+            <header class="page-head">
+                <h1>"Users"</h1>
+                <p class="lead">
+                    "Who may sign in, and what they may do: admins everything, operators run containers within the policy, viewers watch their team's runs."
+                </p>
+            </header>
+            <NewUser on_created=move |name: String| {
+                error.set(None);
+                notice.set(Some(format!("Created {name}.")));
+                load();
+            }/>
+            {move || notice.get().map(|n| view! { <p class="callout ok" role="status">{n}</p> })}
+            {move || error.get().map(|e| view! { <p class="callout bad" role="alert">{e}</p> })}
+            {move || {
+                let state = list.get();
+                if let Some(v) = list_state(&state, "No users yet.") {
+                    return v;
+                }
+                let rows = state.and_then(Result::ok).unwrap_or_default();
+                let myself = me.get_untracked().map(|m| m.username).unwrap_or_default();
+                view! {
+                    <div class="table-wrap">
+                        <table class="table" data-testid="users-table">
+                            <caption class="visually-hidden">"Users"</caption>
+                            <thead>
+                                <tr>
+                                    <th scope="col">"Username"</th>
+                                    <th scope="col">"Role"</th>
+                                    <th scope="col">"Team"</th>
+                                    <th scope="col">"Created"</th>
+                                    <th scope="col"><span class="visually-hidden">"Actions"</span></th>
+                                </tr>
+                            </thead>
+                            <tbody>
+                                {rows.into_iter().map(|u| {
+                                    let is_me = u.username == myself;
+                                    let name = u.username.clone();
+                                    view! {
+                                        <tr data-user=u.username.clone()>
+                                            <td data-label="Username">
+                                                <strong class="name">{u.username.clone()}</strong>
+                                                {is_me.then(|| view! { <span class="sub muted">"you"</span> })}
+                                            </td>
+                                            <td data-label="Role">{role_badge(u.role)}</td>
+                                            <td data-label="Team">
+                                                {if u.team.is_empty() {
+                                                    view! { <span class="muted">"—"</span> }.into_any()
+                                                } else {
+                                                    view! { <span class="mono">{u.team.clone()}</span> }.into_any()
+                                                }}
+                                            </td>
+                                            <td data-label="Created" class="nowrap" title=format::datetime_rfc3339(&u.created_at)>
+                                                {format::ago_rfc3339(&u.created_at)}
+                                            </td>
+                                            <td class="row-actions">
+                                                {(!is_me).then(|| view! {
+                                                    <ConfirmButton
+                                                        label="Delete"
+                                                        confirm="Really delete?"
+                                                        aria_label=format!("user {name}")
+                                                        on_confirm=move || remove(name.clone())
+                                                    />
+                                                })}
+                                            </td>
+                                        </tr>
+                                    }
+                                }).collect_view()}
+                            </tbody>
+                        </table>
+                    </div>
+                }
+                .into_any()
+            }}
+        </section>
+    }
+}
+
+#[component]
+fn NewUser(on_created: impl Fn(String) + Copy + Send + Sync + 'static) -> impl IntoView {
+    let username = RwSignal::new(String::new());
+    let password = RwSignal::new(String::new());
+    let role = RwSignal::new("operator".to_string());
+    let team = RwSignal::new(String::new());
+    let error = RwSignal::new(None::<String>);
+    let busy = RwSignal::new(false);
+    let submit = move |e: ev::SubmitEvent| {
+        e.prevent_default();
+        if busy.get_untracked() {
+            return;
+        }
+        let name = username.get_untracked().trim().to_string();
+        let body = serde_json::json!({
+            "username": name,
+            "password": password.get_untracked(),
+            "role": role.get_untracked(),
+            "team": team.get_untracked().trim(),
+        });
+        busy.set(true);
+        leptos::task::spawn_local(async move {
+            let answer = api::post_json("/api/users", &body).await;
+            busy.set(false);
+            match answer {
+                Ok(_) => {
+                    error.set(None);
+                    username.set(String::new());
+                    password.set(String::new());
+                    team.set(String::new());
+                    on_created(name);
+                }
+                Err(e) => error.set(Some(problem(&e))),
+            }
+        });
+    };
+    view! {
+        <form class="card new-user" on:submit=submit novalidate data-testid="new-user">
+            <h2 class="card-title">"Add a user"</h2>
+            <div class="grid">
+                <div class="field">
+                    <label for="nu-name">"Username"</label>
+                    <input id="nu-name" type="text" class="mono" autocomplete="off" autocapitalize="off"
+                        spellcheck="false" placeholder="ann" aria-describedby="nu-name-hint"
+                        prop:value=username on:input=move |e| username.set(event_target_value(&e))/>
+                    <small id="nu-name-hint" class="hint-text">"a-z, 0-9, . _ - (up to 32)"</small>
+                </div>
+                <div class="field">
+                    <label for="nu-password">"Password"</label>
+                    <input id="nu-password" type="password" autocomplete="new-password"
+                        aria-describedby="nu-password-hint"
+                        prop:value=password on:input=move |e| password.set(event_target_value(&e))/>
+                    <small id="nu-password-hint" class="hint-text">"at least 8 characters"</small>
+                </div>
+                <div class="field">
+                    <label for="nu-role">"Role"</label>
+                    <select id="nu-role" prop:value=role on:change=move |e| role.set(event_target_value(&e))>
+                        <option value="viewer">"viewer — watches their team's runs"</option>
+                        <option value="operator">"operator — runs containers"</option>
+                        <option value="admin">"admin — everything"</option>
+                    </select>
+                </div>
+                <div class="field">
+                    <label for="nu-team">"Team"</label>
+                    <input id="nu-team" type="text" class="mono" autocomplete="off" autocapitalize="off"
+                        spellcheck="false" placeholder="optional, e.g. web"
+                        prop:value=team on:input=move |e| team.set(event_target_value(&e))/>
+                </div>
+            </div>
+            <div class="form-foot">
+                {move || error.get().map(|e| view! {
+                    <p class="callout bad" role="alert" data-testid="new-user-error">{e}</p>
+                })}
+                <button type="submit" class="btn primary" data-testid="new-user-submit" disabled=move || busy.get()>
+                    {move || if busy.get() { "Adding…" } else { "Add user" }}
+                </button>
+            </div>
+        </form>
+    }
+}
