@@ -30,8 +30,9 @@ pub struct Config {
     #[arg(long, env = "BERTH_OUTPUT_LIMIT", default_value_t = 8 * 1024 * 1024)]
     pub output_limit: usize,
 
-    /// Finished runs kept in memory; the oldest are forgotten beyond it.
-    #[arg(long, env = "BERTH_MAX_FINISHED_RUNS", default_value_t = 200)]
+    /// Finished runs kept in memory (with up to `output-limit` bytes each); older ones stay in
+    /// the store and are read back when asked for.
+    #[arg(long, env = "BERTH_MAX_FINISHED_RUNS", default_value_t = 32)]
     pub max_finished_runs: usize,
 
     /// A bearer token that acts as an admin: bootstraps the first users. Without it, and with
@@ -60,7 +61,7 @@ impl Config {
             data_dir: std::env::temp_dir().join(format!("berth-{:016x}", rand::random::<u64>())),
             static_dir: PathBuf::from("dist"),
             output_limit: 8 * 1024 * 1024,
-            max_finished_runs: 200,
+            max_finished_runs: 32,
             admin_token: None,
             policy: None,
             public_origin: None,

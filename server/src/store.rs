@@ -364,20 +364,27 @@ impl Store {
         .await
     }
 
-    /// The newest `limit` runs, newest first.
-    pub async fn runs(&self, limit: u32) -> Result<Vec<StoredRun>> {
+    /// The newest `limit` runs, newest first, with their transcripts when `with_output`.
+    pub async fn runs(&self, limit: u32, with_output: bool) -> Result<Vec<StoredRun>> {
         self.call(move |c| {
             let mut stmt = c.prepare(
-                "SELECT owner, team, info, finished, output FROM runs ORDER BY created DESC LIMIT ?1",
+                "SELECT owner, team, info, finished, CASE WHEN ?2 THEN output END FROM runs ORDER BY created DESC LIMIT ?1",
             )?;
-            stmt.query_map([limit], |r| {
-                let info: String = r.get(2)?;
-                let info = serde_json::from_str(&info).map_err(|e| {
-                    rusqlite::Error::FromSqlConversionFailure(2, rusqlite::types::Type::Text, Box::new(e))
-                })?;
-                Ok(StoredRun { owner: r.get(0)?, team: r.get(1)?, info, finished: r.get(3)?, output: r.get(4)? })
-            })?
-            .collect()
+            stmt.query_map(params![limit, with_output], stored_run)?.collect()
+        })
+        .await
+    }
+
+    /// One run with its transcript.
+    pub async fn run(&self, run_id: &str) -> Result<Option<StoredRun>> {
+        let run_id = run_id.to_string();
+        self.call(move |c| {
+            c.query_row(
+                "SELECT owner, team, info, finished, output FROM runs WHERE run_id = ?1",
+                [run_id],
+                stored_run,
+            )
+            .optional()
         })
         .await
     }
@@ -390,6 +397,20 @@ impl Store {
         })
         .await
     }
+}
+
+fn stored_run(r: &rusqlite::Row<'_>) -> rusqlite::Result<StoredRun> {
+    let info: String = r.get(2)?;
+    let info = serde_json::from_str(&info).map_err(|e| {
+        rusqlite::Error::FromSqlConversionFailure(2, rusqlite::types::Type::Text, Box::new(e))
+    })?;
+    Ok(StoredRun {
+        owner: r.get(0)?,
+        team: r.get(1)?,
+        info,
+        finished: r.get(3)?,
+        output: r.get(4)?,
+    })
 }
 
 fn user_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<UserRow> {

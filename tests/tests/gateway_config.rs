@@ -117,3 +117,84 @@ async fn an_unreachable_engine_is_reported_plainly() {
         502
     );
 }
+
+#[tokio::test]
+async fn finished_runs_beyond_memory_come_back_from_the_store() {
+    let mut config = Config::local(DOCKER_HOST);
+    config.admin_token = Some("t".into());
+    config.max_finished_runs = 1;
+    let addr = spawn_gateway(config);
+    let url = |p: &str| format!("http://{addr}{p}");
+    let mut ids = Vec::new();
+    for i in 0..3 {
+        let body =
+            serde_json::json!({"argv": ["--rm", berth_tests::FIXTURE, "echo", format!("run {i}")]});
+        let created: serde_json::Value = http_as("t")
+            .post(url("/api/runs"))
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let id = created["run_id"].as_str().unwrap().to_string();
+        for _ in 0..100 {
+            let info: serde_json::Value = http_as("t")
+                .get(url(&format!("/api/runs/{id}")))
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            if info["state"] == "exited" {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        ids.push(id);
+    }
+    // Give the last save a moment: it happens right after the exit is recorded.
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let listed: serde_json::Value = http_as("t")
+        .get(url("/api/runs"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let listed: Vec<&str> = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["run_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        listed,
+        ids.iter().rev().map(String::as_str).collect::<Vec<_>>(),
+        "newest first, all three"
+    );
+    for (i, id) in ids.iter().enumerate() {
+        let out = http_as("t")
+            .get(url(&format!("/api/runs/{id}/output")))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert_eq!(out, format!("run {i}\n"));
+    }
+    let t = berth_tests::Client::connect_to(addr, &format!("/api/runs/{}/ws", ids[0]), "t")
+        .await
+        .unwrap();
+    let mut t = t;
+    t.send(&berth_shared::wire::ClientMessage::Watch).await;
+    let t = t.finish().await;
+    assert_eq!(
+        (t.stdout_str(), t.exit_code()),
+        ("run 0\n".to_string(), Some(0))
+    );
+}

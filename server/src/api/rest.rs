@@ -22,6 +22,9 @@ use crate::run::Run;
 
 type ApiResult<T> = Result<T, ApiError>;
 
+/// Runs listed by `GET /api/runs`, newest first.
+const HISTORY_LIMIT: u32 = 1000;
+
 pub async fn health(State(app): State<AppState>) -> Json<Health> {
     let engine = match app.engine.ping().await {
         Ok(ping) => EngineHealth {
@@ -59,9 +62,10 @@ fn query<T>(q: Result<Query<T>, QueryRejection>) -> ApiResult<T> {
 }
 
 /// A run `user` may see; others' runs are "not found", so their ids leak nothing.
-pub fn visible_run(app: &AppState, user: &Principal, id: &str) -> ApiResult<Arc<Run>> {
+pub async fn visible_run(app: &AppState, user: &Principal, id: &str) -> ApiResult<Arc<Run>> {
     app.runs
-        .get(id)
+        .find(id)
+        .await
         .filter(|run| {
             let (owner, team) = run.owner();
             user.sees(&owner, &team)
@@ -70,8 +74,8 @@ pub fn visible_run(app: &AppState, user: &Principal, id: &str) -> ApiResult<Arc<
 }
 
 /// A run `user` may act on.
-fn actionable_run(app: &AppState, user: &Principal, id: &str) -> ApiResult<Arc<Run>> {
-    let run = visible_run(app, user, id)?;
+async fn actionable_run(app: &AppState, user: &Principal, id: &str) -> ApiResult<Arc<Run>> {
+    let run = visible_run(app, user, id).await?;
     let (owner, team) = run.owner();
     if user.acts_on(&owner, &team) {
         Ok(run)
@@ -130,10 +134,9 @@ pub async fn create_run(
 }
 
 pub async fn list_runs(State(app): State<AppState>, user: Principal) -> Json<Vec<RunInfo>> {
-    let runs = app.runs.list();
+    let runs = app.runs.history(HISTORY_LIMIT).await;
     Json(
-        runs.iter()
-            .map(|r| r.info())
+        runs.into_iter()
             .filter(|i| user.sees(&i.owner, &i.team))
             .collect(),
     )
@@ -144,7 +147,7 @@ pub async fn get_run(
     user: Principal,
     Path(id): Path<String>,
 ) -> ApiResult<Json<RunInfo>> {
-    Ok(Json(visible_run(&app, &user, &id)?.info()))
+    Ok(Json(visible_run(&app, &user, &id).await?.info()))
 }
 
 /// The captured output, stdout and stderr interleaved as produced. `X-Berth-Output-Dropped`
@@ -154,7 +157,7 @@ pub async fn run_output(
     user: Principal,
     Path(id): Path<String>,
 ) -> ApiResult<Response> {
-    let run = visible_run(&app, &user, &id)?;
+    let run = visible_run(&app, &user, &id).await?;
     let (dropped, chunks) = run.journal.output();
     let mut body = Vec::with_capacity(chunks.iter().map(|(_, d)| d.len()).sum());
     for (_, data) in &chunks {
@@ -191,7 +194,7 @@ pub async fn stop_run(
     q: Result<Query<StopQuery>, QueryRejection>,
 ) -> ApiResult<StatusCode> {
     let q = query(q)?;
-    let run = actionable_run(&app, &user, &id)?;
+    let run = actionable_run(&app, &user, &id).await?;
     let container = container_of(&run)?;
     // A client that stopped reading must not keep the container from stopping.
     run.journal.release_primary();
@@ -248,7 +251,7 @@ pub async fn kill_run(
     q: Result<Query<KillQuery>, QueryRejection>,
 ) -> ApiResult<StatusCode> {
     let signal = checked_signal(query(q)?.signal)?;
-    let run = actionable_run(&app, &user, &id)?;
+    let run = actionable_run(&app, &user, &id).await?;
     let container = container_of(&run)?;
     run.journal.release_primary();
     let result = app.engine.kill(&container, &signal).await;
@@ -261,7 +264,7 @@ pub async fn delete_run(
     user: Principal,
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
-    let run = actionable_run(&app, &user, &id)?;
+    let run = actionable_run(&app, &user, &id).await?;
     run.journal.release_primary();
     let removed = match run.container_id() {
         // Already gone (--rm, or removed by hand) is fine.

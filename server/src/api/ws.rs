@@ -48,7 +48,7 @@ pub async fn watch(
     State(app): State<AppState>,
     Path(id): Path<String>,
 ) -> Response {
-    let run = match visible_run(&app, &user, &id) {
+    let run = match visible_run(&app, &user, &id).await {
         Ok(run) => run,
         Err(e) => return e.into_response(),
     };

@@ -33,7 +33,7 @@ impl Runs {
     /// Brings back stored runs and follows Berth's running containers again.
     pub async fn restore(&self) -> Result<(), EngineError> {
         let stored = match &self.store {
-            Some(store) => store.runs(RESTORED_RUNS).await.unwrap_or_else(|e| {
+            Some(store) => store.runs(RESTORED_RUNS, true).await.unwrap_or_else(|e| {
                 tracing::warn!("loading run history: {e}");
                 Vec::new()
             }),
@@ -56,8 +56,7 @@ impl Runs {
         for run in stored.into_iter().rev() {
             known.insert(run.info.run_id.clone());
             if run.finished {
-                let output = run.output.as_deref().map(decode_output).unwrap_or_default();
-                self.insert(finished_run(run.info, output, self.output_limit).await);
+                // Finished runs stay in the store; `find` brings one back when it is asked for.
                 continue;
             }
             match by_run.get(&run.info.run_id) {
@@ -131,6 +130,52 @@ impl Runs {
             persist(store, &run).await;
         }
         self.insert(run);
+    }
+}
+
+impl Runs {
+    /// A run by id: from memory, or else rebuilt from the store (finished runs that memory
+    /// no longer holds).
+    pub async fn find(&self, id: &str) -> Option<Arc<Run>> {
+        if let Some(run) = self.get(id) {
+            return Some(run);
+        }
+        let stored = self.store.as_ref()?.run(id).await.ok()??;
+        if !stored.finished {
+            return None;
+        }
+        let output = stored
+            .output
+            .as_deref()
+            .map(decode_output)
+            .unwrap_or_default();
+        let run = finished_run(stored.info, output, self.output_limit).await;
+        self.insert(run.clone());
+        Some(run)
+    }
+
+    /// Every run's record, newest first: those in memory and the stored history, at most
+    /// `limit`.
+    pub async fn history(&self, limit: u32) -> Vec<RunInfo> {
+        let mut infos: Vec<RunInfo> = self.list().iter().map(|r| r.info()).collect();
+        if let Some(store) = &self.store {
+            match store.runs(limit, false).await {
+                Ok(stored) => {
+                    let known: HashSet<String> = infos.iter().map(|i| i.run_id.clone()).collect();
+                    infos.extend(
+                        stored
+                            .into_iter()
+                            .map(|s| s.info)
+                            .filter(|i| !known.contains(&i.run_id)),
+                    );
+                }
+                Err(e) => tracing::warn!("reading run history: {e}"),
+            }
+        }
+        // RFC 3339 times of one format sort as strings.
+        infos.sort_by(|a, b| b.created_at.cmp(&a.created_at));
+        infos.truncate(limit as usize);
+        infos
     }
 }
 
