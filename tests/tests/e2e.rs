@@ -719,6 +719,11 @@ fn the_audit_page_lists_sign_ins_and_user_changes() {
             "not newest first: {rows:?}"
         );
         b.screenshot("audit").await;
+        // At phone width the table becomes cards.
+        b.resize(PHONE.0, PHONE.1).await;
+        b.wait_text("[data-testid=audit-table]", &name).await;
+        b.screenshot("phone-audit").await;
+        b.resize(DESKTOP.0, DESKTOP.1).await;
 
         // The export link downloads the whole log as JSON lines, with the session cookie.
         let href = b

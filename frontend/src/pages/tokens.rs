@@ -71,7 +71,7 @@ pub fn TokensPage() -> impl IntoView {
                     } else {
                         "Tokens let scripts and CI act as you, with your role."
                     }}
-                    " Send one as " <code>"Authorization: Bearer …"</code> "."
+                    " Send one as " <code>"Authorization: Bearer berth_…"</code>
                 </p>
             </header>
             <NewToken on_created=move |c: Created| {

@@ -77,6 +77,7 @@ pub fn UsersPage() -> impl IntoView {
             <NewUser on_created=move |name: String| {
                 error.set(None);
                 notice.set(Some(format!("Created {name}.")));
+                set_timeout(move || notice.set(None), std::time::Duration::from_secs(6));
                 load();
             }/>
             {move || notice.get().map(|n| view! { <p class="callout ok" role="status">{n}</p> })}
@@ -201,11 +202,18 @@ fn NewUser(on_created: impl Fn(String) + Copy + Send + Sync + 'static) -> impl I
                 </div>
                 <div class="field">
                     <label for="nu-role">"Role"</label>
-                    <select id="nu-role" prop:value=role on:change=move |e| role.set(event_target_value(&e))>
-                        <option value="viewer">"viewer — watches their team's runs"</option>
-                        <option value="operator">"operator — runs containers"</option>
-                        <option value="admin">"admin — everything"</option>
+                    <select id="nu-role" aria-describedby="nu-role-hint" prop:value=role on:change=move |e| role.set(event_target_value(&e))>
+                        <option value="viewer">"viewer"</option>
+                        <option value="operator">"operator"</option>
+                        <option value="admin">"admin"</option>
                     </select>
+                    <small id="nu-role-hint" class="hint-text">
+                        {move || match role.get().as_str() {
+                            "viewer" => "watches their team's runs",
+                            "admin" => "everything: users, tokens, audit",
+                            _ => "runs containers within the policy",
+                        }}
+                    </small>
                 </div>
                 <div class="field">
                     <label for="nu-team">"Team"</label>
