@@ -47,4 +47,8 @@ fi
 
 log "building the gateway"
 cargo build --release --locked -p berth-server
+data_dir=${BERTH_DATA_DIR:-/var/lib/berth}
+if [ -z "${BERTH_ADMIN_TOKEN:-}" ] && [ ! -s "$data_dir/berth.db" ]; then
+  log "first start: sign-in needs a user; create one with the admin token Berth writes to $data_dir/admin-token (see README)"
+fi
 exec target/release/berth serve "$@"
