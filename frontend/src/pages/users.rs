@@ -74,7 +74,7 @@ pub fn UsersPage() -> impl IntoView {
                     "Who may sign in, and what they may do: admins everything, operators run containers within the policy, viewers watch their team's runs."
                 </p>
             </header>
-            <NewUser on_created=move |name: String| {
+            <NewUser notice=notice on_created=move |name: String| {
                 error.set(None);
                 notice.set(Some(format!("Created {name}.")));
                 set_timeout(move || notice.set(None), std::time::Duration::from_secs(6));
@@ -147,7 +147,11 @@ pub fn UsersPage() -> impl IntoView {
 }
 
 #[component]
-fn NewUser(on_created: impl Fn(String) + Copy + Send + Sync + 'static) -> impl IntoView {
+fn NewUser(
+    /// The page's last confirmation, cleared when another attempt starts.
+    notice: RwSignal<Option<String>>,
+    on_created: impl Fn(String) + Copy + Send + Sync + 'static,
+) -> impl IntoView {
     let username = RwSignal::new(String::new());
     let password = RwSignal::new(String::new());
     let role = RwSignal::new("operator".to_string());
@@ -167,6 +171,7 @@ fn NewUser(on_created: impl Fn(String) + Copy + Send + Sync + 'static) -> impl I
             "team": team.get_untracked().trim(),
         });
         busy.set(true);
+        notice.set(None);
         leptos::task::spawn_local(async move {
             let answer = api::post_json("/api/users", &body).await;
             busy.set(false);
