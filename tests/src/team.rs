@@ -97,4 +97,21 @@ impl Team {
         let status = resp.status().as_u16();
         (status, resp.json().await.unwrap_or(Value::Null))
     }
+
+    /// Removes every run of this gateway and its container (test clean-up).
+    pub async fn remove_all_runs(&self) {
+        let admin = http_as(&self.admin);
+        let runs: Value = admin
+            .get(self.url("/api/runs"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        for run in runs.as_array().unwrap() {
+            let path = format!("/api/runs/{}", run["run_id"].as_str().unwrap());
+            admin.delete(self.url(&path)).send().await.unwrap();
+        }
+    }
 }

@@ -205,23 +205,7 @@ async fn every_role_against_every_endpoint() {
         204
     );
     docker(&["rm", "-f", &foreign]);
-    for run in http_as(&team.admin)
-        .get(team.url("/api/runs"))
-        .send()
-        .await
-        .unwrap()
-        .json::<Value>()
-        .await
-        .unwrap()
-        .as_array()
-        .unwrap()
-    {
-        http_as(&team.admin)
-            .delete(team.url(&format!("/api/runs/{}", run["run_id"].as_str().unwrap())))
-            .send()
-            .await
-            .unwrap();
-    }
+    team.remove_all_runs().await;
 }
 
 #[tokio::test]

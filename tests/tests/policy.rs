@@ -260,23 +260,7 @@ async fn images_defaults_and_foreign_containers() {
         )
         .await;
     assert_eq!(code, 201, "{body}");
-    for run in http_as(&team.admin)
-        .get(team.url("/api/runs"))
-        .send()
-        .await
-        .unwrap()
-        .json::<Value>()
-        .await
-        .unwrap()
-        .as_array()
-        .unwrap()
-    {
-        http_as(&team.admin)
-            .delete(team.url(&format!("/api/runs/{}", run["run_id"].as_str().unwrap())))
-            .send()
-            .await
-            .unwrap();
-    }
+    team.remove_all_runs().await;
 }
 
 #[tokio::test]
@@ -336,21 +320,5 @@ async fn concurrency_and_run_time_limits() {
     // With one run ended, alice may start another.
     let (code, body) = team.create(&team.alice, sleeper).await;
     assert_eq!(code, 201, "{body}");
-    for run in http_as(&team.admin)
-        .get(team.url("/api/runs"))
-        .send()
-        .await
-        .unwrap()
-        .json::<Value>()
-        .await
-        .unwrap()
-        .as_array()
-        .unwrap()
-    {
-        http_as(&team.admin)
-            .delete(team.url(&format!("/api/runs/{}", run["run_id"].as_str().unwrap())))
-            .send()
-            .await
-            .unwrap();
-    }
+    team.remove_all_runs().await;
 }
