@@ -136,10 +136,6 @@ impl Auth {
         }
     }
 
-    pub fn store(&self) -> &Store {
-        &self.store
-    }
-
     /// Authenticates a request from its headers.
     pub async fn authenticate(
         &self,

@@ -32,7 +32,7 @@ impl FromRequestParts<AppState> for Principal {
     }
 }
 
-pub fn remote_addr(parts: &Parts) -> String {
+fn remote_addr(parts: &Parts) -> String {
     parts
         .extensions
         .get::<ConnectInfo<SocketAddr>>()

@@ -156,10 +156,6 @@ impl Runs {
         }
     }
 
-    pub fn engine(&self) -> &Engine {
-        &self.engine
-    }
-
     /// Registers a `docker run` (or, with `start: false`, `docker create`) recorded with
     /// `argv`, and starts its sequence in the background: it goes on whether or not any client
     /// is connected. With `max_seconds`, the container is stopped and removed after that long.
@@ -283,11 +279,6 @@ impl Runs {
                 tracing::warn!(run = %run.id, "removing after the maximum run time: {}", e.message());
             }
         });
-    }
-
-    /// Adds a run rebuilt from the store (finished, or restored by `restore`).
-    fn insert(&self, run: Arc<Run>) {
-        self.register(run);
     }
 
     fn register(&self, run: Arc<Run>) {

@@ -72,7 +72,7 @@ impl Runs {
                     self.finish_restored(info, Vec::new()).await;
                 }
                 // The engine is unreachable: nothing can be said about the run yet.
-                None => self.insert(finished_run(run.info, Vec::new(), self.output_limit).await),
+                None => self.register(finished_run(run.info, Vec::new(), self.output_limit).await),
             }
         }
         // Containers of runs the store does not know (no store, or a store that was reset).
@@ -129,7 +129,7 @@ impl Runs {
         if let Some(store) = &self.store {
             persist(store, &run).await;
         }
-        self.insert(run);
+        self.register(run);
     }
 }
 
@@ -150,7 +150,7 @@ impl Runs {
             .map(decode_output)
             .unwrap_or_default();
         let run = finished_run(stored.info, output, self.output_limit).await;
-        self.insert(run.clone());
+        self.register(run.clone());
         Some(run)
     }
 
