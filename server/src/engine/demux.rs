@@ -9,7 +9,7 @@ use tokio::io::{AsyncRead, AsyncReadExt};
 use super::error::{EngineError, Result};
 
 const HEADER_LEN: usize = 8;
-const READ_SIZE: usize = 64 * 1024;
+const READ_SIZE: usize = 256 * 1024;
 
 /// One piece of container output.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -71,7 +71,7 @@ impl<R: AsyncRead + Unpin> OutputReader<R> {
             } else if let Some(frame) = split_frame(&mut self.buf)? {
                 return Ok(Some(frame));
             }
-            if self.buf.capacity() - self.buf.len() < READ_SIZE / 4 {
+            if self.buf.capacity() - self.buf.len() < READ_SIZE / 2 {
                 self.buf.reserve(READ_SIZE);
             }
             let n =
