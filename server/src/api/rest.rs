@@ -199,7 +199,7 @@ pub async fn stop_run(
     // A client that stopped reading must not keep the container from stopping.
     run.journal.release_primary();
     let result = app.engine.stop(&container, q.t).await;
-    audited(&app, &user, "run.stop", &id, result.map_err(ApiError::from)).await
+    audited(&app, &user, "run.stop", &id, result).await
 }
 
 #[derive(Deserialize)]
@@ -232,8 +232,9 @@ async fn audited(
     user: &Principal,
     action: &str,
     target: &str,
-    result: ApiResult<()>,
+    result: Result<(), impl Into<ApiError>>,
 ) -> ApiResult<StatusCode> {
+    let result = result.map_err(Into::into);
     match &result {
         Ok(()) => app.audit(user, action, target, Outcome::Ok, "").await,
         Err(e) => {
@@ -255,7 +256,7 @@ pub async fn kill_run(
     let container = container_of(&run)?;
     run.journal.release_primary();
     let result = app.engine.kill(&container, &signal).await;
-    audited(&app, &user, "run.kill", &id, result.map_err(ApiError::from)).await
+    audited(&app, &user, "run.kill", &id, result).await
 }
 
 /// Removes the run's container (forcibly, with its anonymous volumes) and forgets the run.
@@ -270,7 +271,7 @@ pub async fn delete_run(
         // Already gone (--rm, or removed by hand) is fine.
         Some(container) => match app.engine.remove(&container, true).await {
             Err(e) if e.status() == Some(404) => Ok(()),
-            other => other.map_err(ApiError::from),
+            other => other,
         },
         None => Ok(()),
     };
@@ -367,14 +368,7 @@ pub async fn stop_container(
     let q = query(q)?;
     actionable_container(&app, &user, &id).await?;
     let result = app.engine.stop(&id, q.t).await;
-    audited(
-        &app,
-        &user,
-        "container.stop",
-        &id,
-        result.map_err(ApiError::from),
-    )
-    .await
+    audited(&app, &user, "container.stop", &id, result).await
 }
 
 pub async fn kill_container(
@@ -386,14 +380,7 @@ pub async fn kill_container(
     let signal = checked_signal(query(q)?.signal)?;
     actionable_container(&app, &user, &id).await?;
     let result = app.engine.kill(&id, &signal).await;
-    audited(
-        &app,
-        &user,
-        "container.kill",
-        &id,
-        result.map_err(ApiError::from),
-    )
-    .await
+    audited(&app, &user, "container.kill", &id, result).await
 }
 
 #[derive(Deserialize)]
@@ -411,14 +398,7 @@ pub async fn remove_container(
     let q = query(q)?;
     actionable_container(&app, &user, &id).await?;
     let result = app.engine.remove(&id, q.force).await;
-    audited(
-        &app,
-        &user,
-        "container.remove",
-        &id,
-        result.map_err(ApiError::from),
-    )
-    .await
+    audited(&app, &user, "container.remove", &id, result).await
 }
 
 #[derive(Deserialize)]
