@@ -2,8 +2,9 @@
 # Raises Berth's test bed idempotently: a Docker engine, a loopback registry and fixture images.
 #
 #   dockerd   Debian docker.io, started with networking off (no bridge, no iptables) so that no
-#             test can create or reach a private-range network. A daemon that already answers
-#             /_ping on the socket is reused as it is.
+#             test can create or reach a private-range network, its state under
+#             $BERTH_TESTBED_DIR/docker. A daemon that already answers /_ping on the socket is
+#             reused as it is.
 #   registry  Debian docker-registry on 127.0.0.1:5000, no auth, storage under $BERTH_TESTBED_DIR.
 #   fixtures  berth-fixture:latest imported from a busybox-static rootfs, pushed to the registry
 #             as 127.0.0.1:5000/berth/busybox:latest; and 127.0.0.1:5000/berth/pullable:latest,
@@ -37,18 +38,47 @@ mkdir -p "$STATE_DIR"
 
 engine_up() { curl -fsS --max-time 2 --unix-socket "$SOCK" http://localhost/_ping >/dev/null 2>&1; }
 
-if engine_up; then
-  log "reusing the engine on $SOCK"
-else
-  log "starting dockerd"
+# The test bed's engine keeps its state under $STATE_DIR/docker, apart from any other engine's.
+#
+# dockerd 20.10 with --bridge=none leaks one network sandbox record per container that runs in
+# the default network mode, and removes them all, one by one (~0.1 s each), before it answers
+# on its next start: after a benchmark run (thousands of containers) that is many minutes. The
+# records live in the network store, which holds nothing else of value here (no bridge, and tests
+# never create networks), so it is dropped while the daemon is down and holds no containers;
+# dockerd rebuilds it (networks none and host) on start.
+DATA_ROOT=$STATE_DIR/docker
+NETWORK_STORE=$DATA_ROOT/network/files/local-kv.db
+
+start_engine() {
   # A stale pid file from a dead daemon blocks a new start.
   if [ -f /var/run/docker.pid ] && ! kill -0 "$(cat /var/run/docker.pid)" 2>/dev/null; then
     rm -f /var/run/docker.pid
   fi
-  nohup dockerd --host "unix://$SOCK" --bridge=none --iptables=false --ip-masq=false \
-    >"$STATE_DIR/dockerd.log" 2>&1 &
-  for _ in $(seq 1 120); do engine_up && break; sleep 0.5; done
-  engine_up || { tail -n 30 "$STATE_DIR/dockerd.log" >&2; log "dockerd did not come up"; exit 1; }
+  if [ -f "$NETWORK_STORE" ] && [ -z "$(ls -A "$DATA_ROOT/containers" 2>/dev/null)" ]; then
+    rm -f "$NETWORK_STORE"
+  fi
+  nohup dockerd --host "unix://$SOCK" --data-root "$DATA_ROOT" \
+    --bridge=none --iptables=false --ip-masq=false >"$STATE_DIR/dockerd.log" 2>&1 &
+  local pid=$! started=$SECONDS reported=$SECONDS
+  # Waits as long as the daemon lives and starts (up to 15 minutes), saying what it is doing.
+  until engine_up; do
+    kill -0 "$pid" 2>/dev/null || { tail -n 30 "$STATE_DIR/dockerd.log" >&2; log "dockerd exited"; exit 1; }
+    if [ $((SECONDS - started)) -ge 900 ]; then
+      tail -n 30 "$STATE_DIR/dockerd.log" >&2; log "dockerd did not come up in 15 minutes"; exit 1
+    fi
+    if [ $((SECONDS - reported)) -ge 30 ]; then
+      reported=$SECONDS
+      log "dockerd still starting after $((SECONDS - started)) s: $(tail -n 1 "$STATE_DIR/dockerd.log" | cut -c1-160)"
+    fi
+    sleep 1
+  done
+}
+
+if engine_up; then
+  log "reusing the engine on $SOCK"
+else
+  log "starting dockerd (data root $DATA_ROOT)"
+  start_engine
 fi
 
 registry_up() { curl -fsS --max-time 2 "http://$REGISTRY/v2/" >/dev/null 2>&1; }
