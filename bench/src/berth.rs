@@ -165,7 +165,14 @@ pub async fn watch(
     ready: Option<oneshot::Sender<()>>,
 ) -> Session {
     let path = format!("/api/runs/{run_id}/ws");
-    session(to, &path, &ClientMessage::Watch, reading, ready).await
+    session(
+        to,
+        &path,
+        &ClientMessage::Watch { from: None },
+        reading,
+        ready,
+    )
+    .await
 }
 
 async fn session(

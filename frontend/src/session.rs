@@ -189,7 +189,7 @@ impl Session {
         if self.phase.get_untracked() == Phase::Detached {
             self.phase.set(Phase::Running);
         }
-        self.inner.state.borrow_mut().hello = Some(ClientMessage::Watch);
+        self.inner.state.borrow_mut().hello = Some(ClientMessage::Watch { from: None });
         self.connect(format!("/api/runs/{}/ws", api::segment(&id)));
     }
 

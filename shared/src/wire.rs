@@ -29,8 +29,12 @@ pub struct RunRequest {
 pub enum ClientMessage {
     /// The first message on `/api/runs/ws`.
     Run(Box<RunRequest>),
-    /// The first message on `/api/runs/{run_id}/ws`.
-    Watch,
+    /// The first message on `/api/runs/{run_id}/ws`. `from`: output bytes the client already
+    /// has (it reconnects); the replay then sends all events again but output only after them.
+    Watch {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        from: Option<u64>,
+    },
     Resize {
         cols: u16,
         rows: u16,

@@ -189,7 +189,7 @@ impl Client {
 
     pub async fn watch(run_id: &str) -> Client {
         let mut c = Client::connect(&format!("/api/runs/{run_id}/ws")).await;
-        c.send(&ClientMessage::Watch).await;
+        c.send(&ClientMessage::Watch { from: None }).await;
         c
     }
 

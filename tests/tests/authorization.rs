@@ -172,7 +172,7 @@ async fn every_role_against_every_endpoint() {
     let mut w = Client::connect_to(team.addr, &watch, &team.vic)
         .await
         .unwrap();
-    w.send(&ClientMessage::Watch).await;
+    w.send(&ClientMessage::Watch { from: None }).await;
     w.until(|t| t.kinds().contains(&"started")).await;
     w.send(&ClientMessage::Signal {
         signal: "KILL".into(),

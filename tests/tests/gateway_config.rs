@@ -191,7 +191,8 @@ async fn finished_runs_beyond_memory_come_back_from_the_store() {
         .await
         .unwrap();
     let mut t = t;
-    t.send(&berth_shared::wire::ClientMessage::Watch).await;
+    t.send(&berth_shared::wire::ClientMessage::Watch { from: None })
+        .await;
     let t = t.finish().await;
     assert_eq!(
         (t.stdout_str(), t.exit_code()),

@@ -29,14 +29,18 @@ pub struct Me {
     username: String,
     role: Role,
     team: String,
+    /// Whether the role and the policy let this user run anything at all (the dashboard shows
+    /// the run form only then; each run is still checked in full).
+    may_run: bool,
 }
 
-impl From<&Principal> for Me {
-    fn from(p: &Principal) -> Me {
+impl Me {
+    fn of(p: &Principal, app: &AppState) -> Me {
         Me {
             username: p.username.clone(),
             role: p.role,
             team: p.team.clone(),
+            may_run: app.policy.for_role(p.role).may_run(),
         }
     }
 }
@@ -101,11 +105,6 @@ pub async fn login(
     match app.auth.login(&req.username, &req.password).await {
         Ok((user, session)) => {
             app.limits.forget(&key);
-            let me = Me {
-                username: user.username.clone(),
-                role: user.role,
-                team: user.team.clone(),
-            };
             let principal = Principal {
                 username: user.username,
                 role: user.role,
@@ -115,6 +114,7 @@ pub async fn login(
             };
             app.audit(&principal, "login", &principal.username, Outcome::Ok, "")
                 .await;
+            let me = Me::of(&principal, &app);
             let cookie = session_cookie(&session, SESSION_SECONDS, &headers, app.public_https);
             Ok(([(header::SET_COOKIE, cookie)], Json(me)).into_response())
         }
@@ -145,8 +145,8 @@ pub async fn logout(
     Ok((StatusCode::NO_CONTENT, [(header::SET_COOKIE, cookie)]).into_response())
 }
 
-pub async fn me(user: Principal) -> Json<Me> {
-    Json(Me::from(&user))
+pub async fn me(State(app): State<AppState>, user: Principal) -> Json<Me> {
+    Json(Me::of(&user, &app))
 }
 
 #[derive(Deserialize)]

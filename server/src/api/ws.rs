@@ -135,13 +135,21 @@ async fn start_and_follow(socket: WebSocket, app: AppState, user: Principal) {
     if let (Some(cols), Some(rows)) = (req.cols, req.rows) {
         run.send_input(Input::Resize { cols, rows }).await;
     }
-    follow(sink, stream, run, true, true).await;
+    follow(sink, stream, run, Cursor::default(), true, true).await;
 }
 
 async fn watch_and_follow(socket: WebSocket, run: Arc<Run>, may_input: bool) {
     let (sink, mut stream) = socket.split();
     match first_message(&mut stream).await {
-        Ok(ClientMessage::Watch) => follow(sink, stream, run, false, may_input).await,
+        Ok(ClientMessage::Watch { from }) => match run.journal.cursor_from(from.unwrap_or(0)) {
+            Ok(cursor) => follow(sink, stream, run, cursor, false, may_input).await,
+            Err(produced) => {
+                let message = format!(
+                    "\"from\" is past the end of the output: the run has produced {produced} bytes"
+                );
+                refuse(sink, message).await
+            }
+        },
         Ok(_) => {
             refuse(
                 sink,
@@ -165,12 +173,12 @@ async fn follow(
     mut sink: Sink,
     stream: SplitStream<WebSocket>,
     run: Arc<Run>,
+    mut cursor: Cursor,
     primary: bool,
     may_input: bool,
 ) {
     let (control_tx, mut control) = mpsc::channel(16);
     let reader = tokio::spawn(read_client(stream, run.clone(), control_tx, may_input));
-    let mut cursor = Cursor::default();
     if primary {
         run.journal.set_primary(&cursor);
     }
@@ -374,7 +382,7 @@ async fn read_client(
                     let _ = control.send(Control::Detach).await;
                     continue;
                 }
-                Ok(ClientMessage::Run(_) | ClientMessage::Watch) => {
+                Ok(ClientMessage::Run(_) | ClientMessage::Watch { .. }) => {
                     let _ = control
                         .send(warn("this session already follows a run"))
                         .await;

@@ -243,6 +243,20 @@ impl Journal {
         self.appended.send_replace(());
     }
 
+    /// A follower's starting point: every event, and output after the first `from` bytes (what
+    /// a reconnecting client already has). `Err(produced)` when `from` is past the output
+    /// produced so far.
+    pub fn cursor_from(&self, from: u64) -> Result<Cursor, u64> {
+        let end = self.lock().end;
+        if from > end {
+            return Err(end);
+        }
+        Ok(Cursor {
+            events: 0,
+            offset: from,
+        })
+    }
+
     /// Makes a follower the primary, from its current position.
     pub fn set_primary(&self, cursor: &Cursor) {
         self.lock().primary = Some(cursor.offset);

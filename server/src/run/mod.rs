@@ -245,10 +245,15 @@ impl Runs {
         self.register(run.clone());
         let (engine, store, task_run) = (self.engine.clone(), self.store.clone(), run.clone());
         tokio::spawn(async move {
-            if let Some(store) = &store {
-                persist(store, &task_run).await;
-            }
-            sequence::drive(engine, Arc::clone(&task_run), what, inputs).await;
+            // The first record is written while the sequence runs, not before: a disk write
+            // is no reason to make the container wait.
+            let first_record = async {
+                if let Some(store) = &store {
+                    persist(store, &task_run).await;
+                }
+            };
+            let sequence = sequence::drive(engine, Arc::clone(&task_run), what, inputs);
+            tokio::join!(first_record, sequence);
             if let Some(store) = &store {
                 persist(store, &task_run).await;
             }
