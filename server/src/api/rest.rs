@@ -2,6 +2,7 @@
 //! runs and Berth's containers by their owner and team; other containers are read-only for
 //! non-admins.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use axum::Json;
@@ -282,9 +283,7 @@ pub async fn delete_run(
 }
 
 /// Owner and team of a Berth container; `None` for containers Berth did not create.
-fn berth_owner(
-    labels: Option<&std::collections::HashMap<String, String>>,
-) -> Option<(String, String)> {
+fn berth_owner(labels: Option<&HashMap<String, String>>) -> Option<(String, String)> {
     let labels = labels?;
     labels.get(LABEL_RUN_ID)?;
     let get = |k| labels.get(k).cloned().unwrap_or_default();
@@ -293,13 +292,24 @@ fn berth_owner(
 
 /// Whether `user` sees a container: admins all; others their own and their team's Berth
 /// containers, and containers Berth did not create (read-only).
-fn sees_container(
-    user: &Principal,
-    labels: Option<&std::collections::HashMap<String, String>>,
-) -> bool {
+fn sees_container(user: &Principal, labels: Option<&HashMap<String, String>>) -> bool {
     match berth_owner(labels) {
         Some((owner, team)) => user.sees(&owner, &team),
         None => true,
+    }
+}
+
+/// Inspects a container `user` sees; one they do not is 404, as if it did not exist.
+async fn visible_container(
+    app: &AppState,
+    user: &Principal,
+    id: &str,
+) -> ApiResult<ContainerInspectResponse> {
+    let container = app.engine.inspect(id).await?;
+    if sees_container(user, labels_of(&container)) {
+        Ok(container)
+    } else {
+        Err(ApiError::NotFound(format!("No such container: {id}")))
     }
 }
 
@@ -309,20 +319,19 @@ async fn actionable_container(
     user: &Principal,
     id: &str,
 ) -> ApiResult<ContainerInspectResponse> {
-    let container = app.engine.inspect(id).await?;
-    let labels = container.config.as_ref().and_then(|c| c.labels.as_ref());
-    if !sees_container(user, labels) {
-        return Err(ApiError::NotFound(format!("No such container: {id}")));
-    }
+    let container = visible_container(app, user, id).await?;
     let allowed = user.is_admin()
-        || berth_owner(labels).is_some_and(|(owner, team)| user.acts_on(&owner, &team));
-    if allowed {
-        Ok(container)
-    } else {
-        Err(ApiError::Forbidden(format!(
+        || berth_owner(labels_of(&container)).is_some_and(|(o, t)| user.acts_on(&o, &t));
+    if !allowed {
+        return Err(ApiError::Forbidden(format!(
             "container {id} is read-only for you"
-        )))
+        )));
     }
+    Ok(container)
+}
+
+fn labels_of(container: &ContainerInspectResponse) -> Option<&HashMap<String, String>> {
+    container.config.as_ref().and_then(|c| c.labels.as_ref())
 }
 
 pub async fn list_containers(
@@ -349,14 +358,7 @@ pub async fn inspect_container(
     user: Principal,
     Path(id): Path<String>,
 ) -> ApiResult<Json<ContainerInspectResponse>> {
-    let container = app.engine.inspect(&id).await?;
-    if !sees_container(
-        &user,
-        container.config.as_ref().and_then(|c| c.labels.as_ref()),
-    ) {
-        return Err(ApiError::NotFound(format!("No such container: {id}")));
-    }
-    Ok(Json(container))
+    Ok(Json(visible_container(&app, &user, &id).await?))
 }
 
 pub async fn stop_container(
@@ -414,15 +416,9 @@ pub async fn container_logs(
     q: Result<Query<LogsQuery>, QueryRejection>,
 ) -> ApiResult<Response> {
     let q = query(q)?;
-    let container = app.engine.inspect(&id).await?;
-    let config = container.config.unwrap_or_default();
-    if !sees_container(&user, config.labels.as_ref()) {
-        return Err(ApiError::NotFound(format!("No such container: {id}")));
-    }
-    let frames = app
-        .engine
-        .logs(&id, config.tty.unwrap_or(false), q.tail)
-        .await?;
+    let container = visible_container(&app, &user, &id).await?;
+    let tty = container.config.and_then(|c| c.tty).unwrap_or(false);
+    let frames = app.engine.logs(&id, tty, q.tail).await?;
     let body: Vec<u8> = frames.iter().flat_map(|f| f.data.iter().copied()).collect();
     Ok(([(header::CONTENT_TYPE, "application/octet-stream")], body).into_response())
 }
@@ -435,11 +431,7 @@ pub async fn attach_container(
     Path(id): Path<String>,
 ) -> ApiResult<(StatusCode, Json<AttachedRun>)> {
     let container = actionable_container(&app, &user, &id).await?;
-    let label = container
-        .config
-        .as_ref()
-        .and_then(|c| c.labels.as_ref())
-        .and_then(|l| l.get(LABEL_RUN_ID));
+    let label = labels_of(&container).and_then(|l| l.get(LABEL_RUN_ID));
     if let Some(run) = label.and_then(|run_id| app.runs.get(run_id))
         && !run.journal.is_finished()
     {
