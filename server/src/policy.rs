@@ -12,6 +12,7 @@
 
 mod check;
 mod glob;
+mod host_paths;
 #[cfg(test)]
 mod tests;
 
@@ -216,6 +217,7 @@ struct RulesFile {
 
     allow_privileged: bool,
     allow_host_binds: bool,
+    allowed_host_paths: Vec<String>,
     allow_named_volumes: bool,
     allowed_volume_drivers: Vec<String>,
     allow_volume_options: bool,
@@ -256,6 +258,7 @@ impl Default for RulesFile {
             allow_image_ids: false,
             allow_privileged: false,
             allow_host_binds: false,
+            allowed_host_paths: Vec::new(),
             allow_named_volumes: false,
             allowed_volume_drivers: Vec::new(),
             allow_volume_options: false,
@@ -298,6 +301,7 @@ struct Rules {
     allow_image_ids: bool,
     allow_privileged: bool,
     allow_host_binds: bool,
+    host_paths: Vec<host_paths::HostPath>,
     allow_named_volumes: bool,
     volume_drivers: Vec<String>,
     allow_volume_options: bool,
@@ -395,6 +399,17 @@ impl RulesFile {
                 "allowed_devices: entries are absolute host paths such as /dev/fuse".into(),
             ));
         }
+        let host_paths: Vec<_> = self
+            .allowed_host_paths
+            .iter()
+            .map(|p| host_paths::HostPath::parse(p))
+            .collect::<Result<_, _>>()?;
+        host_paths::check_overlaps(&host_paths)?;
+        if self.allow_host_binds && !host_paths.is_empty() {
+            return Err(PolicyError::Invalid(
+                "allow_host_binds already allows every host path: leave out allowed_host_paths, or allow_host_binds".into(),
+            ));
+        }
         for (key, v) in [
             (
                 "max_concurrent_runs",
@@ -415,6 +430,7 @@ impl RulesFile {
             allow_image_ids: self.allow_image_ids,
             allow_privileged: self.allow_privileged,
             allow_host_binds: self.allow_host_binds,
+            host_paths,
             allow_named_volumes: self.allow_named_volumes,
             volume_drivers: self.allowed_volume_drivers,
             allow_volume_options: self.allow_volume_options,

@@ -7,11 +7,14 @@
 
 use std::collections::BTreeMap;
 
-use berth_shared::models::{HostConfig, HostConfigCgroupnsModeEnum, Mount, MountType};
+use berth_shared::models::{
+    HostConfig, HostConfigCgroupnsModeEnum, Mount, MountBindOptionsPropagationEnum, MountType,
+};
 use berth_shared::plan::Plan;
 use berth_shared::reference::{ImageRef, ImageSpec};
 
 use super::glob::glob;
+use super::host_paths::{self, BindRequest};
 use super::{Context, Denial, Rules, normalize_capability};
 
 type Check = Result<(), Denial>;
@@ -196,9 +199,9 @@ fn named_image(rules: &Rules, r: &ImageRef, what: &str) -> Check {
 
 /// The source of a `-v` bind or a volume mount: as for the daemon, an absolute path is a host
 /// path and anything else names a volume (the volume driver validates the name).
-fn volume_source(rules: &Rules, flag: &str, source: &str) -> Check {
-    if source.starts_with('/') {
-        return host_bind(rules, flag, source);
+fn volume_source(rules: &Rules, flag: &str, bind: BindRequest) -> Check {
+    if bind.source.starts_with('/') {
+        return host_bind(rules, flag, bind);
     }
     if rules.allow_named_volumes {
         return Ok(());
@@ -206,19 +209,68 @@ fn volume_source(rules: &Rules, flag: &str, source: &str) -> Check {
     deny(
         "named-volume",
         format!(
-            "{flag} uses the named volume {source}; named volumes are not allowed (anonymous volumes and --tmpfs are)"
+            "{flag} uses the named volume {}; named volumes are not allowed (anonymous volumes and --tmpfs are)",
+            bind.source
         ),
     )
 }
 
-fn host_bind(rules: &Rules, flag: &str, source: &str) -> Check {
+fn host_bind(rules: &Rules, flag: &str, bind: BindRequest) -> Check {
     if rules.allow_host_binds {
         return Ok(());
     }
-    deny(
-        "host-bind",
-        format!("{flag} mounts the host path {source}; host bind mounts are not allowed"),
-    )
+    host_paths::allow(&rules.host_paths, &bind).or_else(|reason| {
+        deny(
+            "host-bind",
+            format!("{flag} mounts the host path {}; {reason}", bind.source),
+        )
+    })
+}
+
+/// A `-v SRC:DST[:MODE]` bind as the host-path rules see it.
+fn bind_request<'a>(source: &'a str, mode: &str) -> BindRequest<'a> {
+    let options: Vec<&str> = mode.split(',').collect();
+    let host_options = options.iter().find_map(|o| match *o {
+        "z" | "Z" => Some(format!(
+            "the mode {o} (SELinux relabelling of the host files)"
+        )),
+        "shared" | "rshared" | "slave" | "rslave" => Some(format!("the propagation {o}")),
+        _ => None,
+    });
+    BindRequest {
+        source,
+        read_only: options.contains(&"ro"),
+        host_options,
+    }
+}
+
+/// A `--mount type=bind` as the host-path rules see it.
+fn mount_bind_request(m: &Mount) -> BindRequest<'_> {
+    let options = m.bind_options.as_ref();
+    let propagation = options
+        .and_then(|o| o.propagation)
+        .filter(|p| {
+            !matches!(
+                p,
+                MountBindOptionsPropagationEnum::EMPTY
+                    | MountBindOptionsPropagationEnum::PRIVATE
+                    | MountBindOptionsPropagationEnum::RPRIVATE
+            )
+        })
+        .map(|p| format!("bind-propagation={p}"));
+    let create = options
+        .and_then(|o| o.create_mountpoint)
+        .unwrap_or(false)
+        .then(|| "bind-create-src (creating the host path)".to_string());
+    let writable_submounts = options
+        .and_then(|o| o.read_only_non_recursive)
+        .unwrap_or(false)
+        .then(|| "bind-recursive=writable".to_string());
+    BindRequest {
+        source: m.source.as_deref().unwrap_or(""),
+        read_only: m.read_only == Some(true),
+        host_options: propagation.or(create).or(writable_submounts),
+    }
 }
 
 fn volume_driver(rules: &Rules, flag: &str, driver: &str) -> Check {
@@ -277,13 +329,20 @@ fn mounts(rules: &Rules, host: &HostConfig) -> Check {
         if parts.len() < 2 {
             continue;
         }
-        volume_source(rules, &flag, parts[0])?;
+        let mode = parts.get(2).copied().unwrap_or("");
+        volume_source(rules, &flag, bind_request(parts[0], mode))?;
     }
     for m in host.mounts.iter().flatten() {
         let flag = mount_flag(m);
         let source = m.source.as_deref().unwrap_or("");
         match m.typ {
-            Some(MountType::BIND) | Some(MountType::NPIPE) => host_bind(rules, &flag, source)?,
+            Some(MountType::BIND) => host_bind(rules, &flag, mount_bind_request(m))?,
+            // A Windows named pipe: never within a list of directories.
+            Some(MountType::NPIPE) if !rules.allow_host_binds => deny(
+                "host-bind",
+                format!("{flag} mounts the host pipe {source}; host bind mounts are not allowed"),
+            )?,
+            Some(MountType::NPIPE) => {}
             Some(MountType::TMPFS) => {}
             Some(MountType::IMAGE) => {
                 let spec = ImageSpec::parse(source)
@@ -312,7 +371,12 @@ fn mounts(rules: &Rules, host: &HostConfig) -> Check {
                     )?;
                 }
                 if !source.is_empty() {
-                    volume_source(rules, &flag, source)?;
+                    let bind = BindRequest {
+                        source,
+                        read_only: m.read_only == Some(true),
+                        host_options: None,
+                    };
+                    volume_source(rules, &flag, bind)?;
                 }
             }
             Some(MountType::CLUSTER) | None => deny(

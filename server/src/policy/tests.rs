@@ -694,6 +694,78 @@ fn policy_configured_allowances() {
 }
 
 #[test]
+fn policy_allowed_host_paths() {
+    let policy = Policy::from_toml(
+        r#"
+        [operator]
+        allowed_images = ["**"]
+        allowed_host_paths = ["/srv/data", "/srv/scratch:rw"]
+        "#,
+    )
+    .unwrap();
+    let check = |args: &[&str]| check_as(&policy, Role::Operator, &mut argv_plan(args));
+    for args in [
+        &["-v", "/srv/data:/d:ro", "x"][..],
+        &["-v", "/srv/data/sub/dir:/d:ro,rprivate", "x"],
+        &[
+            "--mount",
+            "type=bind,src=/srv/data/sub,dst=/d,readonly",
+            "x",
+        ],
+        &["-v", "/srv/scratch:/s", "x"],
+        &["--mount", "type=bind,src=/srv/scratch,dst=/s", "x"],
+    ] {
+        check(args).unwrap_or_else(|d| panic!("{args:?}: {d}"));
+    }
+    for (args, says) in [
+        (&["-v", "/srv/data:/d", "x"][..], "read-only"),
+        (
+            &["--mount", "type=bind,src=/srv/data,dst=/d", "x"],
+            "read-only",
+        ),
+        (&["-v", "/srv/data/../../etc:/d:ro", "x"], "not among"),
+        (&["-v", "/srv/database:/d:ro", "x"], "not among"),
+        (&["-v", "/srv/scratch/root:/d:ro", "x"], "symlinks"),
+        (&["-v", "/srv/data:/d:ro,z", "x"], "SELinux"),
+        (&["-v", "/srv/data:/d:ro,rshared", "x"], "rshared"),
+        (
+            &[
+                "--mount",
+                "type=bind,src=/srv/data,dst=/d,readonly,bind-propagation=shared",
+                "x",
+            ],
+            "bind-propagation=shared",
+        ),
+        (&["--mount", "type=npipe,src=/srv/data,dst=/d", "x"], "pipe"),
+    ] {
+        let denial = check(args).unwrap_err();
+        assert_eq!(denial.rule, "host-bind", "{args:?}");
+        assert!(denial.message.contains(says), "{args:?}: {denial}");
+    }
+    // The same list as the structured spec.
+    let mut plan = spec_plan(&json!({"image": "x", "volume": ["/srv/data:/d"]}));
+    let denial = check_as(&policy, Role::Operator, &mut plan).unwrap_err();
+    assert_eq!(denial.rule, "host-bind");
+    // A local volume binding a host path is still a volume option, whatever the list says.
+    let volume_bind = [
+        "--mount",
+        "type=volume,dst=/x,volume-opt=type=none,volume-opt=o=bind,volume-opt=device=/srv/data",
+        "x",
+    ];
+    assert_eq!(check(&volume_bind).unwrap_err().rule, "volume-options");
+
+    for bad in [
+        r#"allowed_host_paths = ["srv"]"#,
+        r#"allowed_host_paths = ["/srv/../etc"]"#,
+        r#"allowed_host_paths = ["/srv", "/srv/x:rw"]"#,
+        "allowed_host_paths = [\"/srv\"]\nallow_host_binds = true",
+    ] {
+        let err = Policy::from_toml(&format!("[operator]\n{bad}\n")).unwrap_err();
+        assert!(err.to_string().contains("allow"), "{bad}: {err}");
+    }
+}
+
+#[test]
 fn policy_toml_parsing() {
     // Unknown keys and tables are errors, so a misspelt rule is never silently ignored.
     let err = Policy::from_toml("[operator]\nallow_privilegd = true\n").unwrap_err();
