@@ -237,6 +237,9 @@ struct RulesFile {
     allowed_log_drivers: Vec<String>,
     allow_log_options: bool,
     allow_annotations: bool,
+    allow_restart_policies: bool,
+    allow_oom_adjustments: bool,
+    allowed_ulimits: Vec<String>,
 
     default_memory: Option<ByteSize>,
     max_memory: Option<ByteSize>,
@@ -279,6 +282,9 @@ impl Default for RulesFile {
             allowed_log_drivers: Vec::new(),
             allow_log_options: false,
             allow_annotations: false,
+            allow_restart_policies: false,
+            allow_oom_adjustments: false,
+            allowed_ulimits: Vec::new(),
             default_memory: None,
             max_memory: None,
             default_cpus: None,
@@ -321,6 +327,9 @@ struct Rules {
     log_drivers: Vec<String>,
     allow_log_options: bool,
     allow_annotations: bool,
+    allow_restart_policies: bool,
+    allow_oom_adjustments: bool,
+    ulimits: Vec<String>,
     memory: Limit,
     cpus: Limit,
     pids: Limit,
@@ -387,6 +396,7 @@ impl RulesFile {
             ("allowed_runtimes", &self.allowed_runtimes),
             ("allowed_networks", &self.allowed_networks),
             ("allowed_log_drivers", &self.allowed_log_drivers),
+            ("allowed_ulimits", &self.allowed_ulimits),
         ] {
             if list.iter().any(|v| v.trim().is_empty() || v.trim() != v) {
                 return Err(PolicyError::Invalid(format!(
@@ -454,6 +464,9 @@ impl RulesFile {
             log_drivers: self.allowed_log_drivers,
             allow_log_options: self.allow_log_options,
             allow_annotations: self.allow_annotations,
+            allow_restart_policies: self.allow_restart_policies,
+            allow_oom_adjustments: self.allow_oom_adjustments,
+            ulimits: self.allowed_ulimits,
             memory: Limit::new(
                 "memory",
                 self.default_memory.map(|b| b.0),

@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 
 use berth_shared::models::{
     HostConfig, HostConfigCgroupnsModeEnum, Mount, MountBindOptionsPropagationEnum, MountType,
+    RestartPolicyNameEnum,
 };
 use berth_shared::plan::Plan;
 use berth_shared::reference::{ImageRef, ImageSpec};
@@ -46,6 +47,7 @@ pub fn check(rules: &Rules, plan: &mut Plan, ctx: &Context) -> Check {
     devices(rules, host)?;
     security(rules, host)?;
     other(rules, host)?;
+    host_stability(rules, host)?;
     let defaults = resources(rules, host)?;
     // Every rule passed: only now is the request changed.
     defaults.apply(plan.body.host_config.get_or_insert_default());
@@ -696,6 +698,63 @@ fn other(rules: &Rules, host: &HostConfig) -> Check {
         )?;
     }
     Ok(())
+}
+
+/// Settings that let a container outlive the gateway's control or weigh on the host beyond its
+/// resource limits: restart policies, OOM-killer exemptions, raised resource limits.
+fn host_stability(rules: &Rules, host: &HostConfig) -> Check {
+    let restart = host.restart_policy.as_ref().and_then(|r| r.name);
+    if let Some(name) =
+        restart.filter(|n| !matches!(n, RestartPolicyNameEnum::EMPTY | RestartPolicyNameEnum::NO))
+        && !rules.allow_restart_policies
+    {
+        deny(
+            "restart",
+            format!(
+                "--restart {name}: restart policies are not allowed (the container would come back after the daemon restarts, outside Berth's runs)"
+            ),
+        )?;
+    }
+    if !rules.allow_oom_adjustments {
+        // Within a memory limit the kernel pauses the container instead (the daemon warns
+        // the same); without one, the host's processes are what the OOM killer has left.
+        let memory_limited = host.memory.is_some_and(|m| m > 0) || rules.memory.default.is_some();
+        if host.oom_kill_disable == Some(true) && !memory_limited {
+            deny(
+                "oom",
+                "--oom-kill-disable without a memory limit (-m) is not allowed: the OOM killer would pick host processes instead",
+            )?;
+        }
+        if let Some(adj) = host.oom_score_adj.filter(|a| *a < 0) {
+            deny(
+                "oom",
+                format!(
+                    "--oom-score-adj {adj}: a negative score makes the OOM killer pick host processes first; only 0 or above is allowed"
+                ),
+            )?;
+        }
+    }
+    for ulimit in host.ulimits.iter().flatten() {
+        let name = ulimit.name.as_deref().unwrap_or("");
+        if !rules.ulimits.iter().any(|u| u == name) {
+            deny(
+                "ulimits",
+                format!(
+                    "--ulimit {name}: this limit may not be set (allowed: {})",
+                    list(&rules.ulimits)
+                ),
+            )?;
+        }
+    }
+    Ok(())
+}
+
+fn list(items: &[String]) -> String {
+    if items.is_empty() {
+        "none".into()
+    } else {
+        items.join(", ")
+    }
 }
 
 /// What [`resources`] decided to fill in.

@@ -390,6 +390,26 @@ fn bypasses() -> Vec<Case> {
             &["--annotation", "run.oci.x=1", IMG],
             json!({"annotation": ["run.oci.x=1"]}),
         ),
+        case(
+            "restart",
+            &["--restart", "always", IMG],
+            json!({"restart": "always"}),
+        ),
+        case(
+            "restart",
+            &["--restart", "on-failure:3", IMG],
+            json!({"restart": "on-failure:3"}),
+        ),
+        case(
+            "oom",
+            &["--oom-score-adj", "-500", IMG],
+            json!({"oom_score_adj": "-500"}),
+        ),
+        case(
+            "ulimits",
+            &["--ulimit", "nofile=1048576:1048576", IMG],
+            json!({"ulimit": ["nofile=1048576:1048576"]}),
+        ),
     ]
 }
 
@@ -763,6 +783,45 @@ fn policy_allowed_host_paths() {
         let err = Policy::from_toml(&format!("[operator]\n{bad}\n")).unwrap_err();
         assert!(err.to_string().contains("allow"), "{bad}: {err}");
     }
+}
+
+#[test]
+fn policy_host_stability_allowances() {
+    let strict = Policy::from_toml("[operator]\nallowed_images = [\"**\"]\n").unwrap();
+    let check = |policy: &Policy, args: &[&str]| {
+        check_as(policy, Role::Operator, &mut argv_plan(args)).map_err(|d| d.rule)
+    };
+    // Harmless forms pass: no restart, a positive OOM score, the OOM killer off within -m.
+    for args in [
+        &["--restart", "no", "x"][..],
+        &["--oom-score-adj", "500", "x"],
+        &["-m", "64m", "--oom-kill-disable", "x"],
+    ] {
+        assert_eq!(check(&strict, args), Ok(()), "{args:?}");
+    }
+    assert_eq!(check(&strict, &["--oom-kill-disable", "x"]), Err("oom"));
+
+    let lenient = Policy::from_toml(
+        r#"
+        [operator]
+        allowed_images = ["**"]
+        allow_restart_policies = true
+        allow_oom_adjustments = true
+        allowed_ulimits = ["nofile"]
+        "#,
+    )
+    .unwrap();
+    for args in [
+        &["--restart", "unless-stopped", "x"][..],
+        &["--oom-score-adj", "-1000", "--oom-kill-disable", "x"],
+        &["--ulimit", "nofile=4096", "x"],
+    ] {
+        assert_eq!(check(&lenient, args), Ok(()), "{args:?}");
+    }
+    assert_eq!(
+        check(&lenient, &["--ulimit", "nproc=10", "x"]),
+        Err("ulimits")
+    );
 }
 
 #[test]
