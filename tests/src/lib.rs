@@ -15,6 +15,7 @@ use std::time::Duration;
 use berth_server::Config;
 use berth_shared::wire::{ClientMessage, RunRequest, ServerEvent};
 use futures_util::{SinkExt, StreamExt};
+use serde_json::Value;
 use tokio_tungstenite::tungstenite::Message;
 
 pub const DOCKER_HOST: &str = "unix:///var/run/docker.sock";
@@ -109,6 +110,15 @@ impl Transcript {
             _ => None,
         })
     }
+    /// Asserts that the run failed: an error event with the exit status `code`, whose
+    /// message contains every one of `wording`.
+    pub fn assert_error(&self, code: i32, wording: &[&str]) {
+        let (got, message) = self.error().expect("an error event");
+        assert_eq!(got, code, "{message}");
+        for w in wording {
+            assert!(message.contains(w), "{w:?} in {message:?}");
+        }
+    }
     pub fn run_id(&self) -> Option<String> {
         self.events.iter().find_map(|e| match e {
             ServerEvent::Accepted { run_id } => Some(run_id.clone()),
@@ -187,8 +197,18 @@ impl Client {
         c
     }
 
+    /// Watches a run of the shared test gateway as its admin.
     pub async fn watch(run_id: &str) -> Client {
-        let mut c = Client::connect(&format!("/api/runs/{run_id}/ws")).await;
+        Self::watch_as(gateway(), ADMIN_TOKEN, run_id).await
+    }
+
+    /// Watches a run from its start on the gateway at `addr`, as `token`: the watch socket
+    /// of tests with gateways (and users) of their own.
+    pub async fn watch_as(addr: SocketAddr, token: &str, run_id: &str) -> Client {
+        let path = format!("/api/runs/{run_id}/ws");
+        let mut c = Self::connect_to(addr, &path, token)
+            .await
+            .expect("WebSocket connects");
         c.send(&ClientMessage::Watch { from: None }).await;
         c
     }
@@ -284,23 +304,105 @@ pub fn url(path: &str) -> String {
     format!("http://{}{path}", gateway())
 }
 
-/// Polls `GET /api/runs/{id}` until it has an exit code.
-pub async fn wait_for_exit(run_id: &str) -> serde_json::Value {
-    for _ in 0..300 {
-        let info: serde_json::Value = http()
-            .get(url(&format!("/api/runs/{run_id}")))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        if !info["exit_code"].is_null() {
-            return info;
+// Request helpers. Nearly every REST check sends one request and looks at its status, its
+// JSON or its text; these keep that send/parse chain (and where it panics) in one place, for
+// any client (admin, a team member, anonymous, a browser with cookies) and any gateway.
+
+/// Sends `req`; the answer's status.
+pub async fn status_of(req: reqwest::RequestBuilder) -> u16 {
+    req.send().await.unwrap().status().as_u16()
+}
+
+/// Sends `req`; the answer's body parsed as JSON (panics when it is not JSON).
+pub async fn json_of(req: reqwest::RequestBuilder) -> Value {
+    req.send().await.unwrap().json().await.unwrap()
+}
+
+/// Sends `req`; the answer's body as text (run output, container logs).
+pub async fn text_of(req: reqwest::RequestBuilder) -> String {
+    req.send().await.unwrap().text().await.unwrap()
+}
+
+/// Sends `req`; the status and the JSON body (`null` when there is none), for checks on both.
+pub async fn status_and_json(req: reqwest::RequestBuilder) -> (u16, Value) {
+    let resp = req.send().await.unwrap();
+    let status = resp.status().as_u16();
+    (status, resp.json().await.unwrap_or(Value::Null))
+}
+
+/// `GET path` on the shared gateway as admin, as JSON.
+pub async fn get_json(path: &str) -> Value {
+    json_of(http().get(url(path))).await
+}
+
+/// What the shared gateway recorded of a run's output (`GET /api/runs/{id}/output`).
+pub async fn run_output(run_id: &str) -> String {
+    text_of(http().get(url(&format!("/api/runs/{run_id}/output")))).await
+}
+
+/// `POST /api/runs` with `body` on the shared gateway as admin: (status, JSON body).
+pub async fn create_run(body: Value) -> (u16, Value) {
+    status_and_json(http().post(url("/api/runs")).json(&body)).await
+}
+
+/// The `run_id` in the answer to a run's creation (or an attach).
+pub fn run_id_of(created: &Value) -> String {
+    created["run_id"].as_str().expect("a run_id").to_string()
+}
+
+/// The `run_id`s of a `GET /api/runs` listing, in its order.
+pub fn run_ids(listing: &Value) -> Vec<&str> {
+    listing
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["run_id"].as_str().unwrap())
+        .collect()
+}
+
+/// Sends `req()` up to `tries` times, `every` apart, until `done` holds for the JSON answer;
+/// returns the last answer either way, so the caller states what it expected of it. Runs end
+/// on the engine's schedule, so tests that look at a finished run wait for it this way.
+pub async fn poll_json(
+    req: impl Fn() -> reqwest::RequestBuilder,
+    tries: usize,
+    every: Duration,
+    done: impl Fn(&Value) -> bool,
+) -> Value {
+    let mut answer = Value::Null;
+    for i in 0..tries {
+        if i > 0 {
+            tokio::time::sleep(every).await;
         }
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        answer = json_of(req()).await;
+        if done(&answer) {
+            break;
+        }
     }
-    panic!("run {run_id} did not end within 30 s");
+    answer
+}
+
+/// Polls a run's record with `req()` (a `GET /api/runs/{id}` on any gateway, as anyone who
+/// may see the run), at most `tries` times `every` apart, until it has an exit code; asserts
+/// that it got one and returns the record.
+pub async fn poll_exit(
+    req: impl Fn() -> reqwest::RequestBuilder,
+    tries: usize,
+    every: Duration,
+) -> Value {
+    let info = poll_json(req, tries, every, |info| !info["exit_code"].is_null()).await;
+    let waited = every * tries as u32;
+    assert!(
+        !info["exit_code"].is_null(),
+        "the run did not end within {waited:?}: {info}"
+    );
+    info
+}
+
+/// Polls `GET /api/runs/{id}` on the shared gateway until it has an exit code (30 s at most).
+pub async fn wait_for_exit(run_id: &str) -> Value {
+    let path = format!("/api/runs/{run_id}");
+    poll_exit(|| http().get(url(&path)), 300, Duration::from_millis(100)).await
 }
 
 /// Containers carrying Berth's label for `run_id`.

@@ -6,10 +6,18 @@ use std::path::PathBuf;
 use berth_server::Config;
 use serde_json::{Value, json};
 
-use crate::{DOCKER_HOST, http_as, spawn_gateway};
+use crate::{DOCKER_HOST, http_as, json_of, run_ids, spawn_gateway, status_and_json, status_of};
 
 pub const ADMIN: &str = "team-admin-token";
 pub const PASSWORD: &str = "correct horse battery";
+
+/// A client that keeps cookies, as a browser does: sessions come from password sign-ins.
+pub fn browser() -> reqwest::Client {
+    reqwest::Client::builder()
+        .cookie_store(true)
+        .build()
+        .unwrap()
+}
 
 /// A gateway with: alice (operator, team red), bob (operator, team blue), vic (viewer, team
 /// red), root (admin user); each with an API token.
@@ -55,63 +63,56 @@ impl Team {
     /// Creates a user and returns an API token of theirs (made through a password sign-in).
     pub async fn user(&self, name: &str, role: &str, team: &str) -> String {
         let body = json!({"username": name, "password": PASSWORD, "role": role, "team": team});
-        let resp = http_as(ADMIN)
-            .post(self.url("/api/users"))
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(resp.status(), 201, "creating {name}");
-        let browser = reqwest::Client::builder()
-            .cookie_store(true)
-            .build()
-            .unwrap();
-        let resp = browser
-            .post(self.url("/api/login"))
-            .json(&json!({"username": name, "password": PASSWORD}))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(resp.status(), 200, "signing in as {name}");
-        let resp = browser
-            .post(self.url("/api/tokens"))
-            .json(&json!({"name": "tests"}))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(resp.status(), 201, "token for {name}");
-        resp.json::<Value>().await.unwrap()["token"]
-            .as_str()
-            .unwrap()
-            .to_string()
+        let created = status_of(http_as(ADMIN).post(self.url("/api/users")).json(&body)).await;
+        assert_eq!(created, 201, "creating {name}");
+        let browser = browser();
+        let signed_in = self.sign_in(&browser, name, PASSWORD).await;
+        assert_eq!(signed_in.status(), 200, "signing in as {name}");
+        let tokens = browser.post(self.url("/api/tokens"));
+        let (status, token) = status_and_json(tokens.json(&json!({"name": "tests"}))).await;
+        assert_eq!(status, 201, "token for {name}");
+        token["token"].as_str().unwrap().to_string()
+    }
+
+    /// `POST /api/login` with `browser`: the answer, whose cookie `browser` keeps on success.
+    pub async fn sign_in(
+        &self,
+        browser: &reqwest::Client,
+        name: &str,
+        password: &str,
+    ) -> reqwest::Response {
+        let credentials = json!({"username": name, "password": password});
+        let login = browser.post(self.url("/api/login")).json(&credentials);
+        login.send().await.unwrap()
+    }
+
+    /// `GET path` as `token`, as JSON.
+    pub async fn get_json(&self, token: &str, path: &str) -> Value {
+        json_of(http_as(token).get(self.url(path))).await
     }
 
     /// `POST /api/runs` as `token`: (status, body).
     pub async fn create(&self, token: &str, body: Value) -> (u16, Value) {
-        let resp = http_as(token)
-            .post(self.url("/api/runs"))
-            .json(&body)
-            .send()
+        status_and_json(http_as(token).post(self.url("/api/runs")).json(&body)).await
+    }
+
+    /// Creates, without starting, a run of `argv` as `token`: (status, body). Policy checks
+    /// happen at creation, so most policy and authorization cases need no running container.
+    pub async fn create_only(&self, token: &str, argv: &[&str]) -> (u16, Value) {
+        self.create(token, json!({"argv": argv, "start": false}))
             .await
-            .unwrap();
-        let status = resp.status().as_u16();
-        (status, resp.json().await.unwrap_or(Value::Null))
+    }
+
+    /// `DELETE /api/runs/{run_id}` as `token` (removes the container too): the status.
+    pub async fn delete_run(&self, token: &str, run_id: &str) -> u16 {
+        status_of(http_as(token).delete(self.url(&format!("/api/runs/{run_id}")))).await
     }
 
     /// Removes every run of this gateway and its container (test clean-up).
     pub async fn remove_all_runs(&self) {
-        let admin = http_as(&self.admin);
-        let runs: Value = admin
-            .get(self.url("/api/runs"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        for run in runs.as_array().unwrap() {
-            let path = format!("/api/runs/{}", run["run_id"].as_str().unwrap());
-            admin.delete(self.url(&path)).send().await.unwrap();
+        let runs = self.get_json(&self.admin, "/api/runs").await;
+        for run in run_ids(&runs) {
+            self.delete_run(&self.admin, run).await;
         }
     }
 }

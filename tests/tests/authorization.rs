@@ -2,8 +2,10 @@
 //! cross-site requests; no secret in any answer or in the audit log.
 
 use berth_shared::wire::{ClientMessage, RunRequest};
-use berth_tests::team::{PASSWORD, Team};
-use berth_tests::{Client, FIXTURE, docker, http_as, unique};
+use berth_tests::team::{PASSWORD, Team, browser};
+use berth_tests::{
+    Client, FIXTURE, docker, http_as, json_of, run_id_of, run_ids, status_of, unique,
+};
 use serde_json::{Value, json};
 
 const POLICY: &str = include_str!("../fixtures/policy.toml");
@@ -21,7 +23,7 @@ async fn status(team: &Team, token: &str, method: &str, path: &str, body: Option
         Some(b) => req.json(&b),
         None => req,
     };
-    req.send().await.unwrap().status().as_u16()
+    status_of(req).await
 }
 
 async fn ws_status(team: &Team, token: &str, path: &str) -> u16 {
@@ -38,11 +40,11 @@ async fn every_role_against_every_endpoint() {
     let sleeper = json!({"argv": [FIXTURE, "sleep", "60"]});
     let (code, body) = team.create(&team.alice, sleeper.clone()).await;
     assert_eq!(code, 201, "{body}");
-    let run_a = body["run_id"].as_str().unwrap().to_string();
+    let run_a = run_id_of(&body);
     let container_a = body["container_id"].as_str().unwrap().to_string();
     let (code, body) = team.create(&team.bob, sleeper.clone()).await;
     assert_eq!(code, 201, "{body}");
-    let run_b = body["run_id"].as_str().unwrap().to_string();
+    let run_b = run_id_of(&body);
     let foreign = unique("foreign");
     assert!(docker(&["run", "-d", "--name", &foreign, FIXTURE, "sleep", "60"]).0);
 
@@ -103,33 +105,14 @@ async fn every_role_against_every_endpoint() {
         (false, true),
         (true, false),
     ]) {
-        let runs: Value = http_as(token)
-            .get(team.url("/api/runs"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        let ids: Vec<&str> = runs
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|r| r["run_id"].as_str().unwrap())
-            .collect();
+        let runs = team.get_json(token, "/api/runs").await;
+        let ids = run_ids(&runs);
         assert_eq!(
             (ids.contains(&run_a.as_str()), ids.contains(&run_b.as_str())),
             (sees_a, sees_b),
             "{name} lists {ids:?}"
         );
-        let containers: Value = http_as(token)
-            .get(team.url("/api/containers"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let containers = team.get_json(token, "/api/containers").await;
         let has_a = containers
             .as_array()
             .unwrap()
@@ -169,41 +152,21 @@ async fn every_role_against_every_endpoint() {
         t.error(),
         Some((125, "role viewer may not run containers".to_string()))
     );
-    let mut w = Client::connect_to(team.addr, &watch, &team.vic)
-        .await
-        .unwrap();
-    w.send(&ClientMessage::Watch { from: None }).await;
+    let mut w = Client::watch_as(team.addr, &team.vic, &run_a).await;
     w.until(|t| t.kinds().contains(&"started")).await;
     w.send(&ClientMessage::Signal {
         signal: "KILL".into(),
     })
     .await;
     w.until(|t| t.kinds().contains(&"warning")).await;
-    let info: Value = http_as(&team.alice)
-        .get(team.url(&a))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let info = team.get_json(&team.alice, &a).await;
     assert_eq!(info["state"], "running", "the viewer's signal was not sent");
 
     // Acting: bob and vic cannot delete alice's run; alice can.
-    assert_eq!(status(&team, &team.bob, "DELETE", &a, None).await, 404);
-    assert_eq!(status(&team, &team.vic, "DELETE", &a, None).await, 403);
-    assert_eq!(status(&team, &team.alice, "DELETE", &a, None).await, 204);
-    assert_eq!(
-        status(
-            &team,
-            &team.bob,
-            "DELETE",
-            &format!("/api/runs/{run_b}"),
-            None
-        )
-        .await,
-        204
-    );
+    assert_eq!(team.delete_run(&team.bob, &run_a).await, 404);
+    assert_eq!(team.delete_run(&team.vic, &run_a).await, 403);
+    assert_eq!(team.delete_run(&team.alice, &run_a).await, 204);
+    assert_eq!(team.delete_run(&team.bob, &run_b).await, 204);
     docker(&["rm", "-f", &foreign]);
     team.remove_all_runs().await;
 }
@@ -211,16 +174,8 @@ async fn every_role_against_every_endpoint() {
 #[tokio::test]
 async fn sessions_refuse_cross_site_websockets_and_changes() {
     let team = Team::new(POLICY).await;
-    let browser = reqwest::Client::builder()
-        .cookie_store(true)
-        .build()
-        .unwrap();
-    let resp = browser
-        .post(team.url("/api/login"))
-        .json(&json!({"username": "alice", "password": PASSWORD}))
-        .send()
-        .await
-        .unwrap();
+    let browser = browser();
+    let resp = team.sign_in(&browser, "alice", PASSWORD).await;
     let cookie = resp.headers()["set-cookie"].to_str().unwrap().to_string();
     assert!(
         cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"),
@@ -228,14 +183,7 @@ async fn sessions_refuse_cross_site_websockets_and_changes() {
     );
     let session = cookie.split(';').next().unwrap().to_string();
 
-    let me: Value = browser
-        .get(team.url("/api/me"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let me = json_of(browser.get(team.url("/api/me"))).await;
     assert_eq!(me["username"], "alice");
     let own_origin = format!("http://{}", team.addr);
     let evil = "http://evil.example";
@@ -248,10 +196,7 @@ async fn sessions_refuse_cross_site_websockets_and_changes() {
     assert_eq!(post(evil).send().await.unwrap().status(), 403);
     let ok = post(&own_origin).send().await.unwrap();
     assert_eq!(ok.status(), 201);
-    let run_id = ok.json::<Value>().await.unwrap()["run_id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let run_id = run_id_of(&ok.json().await.unwrap());
 
     use tokio_tungstenite::tungstenite::client::IntoClientRequest;
     for (origin, want) in [(evil, 403), (own_origin.as_str(), 101)] {
@@ -268,60 +213,28 @@ async fn sessions_refuse_cross_site_websockets_and_changes() {
         assert_eq!(got, want, "WebSocket from {origin}");
     }
 
-    let resp = browser
+    let logout = browser
         .post(team.url("/api/logout"))
-        .header("origin", &own_origin)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 204);
-    assert_eq!(
-        browser
-            .get(team.url("/api/me"))
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        401
-    );
-    let wrong = reqwest::Client::new()
-        .post(team.url("/api/login"))
-        .json(&json!({"username": "alice", "password": "wrong password"}))
-        .send()
-        .await
-        .unwrap();
+        .header("origin", &own_origin);
+    assert_eq!(status_of(logout).await, 204);
+    assert_eq!(status_of(browser.get(team.url("/api/me"))).await, 401);
+    let wrong = team
+        .sign_in(&reqwest::Client::new(), "alice", "wrong password")
+        .await;
     assert_eq!(wrong.status(), 401);
-    http_as(&team.admin)
-        .delete(team.url(&format!("/api/runs/{run_id}")))
-        .send()
-        .await
-        .unwrap();
+    team.delete_run(&team.admin, &run_id).await;
 }
 
 #[tokio::test]
 async fn secrets_are_never_shown_and_tokens_can_be_revoked() {
     let team = Team::new(POLICY).await;
-    let users: Value = http_as(&team.admin)
-        .get(team.url("/api/users"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let users = team.get_json(&team.admin, "/api/users").await;
     let text = users.to_string();
     assert!(
         !text.contains("argon2") && !text.contains("password") && !text.contains(PASSWORD),
         "{text}"
     );
-    let tokens: Value = http_as(&team.admin)
-        .get(team.url("/api/tokens"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let tokens = team.get_json(&team.admin, "/api/tokens").await;
     assert_eq!(tokens.as_array().unwrap().len(), 4, "{tokens}");
     let text = tokens.to_string();
     for secret in [&team.alice, &team.bob, &team.vic, &team.root] {
@@ -349,38 +262,11 @@ async fn secrets_are_never_shown_and_tokens_can_be_revoked() {
     assert!(audit.contains(r#""action":"user.create""#) && audit.contains(r#""action":"login""#));
 
     // Alice revokes her token: it stops working at once.
-    let mine: Value = http_as(&team.alice)
-        .get(team.url("/api/tokens"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let mine = team.get_json(&team.alice, "/api/tokens").await;
     assert_eq!(mine.as_array().unwrap().len(), 1, "only her own");
-    let id = mine[0]["id"].as_str().unwrap();
-    assert_eq!(
-        status(
-            &team,
-            &team.bob,
-            "DELETE",
-            &format!("/api/tokens/{id}"),
-            None
-        )
-        .await,
-        404
-    );
-    assert_eq!(
-        status(
-            &team,
-            &team.alice,
-            "DELETE",
-            &format!("/api/tokens/{id}"),
-            None
-        )
-        .await,
-        204
-    );
+    let hers = format!("/api/tokens/{}", mine[0]["id"].as_str().unwrap());
+    assert_eq!(status(&team, &team.bob, "DELETE", &hers, None).await, 404);
+    assert_eq!(status(&team, &team.alice, "DELETE", &hers, None).await, 204);
     assert_eq!(
         status(&team, &team.alice, "GET", "/api/me", None).await,
         401

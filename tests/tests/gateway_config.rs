@@ -1,8 +1,14 @@
 //! Gateways with other settings: authentication required, a generated bootstrap token, an
 //! unreachable engine.
 
+use std::time::Duration;
+
 use berth_server::Config;
-use berth_tests::{DOCKER_HOST, http_as, spawn_gateway};
+use berth_tests::{
+    Client, DOCKER_HOST, FIXTURE, http_as, json_of, poll_json, run_id_of, run_ids, spawn_gateway,
+    status_of, text_of,
+};
+use serde_json::json;
 
 #[tokio::test]
 async fn every_api_route_but_health_needs_credentials() {
@@ -11,15 +17,7 @@ async fn every_api_route_but_health_needs_credentials() {
     let addr = spawn_gateway(config);
     let url = |p: &str| format!("http://{addr}{p}");
     let anonymous = reqwest::Client::new();
-    assert_eq!(
-        anonymous
-            .get(url("/api/health"))
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        200
-    );
+    assert_eq!(status_of(anonymous.get(url("/api/health"))).await, 200);
     for path in [
         "/api/runs",
         "/api/containers",
@@ -29,34 +27,16 @@ async fn every_api_route_but_health_needs_credentials() {
         "/api/me",
         "/api/audit",
     ] {
-        assert_eq!(
-            anonymous.get(url(path)).send().await.unwrap().status(),
-            401,
-            "{path}"
-        );
-        let wrong = http_as("nope").get(url(path)).send().await.unwrap();
-        assert_eq!(wrong.status(), 401, "{path}");
+        assert_eq!(status_of(anonymous.get(url(path))).await, 401, "{path}");
+        let wrong = status_of(http_as("nope").get(url(path))).await;
+        assert_eq!(wrong, 401, "{path}");
     }
-    let body: serde_json::Value = anonymous
-        .get(url("/api/runs"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let body = json_of(anonymous.get(url("/api/runs"))).await;
     assert_eq!(body["error"]["code"], 401);
-    let me: serde_json::Value = http_as("s3cret")
-        .get(url("/api/me"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let me = json_of(http_as("s3cret").get(url("/api/me"))).await;
     assert_eq!(
         me,
-        serde_json::json!({"username": "admin-token", "role": "admin", "team": ""})
+        json!({"username": "admin-token", "role": "admin", "team": "", "may_run": true})
     );
 }
 
@@ -69,12 +49,8 @@ async fn with_no_users_and_no_token_a_bootstrap_token_is_generated() {
     use std::os::unix::fs::PermissionsExt;
     let mode = std::fs::metadata(&token_file).unwrap().permissions().mode();
     assert_eq!(mode & 0o777, 0o600, "only the gateway's user may read it");
-    let me = http_as(token.trim())
-        .get(format!("http://{addr}/api/me"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(me.status(), 200);
+    let me = http_as(token.trim()).get(format!("http://{addr}/api/me"));
+    assert_eq!(status_of(me).await, 200);
 }
 
 #[tokio::test]
@@ -84,14 +60,7 @@ async fn an_unreachable_engine_is_reported_plainly() {
     let addr = spawn_gateway(config);
     let url = |p: &str| format!("http://{addr}{p}");
     let http = || http_as("t");
-    let health: serde_json::Value = http()
-        .get(url("/api/health"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let health = json_of(http().get(url("/api/health"))).await;
     assert_eq!(health["status"], "ok");
     assert_eq!(health["engine"]["reachable"], false);
     assert!(
@@ -100,22 +69,11 @@ async fn an_unreachable_engine_is_reported_plainly() {
             .unwrap()
             .contains("/nonexistent/docker.sock")
     );
-    let resp = http()
+    let create = http()
         .post(url("/api/runs"))
-        .json(&serde_json::json!({"argv": ["busybox"]}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 502);
-    assert_eq!(
-        http()
-            .get(url("/api/containers"))
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        502
-    );
+        .json(&json!({"argv": ["busybox"]}));
+    assert_eq!(status_of(create).await, 502);
+    assert_eq!(status_of(http().get(url("/api/containers"))).await, 502);
 }
 
 #[tokio::test]
@@ -127,73 +85,32 @@ async fn finished_runs_beyond_memory_come_back_from_the_store() {
     let url = |p: &str| format!("http://{addr}{p}");
     let mut ids = Vec::new();
     for i in 0..3 {
-        let body =
-            serde_json::json!({"argv": ["--rm", berth_tests::FIXTURE, "echo", format!("run {i}")]});
-        let created: serde_json::Value = http_as("t")
-            .post(url("/api/runs"))
-            .json(&body)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        let id = created["run_id"].as_str().unwrap().to_string();
-        for _ in 0..100 {
-            let info: serde_json::Value = http_as("t")
-                .get(url(&format!("/api/runs/{id}")))
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
-            if info["state"] == "exited" {
-                break;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-        }
+        let body = json!({"argv": ["--rm", FIXTURE, "echo", format!("run {i}")]});
+        let created = json_of(http_as("t").post(url("/api/runs")).json(&body)).await;
+        let id = run_id_of(&created);
+        let run = url(&format!("/api/runs/{id}"));
+        poll_json(
+            || http_as("t").get(&run),
+            100,
+            Duration::from_millis(50),
+            |info| info["state"] == "exited",
+        )
+        .await;
         ids.push(id);
     }
     // Give the last save a moment: it happens right after the exit is recorded.
-    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
-    let listed: serde_json::Value = http_as("t")
-        .get(url("/api/runs"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let listed: Vec<&str> = listed
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| r["run_id"].as_str().unwrap())
-        .collect();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let listed = json_of(http_as("t").get(url("/api/runs"))).await;
     assert_eq!(
-        listed,
+        run_ids(&listed),
         ids.iter().rev().map(String::as_str).collect::<Vec<_>>(),
         "newest first, all three"
     );
     for (i, id) in ids.iter().enumerate() {
-        let out = http_as("t")
-            .get(url(&format!("/api/runs/{id}/output")))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let out = text_of(http_as("t").get(url(&format!("/api/runs/{id}/output")))).await;
         assert_eq!(out, format!("run {i}\n"));
     }
-    let t = berth_tests::Client::connect_to(addr, &format!("/api/runs/{}/ws", ids[0]), "t")
-        .await
-        .unwrap();
-    let mut t = t;
-    t.send(&berth_shared::wire::ClientMessage::Watch { from: None })
-        .await;
-    let t = t.finish().await;
+    let t = Client::watch_as(addr, "t", &ids[0]).await.finish().await;
     assert_eq!(
         (t.stdout_str(), t.exit_code()),
         ("run 0\n".to_string(), Some(0))

@@ -4,134 +4,41 @@
 use std::time::Duration;
 
 use berth_tests::team::Team;
-use berth_tests::{FIXTURE, docker, http_as};
+use berth_tests::{FIXTURE, docker, http_as, poll_exit, run_id_of};
 use serde_json::{Value, json};
 
 const POLICY: &str = include_str!("../fixtures/policy.toml");
 
 /// (rule, argv before the image and command, the same as spec fields)
+#[rustfmt::skip]
 fn bypasses() -> Vec<(&'static str, Vec<&'static str>, Value)> {
+    let volume_opts = "type=volume,dst=/x,volume-opt=type=none,volume-opt=o=bind,volume-opt=device=/";
     vec![
-        (
-            "privileged",
-            vec!["--privileged"],
-            json!({"privileged": true}),
-        ),
-        (
-            "host-bind",
-            vec!["-v", "/:/host"],
-            json!({"volume": ["/:/host"]}),
-        ),
-        (
-            "host-bind",
-            vec!["--mount", "type=bind,src=/,dst=/host"],
-            json!({"mount": ["type=bind,src=/,dst=/host"]}),
-        ),
-        (
-            "volume-options",
-            vec![
-                "--mount",
-                "type=volume,dst=/x,volume-opt=type=none,volume-opt=o=bind,volume-opt=device=/",
-            ],
-            json!({"mount": ["type=volume,dst=/x,volume-opt=type=none,volume-opt=o=bind,volume-opt=device=/"]}),
-        ),
-        (
-            "capabilities",
-            vec!["--cap-add", "SYS_ADMIN"],
-            json!({"cap_add": ["SYS_ADMIN"]}),
-        ),
-        (
-            "capabilities",
-            vec!["--cap-add=all"],
-            json!({"cap_add": ["all"]}),
-        ),
-        (
-            "capabilities",
-            vec!["--cap-add", "cap_sys_admin"],
-            json!({"cap_add": ["cap_sys_admin"]}),
-        ),
-        (
-            "host-namespace",
-            vec!["--pid", "host"],
-            json!({"pid": "host"}),
-        ),
-        (
-            "host-namespace",
-            vec!["--ipc", "host"],
-            json!({"ipc": "host"}),
-        ),
-        (
-            "host-namespace",
-            vec!["--uts", "host"],
-            json!({"uts": "host"}),
-        ),
-        (
-            "host-namespace",
-            vec!["--userns", "host"],
-            json!({"userns": "host"}),
-        ),
-        (
-            "host-namespace",
-            vec!["--network", "host"],
-            json!({"network": ["host"]}),
-        ),
-        (
-            "host-namespace",
-            vec!["--cgroupns", "host"],
-            json!({"cgroupns": "host"}),
-        ),
-        (
-            "devices",
-            vec!["--device", "/dev/sda"],
-            json!({"device": ["/dev/sda"]}),
-        ),
-        (
-            "device-requests",
-            vec!["--gpus", "all"],
-            json!({"gpus": ["all"]}),
-        ),
-        (
-            "security-opt",
-            vec!["--security-opt", "seccomp=unconfined"],
-            json!({"security_opt": ["seccomp=unconfined"]}),
-        ),
-        (
-            "security-opt",
-            vec!["--security-opt", "apparmor=unconfined"],
-            json!({"security_opt": ["apparmor=unconfined"]}),
-        ),
-        (
-            "security-opt",
-            vec!["--security-opt", "systempaths=unconfined"],
-            json!({"security_opt": ["systempaths=unconfined"]}),
-        ),
-        (
-            "security-opt",
-            vec!["--security-opt", "label=disable"],
-            json!({"security_opt": ["label=disable"]}),
-        ),
-        (
-            "sysctls",
-            vec!["--sysctl", "net.ipv4.ip_forward=1"],
-            json!({"sysctl": ["net.ipv4.ip_forward=1"]}),
-        ),
-        ("memory", vec!["-m", "2g"], json!({"memory": "2g"})),
-        ("cpus", vec!["--cpus", "1.5"], json!({"cpus": "1.5"})),
-        (
-            "pids",
-            vec!["--pids-limit", "-1"],
-            json!({"pids_limit": "-1"}),
-        ),
-        (
-            "runtime",
-            vec!["--runtime", "foo"],
-            json!({"runtime": "foo"}),
-        ),
-        (
-            "cgroup-parent",
-            vec!["--cgroup-parent", "/"],
-            json!({"cgroup_parent": "/"}),
-        ),
+        ("privileged",      vec!["--privileged"],                            json!({"privileged": true})),
+        ("host-bind",       vec!["-v", "/:/host"],                           json!({"volume": ["/:/host"]})),
+        ("host-bind",       vec!["--mount", "type=bind,src=/,dst=/host"],    json!({"mount": ["type=bind,src=/,dst=/host"]})),
+        ("volume-options",  vec!["--mount", volume_opts],                    json!({"mount": [volume_opts]})),
+        ("capabilities",    vec!["--cap-add", "SYS_ADMIN"],                  json!({"cap_add": ["SYS_ADMIN"]})),
+        ("capabilities",    vec!["--cap-add=all"],                           json!({"cap_add": ["all"]})),
+        ("capabilities",    vec!["--cap-add", "cap_sys_admin"],              json!({"cap_add": ["cap_sys_admin"]})),
+        ("host-namespace",  vec!["--pid", "host"],                           json!({"pid": "host"})),
+        ("host-namespace",  vec!["--ipc", "host"],                           json!({"ipc": "host"})),
+        ("host-namespace",  vec!["--uts", "host"],                           json!({"uts": "host"})),
+        ("host-namespace",  vec!["--userns", "host"],                        json!({"userns": "host"})),
+        ("host-namespace",  vec!["--network", "host"],                       json!({"network": ["host"]})),
+        ("host-namespace",  vec!["--cgroupns", "host"],                      json!({"cgroupns": "host"})),
+        ("devices",         vec!["--device", "/dev/sda"],                    json!({"device": ["/dev/sda"]})),
+        ("device-requests", vec!["--gpus", "all"],                           json!({"gpus": ["all"]})),
+        ("security-opt",    vec!["--security-opt", "seccomp=unconfined"],    json!({"security_opt": ["seccomp=unconfined"]})),
+        ("security-opt",    vec!["--security-opt", "apparmor=unconfined"],   json!({"security_opt": ["apparmor=unconfined"]})),
+        ("security-opt",    vec!["--security-opt", "systempaths=unconfined"], json!({"security_opt": ["systempaths=unconfined"]})),
+        ("security-opt",    vec!["--security-opt", "label=disable"],         json!({"security_opt": ["label=disable"]})),
+        ("sysctls",         vec!["--sysctl", "net.ipv4.ip_forward=1"],       json!({"sysctl": ["net.ipv4.ip_forward=1"]})),
+        ("memory",          vec!["-m", "2g"],                                json!({"memory": "2g"})),
+        ("cpus",            vec!["--cpus", "1.5"],                           json!({"cpus": "1.5"})),
+        ("pids",            vec!["--pids-limit", "-1"],                      json!({"pids_limit": "-1"})),
+        ("runtime",         vec!["--runtime", "foo"],                        json!({"runtime": "foo"})),
+        ("cgroup-parent",   vec!["--cgroup-parent", "/"],                    json!({"cgroup_parent": "/"})),
     ]
 }
 
@@ -142,60 +49,44 @@ fn rule_of(body: &Value) -> String {
         .to_string()
 }
 
+/// Asserts that alice may not create `request` (a run's JSON) and is told the `rule` that
+/// forbids it. Each bypass is tried as argv and as a spec, so this is said once for both.
+async fn assert_denied(team: &Team, request: Value, rule: &str) {
+    let (code, body) = team.create(&team.alice, request.clone()).await;
+    assert_eq!(code, 403, "{request}: {body}");
+    assert!(
+        rule_of(&body).contains(&format!("`{rule}`")),
+        "{request} names rule {rule}: {body}"
+    );
+}
+
+/// A bypass's flags, then the image and its command.
+fn argv_with(flags: &[&'static str]) -> Vec<&'static str> {
+    [flags, &[FIXTURE, "true"]].concat()
+}
+
 #[tokio::test]
 async fn each_bypass_is_denied_as_argv_and_as_spec_and_allowed_for_an_admin() {
     let team = Team::new(POLICY).await;
-    for (rule, flags, spec) in bypasses() {
-        let mut argv: Vec<&str> = flags.clone();
-        argv.extend([FIXTURE, "true"]);
-        let (code, body) = team
-            .create(&team.alice, json!({"argv": argv, "start": false}))
-            .await;
-        assert_eq!(code, 403, "{flags:?}: {body}");
-        assert!(
-            rule_of(&body).contains(&format!("`{rule}`")),
-            "{flags:?} names rule {rule}: {body}"
-        );
+    for (rule, flags, mut spec) in bypasses() {
+        let argv = argv_with(&flags);
+        assert_denied(&team, json!({"argv": argv, "start": false}), rule).await;
 
-        let mut spec = spec.clone();
         spec["image"] = json!(FIXTURE);
         spec["command"] = json!(["true"]);
-        let (code, body) = team
-            .create(&team.alice, json!({"spec": spec, "start": false}))
-            .await;
-        assert_eq!(code, 403, "spec {spec}: {body}");
-        assert!(
-            rule_of(&body).contains(&format!("`{rule}`")),
-            "spec {spec}: {body}"
-        );
+        assert_denied(&team, json!({"spec": spec, "start": false}), rule).await;
     }
     // The admin may create every one of them (created, never started).
     for (_, flags, _) in bypasses()
         .into_iter()
         .filter(|(r, ..)| !["runtime", "device-requests", "devices"].contains(r))
     {
-        let mut argv: Vec<&str> = flags.clone();
-        argv.extend([FIXTURE, "true"]);
-        let (code, body) = team
-            .create(&team.root, json!({"argv": argv, "start": false}))
-            .await;
+        let (code, body) = team.create_only(&team.root, &argv_with(&flags)).await;
         assert_eq!(code, 201, "admin {flags:?}: {body}");
-        let run = body["run_id"].as_str().unwrap();
-        http_as(&team.root)
-            .delete(team.url(&format!("/api/runs/{run}")))
-            .send()
-            .await
-            .unwrap();
+        team.delete_run(&team.root, &run_id_of(&body)).await;
     }
     // Denials are audited with the rule.
-    let audit: Value = http_as(&team.admin)
-        .get(team.url("/api/audit?limit=500"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let audit = team.get_json(&team.admin, "/api/audit?limit=500").await;
     let denied = audit
         .as_array()
         .unwrap()
@@ -209,21 +100,13 @@ async fn each_bypass_is_denied_as_argv_and_as_spec_and_allowed_for_an_admin() {
 async fn images_defaults_and_foreign_containers() {
     let team = Team::new(POLICY).await;
     let (code, body) = team
-        .create(
-            &team.alice,
-            json!({"argv": ["127.0.0.1:5000/other/img", "true"], "start": false}),
-        )
+        .create_only(&team.alice, &["127.0.0.1:5000/other/img", "true"])
         .await;
     assert_eq!(code, 403);
     assert!(rule_of(&body).contains("`image-allowlist`"), "{body}");
 
     // An allowed request gets the policy's defaults.
-    let (code, body) = team
-        .create(
-            &team.alice,
-            json!({"argv": [FIXTURE, "true"], "start": false}),
-        )
-        .await;
+    let (code, body) = team.create_only(&team.alice, &[FIXTURE, "true"]).await;
     assert_eq!(code, 201, "{body}");
     let container = body["container_id"].as_str().unwrap();
     let (_, out, _) = docker(&[
@@ -238,27 +121,16 @@ async fn images_defaults_and_foreign_containers() {
     );
 
     // --volumes-from and --link: her own container is fine, bob's is not.
-    let (_, bobs) = team
-        .create(
-            &team.bob,
-            json!({"argv": [FIXTURE, "true"], "start": false}),
-        )
-        .await;
-    let bobs = bobs["container_id"].as_str().unwrap().to_string();
-    let (code, body) = team
-        .create(
-            &team.alice,
-            json!({"argv": ["--volumes-from", bobs, FIXTURE, "true"], "start": false}),
-        )
-        .await;
+    let (_, bobs) = team.create_only(&team.bob, &[FIXTURE, "true"]).await;
+    let bobs = bobs["container_id"].as_str().unwrap();
+    let from = async |source: &str| {
+        let argv = ["--volumes-from", source, FIXTURE, "true"];
+        team.create_only(&team.alice, &argv).await
+    };
+    let (code, body) = from(bobs).await;
     assert_eq!(code, 403, "{body}");
     assert!(rule_of(&body).contains("`volumes-from`"), "{body}");
-    let (code, body) = team
-        .create(
-            &team.alice,
-            json!({"argv": ["--volumes-from", container, FIXTURE, "true"], "start": false}),
-        )
-        .await;
+    let (code, body) = from(container).await;
     assert_eq!(code, 201, "{body}");
     team.remove_all_runs().await;
 }
@@ -281,25 +153,14 @@ async fn concurrency_and_run_time_limits() {
     // After the maximum run time Berth stops and removes the container.
     let run = first["run_id"].as_str().unwrap();
     let container = first["container_id"].as_str().unwrap();
-    let mut info = Value::Null;
-    for _ in 0..100 {
-        info = http_as(&team.alice)
-            .get(team.url(&format!("/api/runs/{run}")))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        if !info["exit_code"].is_null() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-    assert!(
-        !info["exit_code"].is_null(),
-        "stopped by the run-time limit: {info}"
-    );
+    let run = team.url(&format!("/api/runs/{run}"));
+    // Stopped by the run-time limit (2 s) well within the 20 s of polling.
+    let info = poll_exit(
+        || http_as(&team.alice).get(&run),
+        100,
+        Duration::from_millis(200),
+    )
+    .await;
     assert!(
         info["error"]
             .as_str()

@@ -5,6 +5,7 @@ use std::time::Duration;
 use berth_shared::wire::{ClientMessage, RunRequest, ServerEvent};
 use berth_tests::*;
 use futures_util::SinkExt;
+use serde_json::json;
 use tokio_tungstenite::tungstenite::Message;
 
 #[tokio::test]
@@ -160,12 +161,7 @@ async fn pull_never_on_a_missing_image_is_125() {
         "true",
     ])
     .await;
-    let (code, message) = t.error().expect("an error event");
-    assert_eq!(code, 125);
-    assert!(
-        message.contains("No such image: 127.0.0.1:5000/berth/absent:latest"),
-        "{message}"
-    );
+    t.assert_error(125, &["No such image: 127.0.0.1:5000/berth/absent:latest"]);
     assert!(!t.kinds().contains(&"pull"));
 }
 
@@ -173,20 +169,13 @@ async fn pull_never_on_a_missing_image_is_125() {
 async fn unreachable_registry_is_125_with_a_clear_message() {
     // Port 1 on loopback is closed.
     let t = run_to_end(&["--rm", "127.0.0.1:1/berth/busybox", "true"]).await;
-    let (code, message) = t.error().expect("an error event");
-    assert_eq!(code, 125);
-    assert!(
-        message.contains("127.0.0.1:1") && message.contains("connection refused"),
-        "{message}"
-    );
+    t.assert_error(125, &["127.0.0.1:1", "connection refused"]);
 }
 
 #[tokio::test]
 async fn command_not_found_is_127() {
     let t = run_to_end(&["--rm", FIXTURE, "no-such-command"]).await;
-    let (code, message) = t.error().expect("an error event");
-    assert_eq!(code, 127);
-    assert!(message.contains("executable file not found"), "{message}");
+    t.assert_error(127, &["executable file not found"]);
     assert!(
         containers_of_run(&t.run_id().unwrap()).is_empty(),
         "--rm removes a container that failed to start"
@@ -196,9 +185,7 @@ async fn command_not_found_is_127() {
 #[tokio::test]
 async fn not_executable_is_126() {
     let t = run_to_end(&["--rm", FIXTURE, "/bin/not-executable"]).await;
-    let (code, message) = t.error().expect("an error event");
-    assert_eq!(code, 126);
-    assert!(message.contains("permission denied"), "{message}");
+    t.assert_error(126, &["permission denied"]);
 }
 
 #[tokio::test]
@@ -207,12 +194,8 @@ async fn name_conflict_is_125() {
     assert!(docker(&["create", "--name", &name, FIXTURE, "true"]).0);
     let t = run_to_end(&["--rm", "--name", &name, FIXTURE, "true"]).await;
     docker(&["rm", "-f", &name]);
-    let (code, message) = t.error().expect("an error event");
-    assert_eq!(code, 125);
-    assert!(
-        message.contains(&format!("The container name \"/{name}\" is already in use")),
-        "{message}"
-    );
+    let in_use = format!("The container name \"/{name}\" is already in use");
+    t.assert_error(125, &[&in_use]);
 }
 
 fn seq_output(n: u32) -> Vec<u8> {
@@ -275,28 +258,16 @@ async fn detach_returns_after_start_and_the_run_is_still_recorded() {
     let info = wait_for_exit(&run_id).await;
     assert_eq!(info["exit_code"], 4);
     assert_eq!(info["state"], "exited");
-    let output = http()
-        .get(url(&format!("/api/runs/{run_id}/output")))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    assert_eq!(output, "background\n");
+    assert_eq!(run_output(&run_id).await, "background\n");
 }
 
 #[tokio::test]
 async fn a_late_watcher_gets_the_full_output() {
-    let resp = http()
-        .post(url("/api/runs"))
-        .json(&serde_json::json!({"argv": ["--rm", FIXTURE, "sh", "-c", "echo one; sleep 1; echo two >&2; exit 2"]}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 201);
-    let created: serde_json::Value = resp.json().await.unwrap();
-    let run_id = created["run_id"].as_str().unwrap().to_string();
+    let script = "echo one; sleep 1; echo two >&2; exit 2";
+    let (status, created) =
+        create_run(json!({"argv": ["--rm", FIXTURE, "sh", "-c", script]})).await;
+    assert_eq!(status, 201);
+    let run_id = run_id_of(&created);
     assert_eq!(created["container_id"].as_str().unwrap().len(), 64);
 
     tokio::time::sleep(Duration::from_millis(300)).await;
@@ -329,15 +300,7 @@ async fn a_disconnected_clients_run_finishes_and_is_recorded() {
     drop(c);
     let info = wait_for_exit(&run_id).await;
     assert_eq!(info["exit_code"], 5);
-    let output = http()
-        .get(url(&format!("/api/runs/{run_id}/output")))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    assert_eq!(output, "before\nafter\n");
+    assert_eq!(run_output(&run_id).await, "before\nafter\n");
 }
 
 #[tokio::test]
@@ -357,14 +320,8 @@ async fn bad_arguments_are_125_on_the_socket_and_400_on_rest() {
     assert_eq!(t.error(), Some((125, "unknown flag: --nope".to_string())));
     assert!(t.run_id().is_none(), "nothing was started");
 
-    let resp = http()
-        .post(url("/api/runs"))
-        .json(&serde_json::json!({"argv": ["-z", FIXTURE]}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 400);
-    let body: serde_json::Value = resp.json().await.unwrap();
+    let (status, body) = create_run(json!({"argv": ["-z", FIXTURE]})).await;
+    assert_eq!(status, 400);
     assert_eq!(body["error"]["code"], 400);
     assert_eq!(
         body["error"]["message"],
@@ -375,83 +332,38 @@ async fn bad_arguments_are_125_on_the_socket_and_400_on_rest() {
 #[tokio::test]
 async fn rest_create_only_then_delete() {
     let name = unique("created");
-    let resp = http()
-        .post(url("/api/runs"))
-        .json(&serde_json::json!({"spec": {"image": FIXTURE, "command": ["true"], "name": name}, "start": false}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 201);
-    let created: serde_json::Value = resp.json().await.unwrap();
+    let spec = json!({"image": FIXTURE, "command": ["true"], "name": name});
+    let (status, created) = create_run(json!({"spec": spec, "start": false})).await;
+    assert_eq!(status, 201);
     let (_, status, _) = docker(&["inspect", "--format", "{{.State.Status}}", &name]);
     assert_eq!(status.trim(), "created");
-    let run_id = created["run_id"].as_str().unwrap();
-    let info: serde_json::Value = http()
-        .get(url(&format!("/api/runs/{run_id}")))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let run_id = run_id_of(&created);
+    let run = format!("/api/runs/{run_id}");
+    let info = get_json(&run).await;
     assert_eq!(info["state"], "created");
     assert_eq!(
         info["argv"],
-        serde_json::json!([format!("--name={name}"), FIXTURE, "true"])
+        json!([format!("--name={name}"), FIXTURE, "true"])
     );
 
-    let runs: serde_json::Value = http()
-        .get(url("/api/runs"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    assert!(
-        runs.as_array()
-            .unwrap()
-            .iter()
-            .any(|r| r["run_id"] == run_id)
-    );
+    let runs = get_json("/api/runs").await;
+    assert!(run_ids(&runs).contains(&run_id.as_str()), "{runs}");
 
-    let resp = http()
-        .delete(url(&format!("/api/runs/{run_id}")))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 204);
+    assert_eq!(status_of(http().delete(url(&run))).await, 204);
     assert!(!docker(&["inspect", &name]).0, "the container is gone");
-    let resp = http()
-        .get(url(&format!("/api/runs/{run_id}")))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 404);
+    assert_eq!(status_of(http().get(url(&run))).await, 404);
 }
 
 #[tokio::test]
 async fn rest_failures_map_to_http_statuses() {
     let name = unique("rest-conflict");
     assert!(docker(&["create", "--name", &name, FIXTURE]).0);
-    let resp = http()
-        .post(url("/api/runs"))
-        .json(&serde_json::json!({"argv": ["--name", name, FIXTURE]}))
-        .send()
-        .await
-        .unwrap();
+    let (status, body) = create_run(json!({"argv": ["--name", name, FIXTURE]})).await;
     docker(&["rm", "-f", &name]);
-    assert_eq!(resp.status(), 409);
-    let body: serde_json::Value = resp.json().await.unwrap();
+    assert_eq!(status, 409);
     assert_eq!(body["error"]["exit_code"], 125);
 
-    let resp = http()
-        .post(url("/api/runs"))
-        .json(&serde_json::json!({"argv": ["--rm", FIXTURE, "no-such-command"]}))
-        .send()
-        .await
-        .unwrap();
-    let body: serde_json::Value = resp.json().await.unwrap();
+    let (_, body) = create_run(json!({"argv": ["--rm", FIXTURE, "no-such-command"]})).await;
     assert!(resp_status_is_4xx_or_502(&body), "{body}");
     assert_eq!(body["error"]["exit_code"], 127);
 }
@@ -463,40 +375,19 @@ fn resp_status_is_4xx_or_502(body: &serde_json::Value) -> bool {
 
 #[tokio::test]
 async fn stop_and_kill_a_running_run() {
-    let resp = http()
-        .post(url("/api/runs"))
-        .json(&serde_json::json!({"argv": [FIXTURE, "sleep", "60"]}))
-        .send()
-        .await
-        .unwrap();
-    let run_id = resp.json::<serde_json::Value>().await.unwrap()["run_id"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let resp = http()
-        .post(url(&format!("/api/runs/{run_id}/kill?signal=KILL")))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 204);
+    let (_, created) = create_run(json!({"argv": [FIXTURE, "sleep", "60"]})).await;
+    let run_id = run_id_of(&created);
+    let run = format!("/api/runs/{run_id}");
+    let post = |action: &str| status_of(http().post(url(&format!("{run}/{action}"))));
+    assert_eq!(post("kill?signal=KILL").await, 204);
     assert_eq!(wait_for_exit(&run_id).await["exit_code"], 137);
-    let resp = http()
-        .post(url(&format!("/api/runs/{run_id}/kill?signal=../x")))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 400);
-    let resp = http()
-        .post(url(&format!("/api/runs/{run_id}/stop")))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 204, "stopping a stopped container is fine");
-    http()
-        .delete(url(&format!("/api/runs/{run_id}")))
-        .send()
-        .await
-        .unwrap();
+    assert_eq!(post("kill?signal=../x").await, 400);
+    assert_eq!(
+        post("stop").await,
+        204,
+        "stopping a stopped container is fine"
+    );
+    status_of(http().delete(url(&run))).await;
 }
 
 #[tokio::test]
@@ -523,19 +414,11 @@ async fn garbage_and_oversized_input_get_4xx_never_a_crash() {
         .send(Message::binary(vec![b'x'; 2 * 1024 * 1024]))
         .await;
     let t = c.finish().await;
-    let (code, message) = t.error().expect("an error event");
-    assert_eq!(code, 125);
-    assert!(message.contains("too long"), "{message}");
+    t.assert_error(125, &["too long"]);
 
     let client = http();
-    let resp = client
-        .post(url("/api/runs"))
-        .body("not json")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 400);
-    let body: serde_json::Value = resp.json().await.unwrap();
+    let (status, body) = status_and_json(client.post(url("/api/runs")).body("not json")).await;
+    assert_eq!(status, 400);
     assert!(
         body["error"]["message"]
             .as_str()
@@ -554,69 +437,34 @@ async fn garbage_and_oversized_input_get_4xx_never_a_crash() {
     assert_eq!(json(r#"{"argv":"x"}"#).send().await.unwrap().status(), 400);
     let big = format!(r#"{{"argv":["{}"]}}"#, "a".repeat(2 * 1024 * 1024));
     // A client of its own: the gateway closes the connection after refusing the body.
-    let resp = http()
+    let oversized = http()
         .post(url("/api/runs"))
         .header("content-type", "application/json")
-        .body(big)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 413);
-    assert_eq!(
-        client
-            .get(url("/api/runs/nope"))
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        404
-    );
-    assert_eq!(
-        client.get(url("/api/nope")).send().await.unwrap().status(),
-        404
-    );
-    let resp = client.get(url("/api/runs/nope/ws")).send().await.unwrap();
-    assert_eq!(resp.status(), 400, "not a WebSocket upgrade");
+        .body(big);
+    assert_eq!(status_of(oversized).await, 413);
+    assert_eq!(status_of(client.get(url("/api/runs/nope"))).await, 404);
+    assert_eq!(status_of(client.get(url("/api/nope"))).await, 404);
+    let upgrade = status_of(client.get(url("/api/runs/nope/ws"))).await;
+    assert_eq!(upgrade, 400, "not a WebSocket upgrade");
     match Client::connect_to(gateway(), "/api/runs/nope/ws", ADMIN_TOKEN).await {
         Err(tokio_tungstenite::tungstenite::Error::Http(resp)) => assert_eq!(resp.status(), 404),
         other => panic!("watching an unknown run: {:?}", other.map(|_| ())),
     }
 
-    let health: serde_json::Value = client
-        .get(url("/api/health"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let health = json_of(client.get(url("/api/health"))).await;
     assert_eq!(health["engine"]["reachable"], true, "still serving");
 }
 
 #[tokio::test]
 async fn health_lists_and_version() {
-    let health: serde_json::Value = http()
-        .get(url("/api/health"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let health = get_json("/api/health").await;
     assert_eq!(health["status"], "ok");
     assert_eq!(health["engine"]["reachable"], true);
     let (_, api, _) = docker(&["version", "--format", "{{.Server.APIVersion}}"]);
     assert_eq!(health["engine"]["api_version"], api.trim());
     assert!(health["engine"]["version"].as_str().is_some());
 
-    let images: serde_json::Value = http()
-        .get(url("/api/images"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let images = get_json("/api/images").await;
     assert!(
         images
             .as_array()
@@ -625,9 +473,9 @@ async fn health_lists_and_version() {
             .any(|i| i["RepoTags"].to_string().contains(FIXTURE)),
         "{images}"
     );
-    let resp = http().get(url("/api/containers")).send().await.unwrap();
-    assert_eq!(resp.status(), 200);
-    assert!(resp.json::<serde_json::Value>().await.unwrap().is_array());
+    let (status, containers) = status_and_json(http().get(url("/api/containers"))).await;
+    assert_eq!(status, 200);
+    assert!(containers.is_array(), "{containers}");
 }
 
 #[tokio::test]
@@ -648,68 +496,29 @@ async fn containers_attach_logs_kill_and_remove() {
         .0
     );
     let base = format!("/api/containers/{name}");
+    let post = |action: &str| http().post(url(&format!("{base}/{action}")));
 
-    let resp = http()
-        .post(url(&format!("{base}/attach")))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 201);
-    let run_id = resp.json::<serde_json::Value>().await.unwrap()["run_id"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let mut w = Client::watch(&run_id).await;
+    let (status, attached) = status_and_json(post("attach")).await;
+    assert_eq!(status, 201);
+    let mut w = Client::watch(&run_id_of(&attached)).await;
     w.until(|t| t.stdout_str() == "hello\n").await;
     w.send_stdin(b"abc\n").await;
     w.until(|t| t.stdout_str() == "hello\nabc\n").await;
 
-    let resp = http()
-        .post(url(&format!("{base}/kill?signal=KILL")))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 204);
+    assert_eq!(status_of(post("kill?signal=KILL")).await, 204);
     let t = w.finish().await;
     assert_eq!(t.exit_code(), Some(137));
 
-    let logs = http()
-        .get(url(&format!("{base}/logs")))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let logs = text_of(http().get(url(&format!("{base}/logs")))).await;
     assert_eq!(logs, "hello\nabc\n");
-    let inspect: serde_json::Value = http()
-        .get(url(&base))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(inspect["State"]["ExitCode"], 137);
-    let resp = http()
-        .post(url(&format!("{base}/attach")))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 409, "a stopped container cannot be attached");
+    assert_eq!(get_json(&base).await["State"]["ExitCode"], 137);
+    assert_eq!(
+        status_of(post("attach")).await,
+        409,
+        "a stopped container cannot be attached"
+    );
 
-    assert_eq!(
-        http().delete(url(&base)).send().await.unwrap().status(),
-        204
-    );
-    assert_eq!(http().get(url(&base)).send().await.unwrap().status(), 404);
-    assert_eq!(
-        http()
-            .post(url(&format!("{base}/stop")))
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        404
-    );
+    assert_eq!(status_of(http().delete(url(&base))).await, 204);
+    assert_eq!(status_of(http().get(url(&base))).await, 404);
+    assert_eq!(status_of(post("stop")).await, 404);
 }
