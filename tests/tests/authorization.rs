@@ -162,6 +162,23 @@ async fn every_role_against_every_endpoint() {
     let info = team.get_json(&team.alice, &a).await;
     assert_eq!(info["state"], "running", "the viewer's signal was not sent");
 
+    // /api/me says who may run at all, so the dashboard offers the run form only to them.
+    for (token, may_run) in [
+        (&team.admin, true),
+        (&team.root, true),
+        (&team.alice, true),
+        (&team.vic, false),
+    ] {
+        let me = team.get_json(token, "/api/me").await;
+        assert_eq!(me["may_run"], may_run, "{me}");
+    }
+    let no_policy = Team::new("").await;
+    let me = no_policy.get_json(&no_policy.alice, "/api/me").await;
+    assert_eq!(
+        me["may_run"], false,
+        "an operator without a policy runs nothing: {me}"
+    );
+
     // Acting: bob and vic cannot delete alice's run; alice can.
     assert_eq!(team.delete_run(&team.bob, &run_a).await, 404);
     assert_eq!(team.delete_run(&team.vic, &run_a).await, 403);

@@ -39,6 +39,10 @@ fn bypasses() -> Vec<(&'static str, Vec<&'static str>, Value)> {
         ("pids",            vec!["--pids-limit", "-1"],                      json!({"pids_limit": "-1"})),
         ("runtime",         vec!["--runtime", "foo"],                        json!({"runtime": "foo"})),
         ("cgroup-parent",   vec!["--cgroup-parent", "/"],                    json!({"cgroup_parent": "/"})),
+        ("restart",         vec!["--restart", "always"],                     json!({"restart": "always"})),
+        ("oom",             vec!["--oom-score-adj", "-1000"],                json!({"oom_score_adj": "-1000"})),
+        ("ulimits",         vec!["--ulimit", "nofile=1048576"],              json!({"ulimit": ["nofile=1048576"]})),
+        ("host-bind",       vec!["-v", "/etc:/etc:ro"],                      json!({"volume": ["/etc:/etc:ro"]})),
     ]
 }
 
@@ -182,4 +186,42 @@ async fn concurrency_and_run_time_limits() {
     let (code, body) = team.create(&team.alice, sleeper).await;
     assert_eq!(code, 201, "{body}");
     team.remove_all_runs().await;
+}
+
+#[tokio::test]
+async fn allowed_host_paths_are_mounted_read_only_and_nothing_else() {
+    let shared = std::env::temp_dir().join(berth_tests::unique("berth-shared"));
+    std::fs::create_dir_all(shared.join("sub")).unwrap();
+    std::fs::write(shared.join("sub/greeting"), "hello from the host\n").unwrap();
+    let dir = shared.to_str().unwrap();
+    let policy = format!("{POLICY}allowed_host_paths = [\"{dir}\"]\n");
+    let team = Team::new(&policy).await;
+
+    // Below an allowed directory, read-only: the container reads the host's file.
+    let bind = format!("{dir}/sub:/data:ro");
+    let request = json!({"argv": ["-v", bind, FIXTURE, "cat", "/data/greeting"]});
+    let (code, created) = team.create(&team.alice, request).await;
+    assert_eq!(code, 201, "{created}");
+    let run = team.url(&format!("/api/runs/{}", run_id_of(&created)));
+    let info = poll_exit(
+        || http_as(&team.alice).get(&run),
+        100,
+        Duration::from_millis(100),
+    )
+    .await;
+    assert_eq!(info["exit_code"], 0, "{info}");
+    let output = berth_tests::text_of(http_as(&team.alice).get(format!("{run}/output"))).await;
+    assert_eq!(output, "hello from the host\n");
+
+    // Read-write, a way out by `..`, and a look-alike prefix are denied.
+    for volume in [
+        format!("{dir}:/data"),
+        format!("{dir}/../..:/data:ro"),
+        format!("{dir}x:/data:ro"),
+    ] {
+        let request = json!({"argv": ["-v", volume, FIXTURE, "true"], "start": false});
+        assert_denied(&team, request, "host-bind").await;
+    }
+    team.remove_all_runs().await;
+    std::fs::remove_dir_all(&shared).unwrap();
 }
