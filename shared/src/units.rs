@@ -45,6 +45,42 @@ fn base_and_digits(s: &str) -> (u32, &str) {
     }
 }
 
+/// Go's rule for `_` in base-0 literals (`strconv`'s `underscoreOK`): only between digits, or
+/// between a base prefix and a digit (`1_000`, `0x_1F`; not `_1`, `1__0`, `1_`).
+fn underscores_ok(s: &str) -> bool {
+    let s = s.strip_prefix(['-', '+']).unwrap_or(s);
+    let lower = s.to_ascii_lowercase();
+    let (hex, rest, mut saw_digit) = match lower.get(..2) {
+        Some("0x") => (true, &lower[2..], true),
+        Some("0o" | "0b") => (false, &lower[2..], true),
+        _ => (false, lower.as_str(), false),
+    };
+    let mut saw_underscore = false;
+    for c in rest.chars() {
+        if c.is_ascii_digit() || (hex && c.is_ascii_hexdigit()) {
+            (saw_digit, saw_underscore) = (true, false);
+        } else if c == '_' {
+            if !saw_digit {
+                return false;
+            }
+            (saw_digit, saw_underscore) = (false, true);
+        } else if saw_underscore {
+            return false;
+        } else {
+            saw_digit = false;
+        }
+    }
+    !saw_underscore
+}
+
+/// The digits without Go's `_` separators, or `None` when they are misplaced.
+fn without_underscores(literal: &str, digits: &str) -> Option<String> {
+    if !digits.contains('_') {
+        return Some(digits.to_string());
+    }
+    underscores_ok(literal).then(|| digits.replace('_', ""))
+}
+
 /// `strconv.ParseInt(s, 0, bits)`, as pflag's int flags use it.
 pub fn parse_int(s: &str, bits: u32) -> Result<i64, String> {
     let err = |why: &str| format!("strconv.ParseInt: parsing {}: {why}", go_quote(s));
@@ -54,11 +90,12 @@ pub fn parse_int(s: &str, bits: u32) -> Result<i64, String> {
         _ => (false, s),
     };
     let (base, digits) = base_and_digits(unsigned);
+    let digits = without_underscores(s, digits).unwrap_or_default();
     if digits.is_empty() || !digits.chars().all(|c| c.is_digit(base)) {
         return Err(err("invalid syntax"));
     }
     let limit: i128 = 1i128 << (bits - 1);
-    let value = i128::from_str_radix(digits, base)
+    let value = i128::from_str_radix(&digits, base)
         .ok()
         .map(|v| if negative { -v } else { v })
         .filter(|v| *v >= -limit && *v < limit)
@@ -70,10 +107,11 @@ pub fn parse_int(s: &str, bits: u32) -> Result<i64, String> {
 pub fn parse_uint(s: &str, bits: u32) -> Result<u64, String> {
     let err = |why: &str| format!("strconv.ParseUint: parsing {}: {why}", go_quote(s));
     let (base, digits) = base_and_digits(s);
+    let digits = without_underscores(s, digits).unwrap_or_default();
     if digits.is_empty() || !digits.chars().all(|c| c.is_digit(base)) {
         return Err(err("invalid syntax"));
     }
-    u128::from_str_radix(digits, base)
+    u128::from_str_radix(&digits, base)
         .ok()
         .filter(|v| *v < (1u128 << bits))
         .map(|v| v as u64)
@@ -300,6 +338,17 @@ mod tests {
         assert_eq!(parse_int("-1", 64), Ok(-1));
         assert_eq!(parse_int("0x10", 64), Ok(16));
         assert_eq!(parse_int("010", 64), Ok(8));
+        // Go's digit separators, where base 0 allows them.
+        assert_eq!(parse_int("1_000", 64), Ok(1000));
+        assert_eq!(parse_int("-0x_1F", 64), Ok(-31));
+        assert_eq!(parse_int("0_7", 64), Ok(7));
+        assert_eq!(parse_uint("0b1_0", 64), Ok(2));
+        for bad in ["_1", "1_", "1__0", "0x_", "1_a"] {
+            assert_eq!(
+                parse_int(bad, 64).unwrap_err(),
+                format!(r#"strconv.ParseInt: parsing "{bad}": invalid syntax"#)
+            );
+        }
         assert_eq!(
             parse_int("1.5", 64).unwrap_err(),
             r#"strconv.ParseInt: parsing "1.5": invalid syntax"#

@@ -232,6 +232,8 @@ fn accept_corpus(vol: &str, src: &str) -> Vec<Vec<String>> {
         // Signs Go's ParseInt/Atoi take (ParseUint does not: see the reject corpus).
         &["--ulimit", "nofile=+5:+6", "--restart", "on-failure:+3", "--stop-timeout", "+5", f],
         &["--health-retries", "+2", "--health-cmd", "true", "--cpu-shares", "+512", f],
+        // Go's digit separators in base-0 integers.
+        &["--cpu-shares", "1_024", "--pids-limit", "0x_40", "--blkio-weight", "0_700", f],
         // A bit of everything at once.
         &["-it", "--rm", "-e", "A=1", "-l", "k=v", "-p", "127.0.0.1:8090:80", "-v", "/tmp:/h:ro", "--tmpfs", "/run", "-m", "256m", "--cpus", "1", "--cap-drop", "all", "--cap-add", "chown", "--read-only", "--init", "--network", "none", "-w", "/", "-u", "0", f, "sh", "-c", "exit 0"],
     ];
@@ -254,6 +256,10 @@ fn reject_corpus() -> Vec<(Vec<&'static str>, &'static [&'static str])> {
             &[r#"invalid argument "invalid" for "-m, --memory" flag: invalid size: 'invalid'"#],
         ),
         (vec!["-m", "10x"], &[]),
+        (
+            vec!["--cpu-shares", "1__0"],
+            &[r#"invalid argument "1__0" for "-c, --cpu-shares" flag: strconv.ParseInt: parsing "1__0": invalid syntax"#],
+        ),
         (
             vec!["--shm-size=a128m"],
             &[
