@@ -31,9 +31,19 @@ pub enum StartError {
     Listen(SocketAddr, std::io::Error),
 }
 
-/// Sets the gateway up and binds the listener; returns its address with the server future.
+/// Sets the gateway up and binds the listener; returns its address with the server future,
+/// which runs until the server fails.
 pub async fn bind(
     config: Config,
+) -> Result<(SocketAddr, impl Future<Output = std::io::Result<()>>), StartError> {
+    bind_until(config, std::future::pending()).await
+}
+
+/// As [`bind`], with a server future that ends once `shutdown` completes, after recording the
+/// runs in progress (their containers keep running; the next start follows them again).
+pub async fn bind_until(
+    config: Config,
+    shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(SocketAddr, impl Future<Output = std::io::Result<()>>), StartError> {
     let state = api::AppState::new(&config).await?;
     let listener = tokio::net::TcpListener::bind(config.listen)
@@ -42,6 +52,16 @@ pub async fn bind(
     let addr = listener
         .local_addr()
         .map_err(|e| StartError::Listen(config.listen, e))?;
+    let runs = state.runs.clone();
     let app = api::router(state, &config).into_make_service_with_connect_info::<SocketAddr>();
-    Ok((addr, async move { axum::serve(listener, app).await }))
+    Ok((addr, async move {
+        tokio::select! {
+            served = axum::serve(listener, app) => served,
+            () = shutdown => {
+                let n = runs.persist_in_progress().await;
+                tracing::info!("stopping; {n} runs in progress keep running and are followed again on the next start");
+                Ok(())
+            }
+        }
+    }))
 }

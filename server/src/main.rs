@@ -26,7 +26,7 @@ async fn main() -> std::process::ExitCode {
         )
         .init();
     let Command::Serve(config) = Cli::parse().command;
-    match berth_server::bind(config).await {
+    match berth_server::bind_until(config, stop_signal()).await {
         Ok((addr, server)) => {
             tracing::info!("Berth listening on http://{addr}");
             if let Err(e) = server.await {
@@ -39,5 +39,15 @@ async fn main() -> std::process::ExitCode {
             tracing::error!("cannot start: {e}");
             std::process::ExitCode::FAILURE
         }
+    }
+}
+
+/// SIGTERM (a service manager) or SIGINT (Ctrl-C).
+async fn stop_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = tokio::signal::ctrl_c() => {}
     }
 }

@@ -1,5 +1,6 @@
-//! Durable history across a crash of the gateway process: the `berth` binary is started,
-//! killed with SIGKILL mid-run and started again on the same data directory.
+//! Durable history across a crash and a stop of the gateway process: the `berth` binary is
+//! started, killed with SIGKILL (or stopped with SIGTERM) mid-run and started again on the same
+//! data directory.
 
 use std::io::{BufRead, BufReader};
 use std::net::TcpListener;
@@ -85,6 +86,30 @@ impl Gateway {
     fn kill(mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+impl Gateway {
+    /// SIGTERM, as a service manager stops it: the process must end by itself, successfully.
+    fn stop(mut self) -> String {
+        let pid = self.child.id().to_string();
+        assert!(
+            Command::new("kill")
+                .args(["-TERM", &pid])
+                .status()
+                .unwrap()
+                .success()
+        );
+        for _ in 0..100 {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                assert!(status.success(), "berth exited with {status}");
+                // The log threads end with the pipes.
+                std::thread::sleep(Duration::from_millis(100));
+                return self.log.lock().unwrap().clone();
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        panic!("berth did not stop within 10 s of SIGTERM");
     }
 }
 
@@ -224,5 +249,61 @@ fn a_run_survives_a_gateway_crash() {
     for s in [TOKEN, PASSWORD, token.as_str(), secret] {
         assert!(!logs.contains(s), "a secret in the logs: {s}");
     }
+    let _ = std::fs::remove_dir_all(&data_dir);
+}
+
+#[test]
+fn a_stopped_gateway_records_its_runs_and_follows_them_again() {
+    let data_dir = std::env::temp_dir().join(format!("berth-stop-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&data_dir);
+    let port = free_port();
+    let first = Gateway::start(&data_dir, port);
+    let body = serde_json::json!({"argv": ["berth-fixture", "sh", "-c", "sleep 3; echo done"]});
+    let created: serde_json::Value = first
+        .client(TOKEN)
+        .post(format!("{}/api/runs", first.url))
+        .json(&body)
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    let run_id = created["run_id"].as_str().expect("a run id").to_string();
+    let log = first.stop();
+    assert!(
+        log.contains("stopping; 1 runs in progress keep running"),
+        "{log}"
+    );
+
+    // The container went on; the next start follows it to its end.
+    let second = Gateway::start(&data_dir, port);
+    let mut info = serde_json::Value::Null;
+    for _ in 0..100 {
+        info = second.get(TOKEN, &format!("/api/runs/{run_id}"));
+        if !info["exit_code"].is_null() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(
+        (info["state"].as_str(), info["exit_code"].as_i64()),
+        (Some("exited"), Some(0)),
+        "{info}"
+    );
+    let output = second
+        .client(TOKEN)
+        .get(format!("{}/api/runs/{run_id}/output", second.url))
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
+    assert_eq!(output, "done\n");
+    let container = info["container_id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    second.stop();
+    let _ = Command::new("docker")
+        .args(["rm", "-f", &container])
+        .output();
     let _ = std::fs::remove_dir_all(&data_dir);
 }

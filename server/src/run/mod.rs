@@ -330,6 +330,23 @@ impl Runs {
             .count()
     }
 
+    /// Records the runs still in progress as they are now (state, container), so that the
+    /// history is current while the gateway is down; their containers go on, and the next start
+    /// follows them again. Returns how many there were.
+    pub async fn persist_in_progress(&self) -> usize {
+        let active: Vec<Arc<Run>> = self
+            .list()
+            .into_iter()
+            .filter(|r| !r.journal.is_finished())
+            .collect();
+        if let Some(store) = &self.store {
+            for run in &active {
+                persist(store, run).await;
+            }
+        }
+        active.len()
+    }
+
     pub async fn forget(&self, id: &str) -> Option<Arc<Run>> {
         let run = {
             let mut reg = self.inner.lock().expect("runs lock");
