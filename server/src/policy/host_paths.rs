@@ -9,8 +9,9 @@
 //! - `"/srv/scratch:rw"` (writable): that directory itself and nothing below it, since below it
 //!   runs can plant symlinks. A writable entry may not overlap any other entry.
 //!
-//! Paths are compared after the same lexical clean-up the daemon applies (`..`, `.`, repeated
-//! `/`), never by looking at the gateway's file system.
+//! Paths are compared by whole components, never by looking at the gateway's file system. A
+//! source with `.` or `..` components is refused outright: the kernel resolves `..` after
+//! following symlinks, so a lexical reading of it could disagree with what gets mounted.
 
 use super::PolicyError;
 
@@ -91,6 +92,11 @@ pub fn check_overlaps(entries: &[HostPath]) -> Result<(), PolicyError> {
 /// `Err(reason)` when no entry allows the bind; the reason completes "`-v …` mounts the host
 /// path …".
 pub fn allow(entries: &[HostPath], bind: &BindRequest) -> Result<(), String> {
+    if bind.source.split('/').any(|c| c == "." || c == "..") {
+        return Err(
+            "a host path with `.` or `..` components is not allowed; write it plainly".into(),
+        );
+    }
     let path = clean(bind.source);
     let Some(entry) = entries
         .iter()
@@ -126,7 +132,8 @@ pub fn allow(entries: &[HostPath], bind: &BindRequest) -> Result<(), String> {
     Ok(())
 }
 
-/// The daemon's lexical clean-up of an absolute path (Go's `filepath.Clean`).
+/// The lexical clean-up of an absolute path (Go's `filepath.Clean`): for entries, which must
+/// be written clean, and for sources, whose repeated and trailing `/` it drops.
 fn clean(path: &str) -> String {
     let mut parts: Vec<&str> = Vec::new();
     for part in path.split('/') {
@@ -158,7 +165,7 @@ mod tests {
     }
 
     #[test]
-    fn clean_is_lexical_like_the_daemon() {
+    fn clean_is_lexical_like_go() {
         assert_eq!(clean("/srv/data/../../etc"), "/etc");
         assert_eq!(clean("/srv//data/./x/"), "/srv/data/x");
         assert_eq!(clean("/../.."), "/");
@@ -189,8 +196,11 @@ mod tests {
         assert!(allow(&list, &bind("/srv/data/", true)).is_ok());
         let rw = allow(&list, &bind("/srv/data/sub", false)).unwrap_err();
         assert!(rw.contains("read-only"), "{rw}");
-        // Escapes by `..` and look-alike prefixes.
-        assert!(allow(&list, &bind("/srv/data/../../etc", true)).is_err());
+        // `.`/`..` at all (the kernel resolves `..` after symlinks), and look-alike prefixes.
+        let dots = allow(&list, &bind("/srv/data/../../etc", true)).unwrap_err();
+        assert!(dots.contains("`..`"), "{dots}");
+        assert!(allow(&list, &bind("/srv/data/sub/..", true)).is_err());
+        assert!(allow(&list, &bind("/srv/data/./sub", true)).is_err());
         assert!(allow(&list, &bind("/srv/database", true)).is_err());
         assert!(allow(&list, &bind("/srv", true)).is_err());
     }
