@@ -36,6 +36,38 @@ export class BerthTerminal {
     this.host.className = "term-host";
     this.host.__berth = this;
     this.observer = new ResizeObserver(() => this.refit());
+    this.term.attachCustomKeyEventHandler((e) => this.key(e));
+  }
+
+  /// Keys that are the page's, not the terminal's (false: xterm leaves them alone). xterm keeps
+  /// Tab for itself, so a keyboard could never get past the terminal: Tab is the page's while
+  /// the terminal takes no input (no -i, or the run ended); and Ctrl+Shift+Down / Ctrl+Shift+Up
+  /// (which neither browsers nor terminal programs use) always move focus to the next / the
+  /// previous control outside the terminal. The page shows this next to the terminal.
+  key(e) {
+    if (e.ctrlKey && e.shiftKey && !e.altKey && !e.metaKey
+        && (e.key === "ArrowDown" || e.key === "ArrowUp")) {
+      if (e.type === "keydown") {
+        e.preventDefault();
+        this.leave(e.key === "ArrowDown");
+      }
+      return false;
+    }
+    return !(e.key === "Tab" && this.term.options.disableStdin);
+  }
+
+  /// Focuses the first control after the terminal (`forward`) or the last one before it.
+  leave(forward) {
+    const controls = [...document.querySelectorAll("a[href], button, input, select, textarea, [tabindex]")]
+      .filter((el) => !el.contains(this.host) && !this.host.contains(el) && !el.disabled
+        && el.tabIndex >= 0 && el.getClientRects().length > 0);
+    const after = (el) => this.host.compareDocumentPosition(el) & Node.DOCUMENT_POSITION_FOLLOWING;
+    const target = forward ? controls.find(after) : controls.reverse().find((el) => !after(el));
+    if (target) {
+      target.focus();
+    } else {
+      this.term.blur();
+    }
   }
 
   /// Puts the terminal into `parent` (a mounted element) and sizes it to fit.

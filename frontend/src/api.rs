@@ -16,14 +16,36 @@ pub struct Me {
     pub role: Role,
     #[serde(default)]
     pub team: String,
+    /// Whether the role and the run policy let this user run anything at all: viewers never,
+    /// operators only when the policy has rules for them. Each run is still checked in full by
+    /// the gateway; this only spares the user a form that could never succeed. (`None` from a
+    /// gateway older than the field: the role decides.)
+    #[serde(default)]
+    pub may_run: Option<bool>,
 }
 
 impl Me {
     pub fn is_admin(&self) -> bool {
         self.role == Role::Admin
     }
-    pub fn may_run(&self) -> bool {
+    /// May act on containers and runs: stop, kill, remove, attach, send input.
+    pub fn may_act(&self) -> bool {
         self.role != Role::Viewer
+    }
+    /// May start runs (see [`Me::may_run`](Me#structfield.may_run)).
+    pub fn may_run(&self) -> bool {
+        self.may_run.unwrap_or(self.may_act())
+    }
+    /// Why this user cannot run containers, in the words the Run page shows.
+    pub fn why_not_run(&self) -> String {
+        if self.may_act() {
+            format!(
+                "The policy does not let {}s run containers; ask an admin.",
+                self.role.as_str()
+            )
+        } else {
+            format!("Your role ({}) cannot run containers.", self.role.as_str())
+        }
     }
 }
 
@@ -163,9 +185,15 @@ pub async fn delete(path: &str) -> Result<(), ApiErr> {
     send(Request::delete(path)).await.map(|_| ())
 }
 
-/// Whether the signed-in user may run and act on containers (not a viewer). Reactive; `true`
+/// Whether the signed-in user may act on containers and runs (not a viewer). Reactive; `true`
 /// until `/api/me` answered, the API refusing anyway.
 pub fn may_act() -> bool {
+    connection().me.with(|m| m.as_ref().is_none_or(Me::may_act))
+}
+
+/// Whether the signed-in user may start runs at all ([`Me::may_run`]). Reactive; `true` until
+/// `/api/me` answered, the API refusing anyway.
+pub fn may_run() -> bool {
     connection().me.with(|m| m.as_ref().is_none_or(Me::may_run))
 }
 

@@ -145,7 +145,10 @@ fn Nav() -> impl IntoView {
     view! {
         <nav aria-label="Main" data-testid="nav">
             <ul>
-                {item("/", "Run", |r| matches!(r, Route::Run | Route::RunView(_)))}
+                // Only for who may run something: the others would find just why not.
+                <Show when=api::may_run>
+                    {item("/", "Run", |r| matches!(r, Route::Run | Route::RunView(_)))}
+                </Show>
                 {item("/containers", "Containers", |r| *r == Route::Containers)}
                 {item("/images", "Images", |r| *r == Route::Images)}
                 {item("/history", "History", |r| *r == Route::History)}

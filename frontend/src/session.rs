@@ -2,7 +2,12 @@
 //! and the little state the page shows (phase, pull progress, notices).
 //!
 //! The socket is not the run: when it drops, the session reconnects as a watcher of the same
-//! run, and skips the replayed output it already showed, so nothing is lost or doubled.
+//! run and says how much output it already has (`{"type":"watch","from":N}`): the gateway
+//! replays the run's events, but only the output after those N bytes, so nothing is lost or
+//! doubled. Replayed events (pull progress, created, started) land on state they already set,
+//! and change nothing the second time. Should the gateway have less output than that (it was
+//! restarted and read the run back from the engine), it refuses; the session then clears the
+//! terminal and watches once more from the start.
 
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -109,10 +114,12 @@ struct State {
     callbacks: Vec<Box<dyn std::any::Any>>,
     /// The first message for the next connection (a run, or a watch).
     hello: Option<ClientMessage>,
-    /// Output bytes (and dropped gaps) shown so far: a replay skips up to here.
-    shown: u64,
-    /// Where the current connection's replay is.
+    /// Where the terminal is in the run's output: the bytes written to it, plus those the
+    /// gateway said were dropped before them (`gap`). A reconnect asks for output from here.
     pos: u64,
+    /// Whether the current connection asked to resume (`from` sent), and has had no message
+    /// yet: an `error` then is the gateway refusing `from`, not the run failing.
+    resuming: bool,
     /// Input typed since the last Enter, for runs without a TTY (see `input`).
     line: String,
     retries: u32,
@@ -189,7 +196,11 @@ impl Session {
         if self.phase.get_untracked() == Phase::Detached {
             self.phase.set(Phase::Running);
         }
-        self.inner.state.borrow_mut().hello = Some(ClientMessage::Watch { from: None });
+        let mut st = self.inner.state.borrow_mut();
+        // A fresh page asks for everything; a page with output asks for the rest.
+        let from = (st.pos > 0).then_some(st.pos);
+        st.hello = Some(ClientMessage::Watch { from });
+        drop(st);
         self.connect(format!("/api/runs/{}/ws", api::segment(&id)));
     }
 
@@ -206,8 +217,8 @@ impl Session {
         let me = self.clone();
         let on_open = Closure::<dyn FnMut()>::new(move || {
             let mut st = me.inner.state.borrow_mut();
-            st.pos = 0;
             let hello = st.hello.clone();
+            st.resuming = matches!(hello, Some(ClientMessage::Watch { from: Some(_) }));
             drop(st);
             if let Some(msg) = hello {
                 me.send(&msg);
@@ -232,9 +243,16 @@ impl Session {
     }
 
     fn message(&self, data: JsValue) {
-        self.inner.state.borrow_mut().retries = 0;
+        let resuming = {
+            let mut st = self.inner.state.borrow_mut();
+            st.retries = 0;
+            std::mem::take(&mut st.resuming)
+        };
         if let Some(text) = data.as_string() {
             match serde_json::from_str::<ServerEvent>(&text) {
+                // A resumed watch always starts with the run's `accepted`: an error first is the
+                // gateway refusing `from`.
+                Ok(ServerEvent::Error { .. }) if resuming => self.replay_all(),
                 Ok(event) => self.event(event),
                 Err(e) => self.notice(format!("unexpected message from the gateway: {e}")),
             }
@@ -249,18 +267,25 @@ impl Session {
             return;
         }
         let stderr = frame.get_index(0) == berth_shared::wire::STREAM_STDERR;
+        self.inner.state.borrow_mut().pos += u64::from(len - 1);
+        self.inner.term.write(&frame.subarray(1, len), stderr);
+    }
+
+    /// The gateway refused to resume from where the terminal is (it has less output than that:
+    /// restarted, it read the run back from the engine's logs). Starts over: an empty terminal,
+    /// and the whole run again, once (a watch from the start cannot be refused that way).
+    fn replay_all(&self) {
         let mut st = self.inner.state.borrow_mut();
-        let start = st.pos;
-        st.pos += u64::from(len - 1);
-        if st.pos <= st.shown {
-            return; // replayed output this page already shows
+        if let Some(ws) = st.ws.take() {
+            ws.set_onmessage(None);
+            ws.set_onclose(None);
+            let _ = ws.close();
         }
-        let skip = st.shown.saturating_sub(start) as u32;
-        st.shown = st.pos;
+        st.pos = 0;
+        st.line.clear();
         drop(st);
-        self.inner
-            .term
-            .write(&frame.subarray(1 + skip, len), stderr);
+        self.inner.term.clear();
+        self.follow();
     }
 
     fn event(&self, event: ServerEvent) {
@@ -286,7 +311,7 @@ impl Session {
                 self.advance(Phase::Running);
                 self.refresh_info(); // for its start time
                 let mode = self.mode.get_untracked();
-                self.inner.term.set_input(mode.interactive);
+                self.inner.term.set_input(self.takes_input_untracked());
                 if mode.tty {
                     let t = &self.inner.term;
                     self.resized(t.cols(), t.rows());
@@ -312,19 +337,24 @@ impl Session {
                 }
             }
             ServerEvent::Gap { bytes } => {
-                let mut st = self.inner.state.borrow_mut();
-                st.pos += bytes;
-                if st.pos > st.shown {
-                    st.shown = st.pos;
-                    drop(st);
-                    self.inner.term.write_text(&format!(
-                        "\r\n\x1b[2m[… {} of output dropped here: it was older than the gateway keeps …]\x1b[22m\r\n",
-                        crate::format::bytes(bytes)
-                    ));
-                }
+                self.inner.state.borrow_mut().pos += bytes;
+                self.inner.term.write_text(&format!(
+                    "\r\n\x1b[2m[… {} of output dropped here: it was older than the gateway keeps …]\x1b[22m\r\n",
+                    crate::format::bytes(bytes)
+                ));
             }
             ServerEvent::Warning { message } => self.notice(message),
         }
+    }
+
+    /// Whether the terminal takes keys: a run with `-i`, running, watched by someone who may act
+    /// on it (a viewer's keys would only be refused). Reactive.
+    pub fn takes_input(&self) -> bool {
+        self.phase.get() == Phase::Running && self.mode.get().interactive && api::may_act()
+    }
+
+    fn takes_input_untracked(&self) -> bool {
+        untrack(|| self.takes_input())
     }
 
     fn advance(&self, phase: Phase) {
@@ -399,6 +429,9 @@ impl Session {
                 }
             };
             let layer = &mut layers[at];
+            if layer.done {
+                return; // a replay after a reconnect: this layer's progress is all shown
+            }
             let step = match (p.current, p.total) {
                 (Some(c), Some(t)) if t > 0 => Some((c as f64 / t as f64).min(1.0)),
                 _ => None,
@@ -511,9 +544,7 @@ impl Session {
                     me.mode.set(mode);
                     me.inner.term.set_tty(mode.tty);
                 }
-                if me.phase.get_untracked() == Phase::Running {
-                    me.inner.term.set_input(mode.interactive);
-                }
+                me.inner.term.set_input(me.takes_input_untracked());
                 me.info.set(Some(info));
             }
         });
@@ -617,7 +648,7 @@ impl Session {
     /// Puts the terminal into `parent` (the page's terminal box).
     pub fn mount(&self, parent: &web_sys::Element) {
         self.inner.term.mount(parent);
-        if self.mode.get_untracked().interactive && self.phase.get_untracked() == Phase::Running {
+        if self.takes_input_untracked() {
             self.inner.term.focus();
         }
     }

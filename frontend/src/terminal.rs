@@ -44,6 +44,10 @@ extern "C" {
     #[wasm_bindgen(method)]
     pub fn focus(this: &BerthTerminal);
 
+    /// Empties the terminal (and what is queued for it), as new.
+    #[wasm_bindgen(method)]
+    pub fn clear(this: &BerthTerminal);
+
     #[wasm_bindgen(method)]
     pub fn text(this: &BerthTerminal) -> String;
 

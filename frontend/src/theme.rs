@@ -1,4 +1,4 @@
-//! Light and dark themes: the system's choice by default (prefers-color-scheme in style/),
+//! Light and dark themes: the system's choice by default (`color-scheme` in style/),
 //! or the user's, remembered in localStorage and applied as `<html data-theme>`.
 
 use leptos::prelude::*;

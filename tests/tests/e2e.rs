@@ -80,7 +80,12 @@ async fn browser(size: (u32, u32)) -> Browser {
 
 /// A browser signed in as `username` (through the API: the sign-in page has its own test).
 async fn browser_as(size: (u32, u32), username: &str, password: &str) -> Browser {
-    let b = Browser::launch(&base().await, size.0, size.1).await;
+    browser_on(&base().await, size, username, password).await
+}
+
+/// A browser on the gateway at `base`, signed in as `username`, on the Run page.
+async fn browser_on(base: &str, size: (u32, u32), username: &str, password: &str) -> Browser {
+    let b = Browser::launch(base, size.0, size.1).await;
     b.goto("/login").await;
     let status = b
         .client
@@ -95,8 +100,39 @@ async fn browser_as(size: (u32, u32), username: &str, password: &str) -> Browser
         .expect("sign-in script");
     assert_eq!(status, json!(200), "signing the browser in as {username}");
     b.goto("/").await;
-    b.find("[data-testid=run-command]").await;
+    // The Run page: the form, or why this user cannot run.
+    b.find("[data-testid=whoami]").await;
+    b.find("[data-testid=run-command], [data-testid=run-forbidden]")
+        .await;
     b
+}
+
+/// `POST /api/runs` from the browser, with its session: the status and the error message.
+async fn post_run_from(b: &Browser, argv: &[&str]) -> (u64, String) {
+    let answer = b
+        .client
+        .execute_async(
+            "const done = arguments[arguments.length - 1];
+             fetch('/api/runs', {method: 'POST', headers: {'Content-Type': 'application/json'},
+                                 body: JSON.stringify({argv: arguments[0]})})
+               .then(r => r.json().then(j => done([r.status, (j.error || {}).message || ''])),
+                     e => done([0, String(e)]));",
+            vec![json!(argv)],
+        )
+        .await
+        .expect("POST /api/runs from the page");
+    (
+        answer[0].as_u64().unwrap_or(0),
+        answer[1].as_str().unwrap_or_default().to_string(),
+    )
+}
+
+/// Whether the focused element is inside the run page's terminal.
+async fn focus_in_terminal(b: &Browser) -> bool {
+    b.js("return document.activeElement.closest('[data-testid=terminal]') !== null")
+        .await
+        .as_bool()
+        .unwrap_or(true)
 }
 
 /// A user made through the API with the gateway's bootstrap admin token; its name and password.
@@ -639,8 +675,9 @@ fn an_admin_manages_users_and_tokens_in_the_dashboard() {
     });
 }
 
-/// A viewer sees no admin pages and no Run button, and is told why; an operator whose run the
-/// policy refuses sees the server's reason on the form, naming the rule.
+/// A viewer sees no admin pages, no Run entry and no run form, but why not; so does an operator
+/// the policy gives no rules to; the gateway refuses their runs all the same. An operator whose
+/// run the policy refuses sees the server's reason on the form, naming the rule.
 #[test]
 fn viewers_and_policy_denials_are_told_clearly_why_they_cannot_run() {
     one_at_a_time(|| async {
@@ -649,35 +686,34 @@ fn viewers_and_policy_denials_are_told_clearly_why_they_cannot_run() {
         b.wait_text("[data-testid=whoami-role]", "viewer").await;
         let nav = b.wait_text("[data-testid=nav]", "Tokens").await;
         assert!(
-            !nav.contains("Users") && !nav.contains("Audit"),
+            !nav.contains("Users") && !nav.contains("Audit") && !nav.contains("Run"),
             "a viewer's nav: {nav}"
         );
         b.wait_text(
             "[data-testid=run-forbidden]",
-            "Viewers cannot run containers",
+            "Your role (viewer) cannot run containers",
         )
         .await;
-        b.paste_command(&format!("docker run --rm {FIXTURE} echo hi"))
-            .await;
-        b.wait_text("#run-command-check", "Valid").await;
-        assert!(
-            b.client
-                .find_all(fantoccini::Locator::Css("[data-testid=run-submit]"))
-                .await
-                .expect("find")
-                .is_empty(),
-            "a viewer is offered a Run button"
-        );
-        // Enter does not run either.
-        b.type_into("[data-testid=run-command]", "\u{E007}").await;
-        tokio::time::sleep(Duration::from_millis(500)).await;
-        assert_eq!(b.path().await, "/");
+        for css in ["[data-testid=run-command]", "[data-testid=run-submit]"] {
+            assert!(
+                b.client
+                    .find_all(fantoccini::Locator::Css(css))
+                    .await
+                    .expect("find")
+                    .is_empty(),
+                "a viewer is offered {css}"
+            );
+        }
+        // Not only hidden: the gateway refuses the viewer's run.
+        let (status, message) = post_run_from(&b, &[FIXTURE, "echo", "hi"]).await;
+        assert_eq!(status, 403, "a viewer's run: {message}");
         b.goto("/admin/users").await;
         b.wait_text("[data-testid=admins-only]", "for admins").await;
         b.close().await;
 
         let (operator, password) = api_user("operator", "web").await;
         let b = browser_as(DESKTOP, &operator, &password).await;
+        b.wait_text("[data-testid=nav]", "Run").await;
         b.paste_command(&format!("docker run --rm --privileged {FIXTURE} echo hi"))
             .await;
         b.wait_text("#run-command-check", "Valid").await;
@@ -691,6 +727,33 @@ fn viewers_and_policy_denials_are_told_clearly_why_they_cannot_run() {
         assert!(error.contains("Not allowed"), "{error}");
         assert_eq!(b.path().await, "/", "a denied run opened a run page");
         b.screenshot("policy-denied").await;
+        b.close().await;
+
+        // A gateway without a policy file: operators may run nothing, and are told so.
+        let mut config = Config::local(DOCKER_HOST);
+        config.static_dir = dist_dir();
+        config.admin_token = Some(ADMIN_TOKEN.into());
+        let strict = format!("http://{}", spawn_gateway(config));
+        let (name, password) = (unique("op"), "an operator password");
+        let created = reqwest::Client::new()
+            .post(format!("{strict}/api/users"))
+            .bearer_auth(ADMIN_TOKEN)
+            .json(&json!({"username": name, "password": password, "role": "operator"}))
+            .send()
+            .await
+            .expect("the gateway answers");
+        assert_eq!(created.status().as_u16(), 201, "creating operator {name}");
+        let b = browser_on(&strict, DESKTOP, &name, password).await;
+        b.wait_text(
+            "[data-testid=run-forbidden]",
+            "The policy does not let operators run containers; ask an admin",
+        )
+        .await;
+        let nav = b.wait_text("[data-testid=nav]", "Containers").await;
+        assert!(!nav.contains("Run"), "an operator without rules: {nav}");
+        let (status, message) = post_run_from(&b, &[FIXTURE, "echo", "hi"]).await;
+        assert_eq!(status, 403, "{message}");
+        assert!(message.contains("may not run"), "{message}");
         b.close().await;
     });
 }
@@ -840,44 +903,168 @@ fn a_tty_shell_takes_keys_and_follows_the_terminal_size() {
     });
 }
 
-/// The run's WebSocket drops mid-run: the page reconnects as a watcher of the same run and shows
-/// every line once (the replay skips what the page already has).
+/// Starts a run of eight numbered lines with every WebSocket of the page recorded (and what it
+/// sends, in `window.__sent`; a watch's `from` is replaced by `refuse_from` once, when given),
+/// and cuts them all once the second line shows. Returns the terminal's text at the end, having
+/// checked that every line is there exactly once.
+async fn run_and_drop_the_connection(b: &Browser, refuse_from: Option<u64>) -> String {
+    // Keep a handle on every WebSocket the page opens, to cut them from the outside.
+    b.client
+        .execute(
+            r#"const Native = window.WebSocket;
+             window.__sockets = [];
+             window.__sent = [];
+             window.__refuseFrom = arguments[0];
+             window.WebSocket = class extends Native {
+               constructor(...args) { super(...args); window.__sockets.push(this); }
+               send(data) {
+                 if (typeof data === 'string') {
+                   if (window.__refuseFrom !== null && data.includes('"from"')) {
+                     data = data.replace(/"from":\d+/, '"from":' + window.__refuseFrom);
+                     window.__refuseFrom = null;
+                   }
+                   window.__sent.push(data);
+                 }
+                 return super.send(data);
+               }
+             };
+             return null;"#,
+            vec![json!(refuse_from)],
+        )
+        .await
+        .expect("record the page's WebSockets");
+    b.paste_command(&format!(
+        "docker run --rm {FIXTURE} sh -c 'for i in 1 2 3 4 5 6 7 8; do echo drop-line-$i; sleep 0.4; done'"
+    ))
+    .await;
+    b.wait_text("#run-command-check", "Valid").await;
+    b.click("[data-testid=run-submit]").await;
+    b.wait_terminal("drop-line-2", 1).await;
+    b.js("window.__sockets.forEach(s => s.close()); return null;")
+        .await;
+    b.wait_text("[data-testid=run-status]", "exited 0").await;
+    let text = b.wait_terminal("drop-line-8", 1).await;
+    for i in 1..=8 {
+        assert_eq!(
+            text.matches(&format!("drop-line-{i}\n")).count()
+                + usize::from(text.ends_with(&format!("drop-line-{i}"))),
+            1,
+            "line {i} once, in:\n{text}"
+        );
+    }
+    text
+}
+
+/// The first messages the page sent on its WebSockets, parsed.
+async fn sent_messages(b: &Browser) -> Vec<serde_json::Value> {
+    b.js("return window.__sent")
+        .await
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|m| serde_json::from_str(m.as_str()?).ok())
+        .collect()
+}
+
+/// The run's WebSocket drops mid-run: the page reconnects as a watcher of the same run, asks
+/// only for the output after what it has (`from`), and shows every line once.
 #[test]
 fn a_dropped_connection_resumes_without_losing_or_doubling_output() {
     one_at_a_time(|| async {
         let b = browser(DESKTOP).await;
-        // Keep a handle on every WebSocket the page opens, to cut them from the outside.
-        b.js("const Native = window.WebSocket;
-              window.__sockets = [];
-              window.WebSocket = class extends Native {
-                constructor(...args) { super(...args); window.__sockets.push(this); }
-              };
-              return null;")
-            .await;
-        b.paste_command(&format!(
-            "docker run --rm {FIXTURE} sh -c 'for i in 1 2 3 4 5 6 7 8; do echo drop-line-$i; sleep 0.4; done'"
-        ))
-        .await;
-        b.wait_text("#run-command-check", "Valid").await;
-        b.click("[data-testid=run-submit]").await;
-        b.wait_terminal("drop-line-2", 1).await;
-        b.js("window.__sockets.forEach(s => s.close()); return null;")
-            .await;
-        b.wait_text("[data-testid=run-status]", "exited 0").await;
-        let text = b.wait_terminal("drop-line-8", 1).await;
-        for i in 1..=8 {
-            assert_eq!(
-                text.matches(&format!("drop-line-{i}\n")).count()
-                    + usize::from(text.ends_with(&format!("drop-line-{i}"))),
-                1,
-                "line {i} once, in:\n{text}"
-            );
-        }
-        let sockets = b.js("return window.__sockets.length").await;
+        run_and_drop_the_connection(&b, None).await;
+        let sent = sent_messages(&b).await;
+        let resumed = sent
+            .iter()
+            .find(|m| m["type"] == json!("watch"))
+            .unwrap_or_else(|| panic!("the page never reconnected as a watcher: {sent:?}"));
+        let from = resumed["from"].as_u64().unwrap_or(0);
+        // At least "drop-line-1\ndrop-line-2\n" was on the page when the socket dropped.
+        assert!(from >= 24, "the reconnect asked for output from {resumed}");
+        b.close().await;
+    });
+}
+
+/// The gateway refuses a resume (`from` past its output, as after a restart that read the run
+/// back with less): the page clears the terminal and watches the whole run again, once.
+#[test]
+fn a_refused_resume_replays_the_whole_run_once() {
+    one_at_a_time(|| async {
+        let b = browser(DESKTOP).await;
+        run_and_drop_the_connection(&b, Some(1 << 40)).await;
+        let watches: Vec<_> = sent_messages(&b)
+            .await
+            .into_iter()
+            .filter(|m| m["type"] == json!("watch"))
+            .collect();
         assert!(
-            sockets.as_u64().unwrap_or(0) >= 2,
-            "the page never reconnected ({sockets} sockets)"
+            watches.len() >= 2
+                && watches[0]["from"] == json!(1u64 << 40)
+                && watches[1].get("from").is_none(),
+            "a refused resume, then a watch from the start: {watches:?}"
         );
+        b.close().await;
+    });
+}
+
+/// Tab leaves a terminal that takes no input; one that does keeps Tab, and Ctrl+Shift+Down /
+/// Ctrl+Shift+Up (shown next to it) move focus to the controls below / above it.
+#[test]
+fn the_keyboard_can_leave_the_terminal() {
+    one_at_a_time(|| async {
+        let b = browser(DESKTOP).await;
+        let term = "[data-testid=terminal] textarea";
+        run(&b, &format!("docker run --rm {FIXTURE} echo no input here")).await;
+        b.wait_text("[data-testid=run-status]", "exited 0").await;
+        b.click("[data-testid=terminal]").await;
+        assert!(
+            focus_in_terminal(&b).await,
+            "clicking the terminal focuses it"
+        );
+        b.type_into(term, "\u{E004}").await;
+        assert!(
+            !focus_in_terminal(&b).await,
+            "Tab stayed in an output-only terminal"
+        );
+        wait_gone(&b, "[data-testid=terminal-keys]").await;
+
+        run(&b, &format!("docker run -i --rm {FIXTURE} cat")).await;
+        b.wait_text("[data-testid=run-status]", "running").await;
+        b.wait_text("[data-testid=terminal-keys]", "leaves the terminal")
+            .await;
+        b.click("[data-testid=terminal]").await;
+        b.type_into(term, "\u{E004}").await;
+        assert!(
+            focus_in_terminal(&b).await,
+            "Tab left a terminal that takes input"
+        );
+        b.type_into(term, "\u{E009}\u{E008}\u{E015}\u{E000}").await;
+        let below = b
+            .js("const el = document.activeElement;
+                 return [el.closest('[data-testid=terminal]') === null, el.closest('.controls') !== null]")
+            .await;
+        assert_eq!(
+            below,
+            json!([true, true]),
+            "Ctrl+Shift+Down: focus on the controls below"
+        );
+        b.click("[data-testid=terminal]").await;
+        b.type_into(term, "\u{E009}\u{E008}\u{E013}\u{E000}").await;
+        let above = b
+            .js("const el = document.activeElement;
+                 const t = document.querySelector('[data-testid=terminal]');
+                 return el !== document.body
+                   && !!(t.compareDocumentPosition(el) & Node.DOCUMENT_POSITION_PRECEDING)")
+            .await;
+        assert_eq!(
+            above,
+            json!(true),
+            "Ctrl+Shift+Up: focus on a control above"
+        );
+        // The run still takes keys: Ctrl-D ends cat.
+        b.type_into(term, "\u{E009}d\u{E000}").await;
+        b.wait_text("[data-testid=run-status]", "exited 0").await;
         b.close().await;
     });
 }

@@ -4,9 +4,10 @@
 use leptos::prelude::*;
 use serde::Deserialize;
 
-use crate::api::{self, ApiErr};
+use crate::api;
 use crate::format;
-use crate::pages::list_state;
+use crate::pages::list::{Listing, Table};
+use crate::pages::status_badge;
 
 const PAGE: usize = 100;
 const EXPORT: &str = "/api/audit?format=jsonl&limit=100000";
@@ -28,7 +29,8 @@ struct Entry {
 
 #[component]
 pub fn AuditPage() -> impl IntoView {
-    let list: RwSignal<Option<Result<Vec<Entry>, ApiErr>>> = RwSignal::new(None);
+    // Loaded a page at a time (not with `list::load`): older pages are appended.
+    let list: Listing<Entry> = RwSignal::new(None);
     let more = RwSignal::new(false);
     let loading = RwSignal::new(false);
     let more_error = RwSignal::new(None::<String>);
@@ -88,35 +90,15 @@ pub fn AuditPage() -> impl IntoView {
                     </a>
                 </div>
             </header>
-            {move || {
-                let state = list.get();
-                if let Some(v) = list_state(&state, "Nothing recorded yet.") {
-                    return v;
-                }
-                let rows = state.and_then(Result::ok).unwrap_or_default();
-                view! {
-                    <div class="table-wrap">
-                        <table class="table audit" data-testid="audit-table">
-                            <caption class="visually-hidden">"Audit log, newest first"</caption>
-                            <thead>
-                                <tr>
-                                    <th scope="col">"Time"</th>
-                                    <th scope="col">"Actor"</th>
-                                    <th scope="col">"Action"</th>
-                                    <th scope="col">"Target"</th>
-                                    <th scope="col">"Outcome"</th>
-                                    <th scope="col">"Detail"</th>
-                                    <th scope="col">"Remote"</th>
-                                </tr>
-                            </thead>
-                            <tbody>
-                                {rows.into_iter().map(row).collect_view()}
-                            </tbody>
-                        </table>
-                    </div>
-                }
-                .into_any()
-            }}
+            <Table
+                list=list
+                testid="audit-table"
+                class="audit"
+                caption="Audit log, newest first"
+                empty="Nothing recorded yet."
+                columns=&["Time", "Actor", "Action", "Target", "Outcome", "Detail", "Remote"]
+                row=row
+            />
             <div class="list-foot">
                 {move || more_error.get().map(|e| view! { <p class="callout bad" role="alert">{e}</p> })}
                 {move || if more.get() {
@@ -154,12 +136,7 @@ fn row(e: Entry) -> impl IntoView {
             </td>
             <td data-label="Action" class="mono nowrap">{e.action}</td>
             <td data-label="Target" class="mono wrap-any">{dash(e.target)}</td>
-            <td data-label="Outcome">
-                <span class=format!("status-badge small {outcome}")>
-                    <span class="dot" aria-hidden="true"></span>
-                    {e.outcome}
-                </span>
-            </td>
+            <td data-label="Outcome">{status_badge(outcome, e.outcome)}</td>
             <td data-label="Detail" class="wrap-any">{dash(e.detail)}</td>
             <td data-label="Remote" class="mono nowrap muted">{dash(e.remote)}</td>
         </tr>

@@ -3,9 +3,9 @@
 use leptos::prelude::*;
 use serde::Deserialize;
 
-use crate::api::{self, ApiErr};
+use crate::api;
 use crate::format;
-use crate::pages::{list_state, refresh_every};
+use crate::pages::list::{self, Table, refresh_every};
 use crate::route::{self, Link};
 
 /// The fields of the Engine API's `ContainerSummary` this page shows.
@@ -74,24 +74,15 @@ impl Container {
     }
 }
 
-type Listing = Option<Result<Vec<Container>, ApiErr>>;
-
 #[component]
 pub fn ContainersPage() -> impl IntoView {
-    let list: RwSignal<Listing> = RwSignal::new(None);
+    // Running ones first (what you act on), then newest first.
+    let (containers, load) = list::load("/api/containers", |v: &mut Vec<Container>| {
+        v.sort_by_key(|c| (!c.running(), std::cmp::Reverse(c.created)));
+    });
+    refresh_every(3, load);
     let error = RwSignal::new(None::<String>);
     let logs = RwSignal::new(None::<(String, String)>);
-    let load = move || {
-        leptos::task::spawn_local(async move {
-            let mut containers = api::get::<Vec<Container>>("/api/containers").await;
-            // Running ones first (what you act on), then newest first.
-            if let Ok(v) = &mut containers {
-                v.sort_by_key(|c| (!c.running(), std::cmp::Reverse(c.created)));
-            }
-            list.set(Some(containers));
-        });
-    };
-    refresh_every(3, load);
 
     let act = move |label: &'static str, path: String, delete: bool| {
         leptos::task::spawn_local(async move {
@@ -121,33 +112,14 @@ pub fn ContainersPage() -> impl IntoView {
                     <pre class="mono">{if text.is_empty() { "(no output)".to_string() } else { text }}</pre>
                 </section>
             })}
-            {move || {
-                let state = list.get();
-                if let Some(v) = list_state(&state, "No containers. Run one from the Run page.") {
-                    return v;
-                }
-                let rows = state.and_then(Result::ok).unwrap_or_default();
-                view! {
-                    <div class="table-wrap">
-                        <table class="table" data-testid="containers-table">
-                            <thead>
-                                <tr>
-                                    <th scope="col">"Name"</th>
-                                    <th scope="col">"State"</th>
-                                    <th scope="col">"Image"</th>
-                                    <th scope="col">"Created"</th>
-                                    <th scope="col">"Ports"</th>
-                                    <th scope="col"><span class="visually-hidden">"Actions"</span></th>
-                                </tr>
-                            </thead>
-                            <tbody>
-                                {rows.into_iter().map(|c| row(c, act, logs)).collect_view()}
-                            </tbody>
-                        </table>
-                    </div>
-                }
-                .into_any()
-            }}
+            <Table
+                list=containers
+                testid="containers-table"
+                empty="No containers. Run one from the Run page."
+                columns=&["Name", "State", "Image", "Created", "Ports"]
+                actions=true
+                row=move |c| row(c, act, logs)
+            />
         </section>
     }
 }

@@ -98,32 +98,8 @@ pub fn LoginPage() -> impl IntoView {
                 {move || error.get().map(|e| view! {
                     <p class="callout bad" role="alert" data-testid="login-error">{e}</p>
                 })}
-                <div class="field">
-                    <label for="login-user">"Username"</label>
-                    <input
-                        id="login-user"
-                        type="text"
-                        node_ref=user_field
-                        autocomplete="username"
-                        autocapitalize="off"
-                        spellcheck="false"
-                        required
-                        prop:value=username
-                        on:input=move |e| username.set(event_target_value(&e))
-                    />
-                </div>
-                <div class="field">
-                    <label for="login-password">"Password"</label>
-                    <input
-                        id="login-password"
-                        type="password"
-                        node_ref=password_field
-                        autocomplete="current-password"
-                        required
-                        prop:value=password
-                        on:input=move |e| password.set(event_target_value(&e))
-                    />
-                </div>
+                {field("login-user", "Username", "text", "username", user_field, username)}
+                {field("login-password", "Password", "password", "current-password", password_field, password)}
                 <button
                     type="submit"
                     class="btn primary block"
@@ -137,5 +113,32 @@ pub fn LoginPage() -> impl IntoView {
                 </p>
             </form>
         </section>
+    }
+}
+
+/// A labelled, required field of the sign-in form, editing `value`.
+fn field(
+    id: &'static str,
+    label: &'static str,
+    kind: &'static str,
+    autocomplete: &'static str,
+    node_ref: NodeRef<leptos::html::Input>,
+    value: RwSignal<String>,
+) -> impl IntoView {
+    view! {
+        <div class="field">
+            <label for=id>{label}</label>
+            <input
+                id=id
+                type=kind
+                node_ref=node_ref
+                autocomplete=autocomplete
+                autocapitalize="off"
+                spellcheck="false"
+                required
+                prop:value=value
+                on:input=move |e| value.set(event_target_value(&e))
+            />
+        </div>
     }
 }

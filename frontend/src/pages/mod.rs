@@ -1,9 +1,11 @@
-//! One module per page (see `route::Route`), and the pieces the list pages share.
+//! One module per page (see `route::Route`), the list pages' common part (`list`), and the
+//! small pieces several pages show alike.
 
 pub mod audit;
 pub mod containers;
 pub mod history;
 pub mod images;
+pub mod list;
 pub mod login;
 pub mod run;
 pub mod run_view;
@@ -14,36 +16,7 @@ use std::time::Duration;
 
 use leptos::prelude::*;
 
-use crate::api::ApiErr;
-
-/// Calls `load` now and every few seconds while the page is shown: lists follow the engine
-/// without a reload button.
-pub fn refresh_every(seconds: u64, load: impl Fn() + Clone + 'static) {
-    load();
-    if let Ok(handle) = set_interval_with_handle(load, Duration::from_secs(seconds)) {
-        on_cleanup(move || handle.clear());
-    }
-}
-
-/// A list's loading or error state, in the table's place.
-pub fn list_state<T>(
-    state: &Option<Result<Vec<T>, ApiErr>>,
-    empty: &'static str,
-) -> Option<AnyView> {
-    match state {
-        None => Some(view! { <p class="empty muted">"Loading…"</p> }.into_any()),
-        Some(Err(ApiErr::Unauthorized)) => {
-            Some(view! { <p class="empty">"Sign in to see this list."</p> }.into_any())
-        }
-        Some(Err(e)) => {
-            Some(view! { <p class="callout bad" role="alert">{e.to_string()}</p> }.into_any())
-        }
-        Some(Ok(v)) if v.is_empty() => {
-            Some(view! { <p class="empty muted">{empty}</p> }.into_any())
-        }
-        Some(Ok(_)) => None,
-    }
-}
+use crate::format;
 
 /// A destructive action that asks once more: the first press turns the button into "Really …?"
 /// for a few seconds, the second acts. Keyboard-friendly (no modal dialog).
@@ -83,4 +56,20 @@ pub fn ConfirmButton(
 pub fn role_badge(role: berth_shared::wire::Role) -> impl IntoView {
     let r = role.as_str();
     view! { <span class=format!("role-badge {r}")>{r}</span> }
+}
+
+/// A status as a small coloured badge with a dot (`kind`: ok, bad, running, pending, muted…).
+pub fn status_badge(kind: &str, text: String) -> impl IntoView {
+    view! {
+        <span class=format!("status-badge small {kind}")>
+            <span class="dot" aria-hidden="true"></span>
+            {text}
+        </span>
+    }
+}
+
+/// A "Created" cell: how long ago, with the exact time on hover (`at`: RFC 3339).
+pub fn created_cell(at: &str) -> impl IntoView + use<> {
+    let (exact, ago) = (format::datetime_rfc3339(at), format::ago_rfc3339(at));
+    view! { <td data-label="Created" class="nowrap" title=exact>{ago}</td> }
 }

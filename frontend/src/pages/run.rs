@@ -8,9 +8,11 @@ use berth_shared::spec::RunSpec;
 use leptos::ev;
 use leptos::prelude::*;
 
+use crate::api;
+use crate::clipboard;
 use crate::command;
 use crate::format;
-use crate::route;
+use crate::route::{self, Link};
 use crate::session::{self, Mode, Phase, Session};
 
 thread_local! {
@@ -105,8 +107,44 @@ fn check_line(line: &str) -> Result<Vec<String>, String> {
     command::check(line).map(|(args, _)| args)
 }
 
+/// `/`: the run form, or, for whoever may not run anything at all (a viewer, or an operator the
+/// policy gives no rules), why not: a form the gateway could only refuse would waste their time.
+/// Until `/api/me` answers, the form (the gateway checks every run anyway).
 #[component]
 pub fn RunPage() -> impl IntoView {
+    let me = api::connection().me;
+    let refusal = Memo::new(move |_| me.get().filter(|m| !m.may_run()).map(|m| m.why_not_run()));
+    move || match refusal.get() {
+        None => view! { <RunForm/> }.into_any(),
+        Some(why) => view! { <CannotRun why=why/> }.into_any(),
+    }
+}
+
+#[component]
+fn CannotRun(why: String) -> impl IntoView {
+    view! {
+        <section class="page run-page">
+            <header class="page-head">
+                <h1>"Run a container"</h1>
+            </header>
+            <div class="callout warn denied" role="note" data-testid="run-forbidden">
+                <strong>{why}</strong>
+                <span class="sub">
+                    "You can still follow the runs you may see on the "
+                    <Link href="/history".into()>"History"</Link>
+                    " page, and look at the engine's "
+                    <Link href="/containers".into()>"containers"</Link>
+                    " and "
+                    <Link href="/images".into()>"images"</Link>
+                    "."
+                </span>
+            </div>
+        </section>
+    }
+}
+
+#[component]
+fn RunForm() -> impl IntoView {
     let fields = Fields::new();
     let line = RwSignal::new(String::new());
     // The last spec the command line parsed to: the form edits it.
@@ -141,13 +179,7 @@ pub fn RunPage() -> impl IntoView {
         }
     };
 
-    let me = crate::api::connection().me;
-    // Viewers watch; the form still composes and copies a command, but does not offer to run.
-    let may_run = Memo::new(move |_| me.get().is_none_or(|m| m.may_run()));
     let submit = move || {
-        if !may_run.get_untracked() {
-            return;
-        }
         let Ok(args) = checked.get_untracked() else {
             return;
         };
@@ -181,18 +213,7 @@ pub fn RunPage() -> impl IntoView {
         }
     });
 
-    let copy = move |_| {
-        let text = command::line(&spec.get_untracked());
-        leptos::task::spawn_local(async move {
-            if crate::clipboard::copy(&text).await {
-                copied.set(true);
-                set_timeout(
-                    move || copied.set(false),
-                    std::time::Duration::from_millis(1800),
-                );
-            }
-        });
-    };
+    let copy = move |_| clipboard::copy_and_flash(command::line(&spec.get_untracked()), copied);
 
     view! {
         <section class="page run-page">
@@ -246,10 +267,6 @@ pub fn RunPage() -> impl IntoView {
                                     <span class="ok">"✓ Valid " <code>"docker run"</code> " command"</span>
                                 }
                                 .into_any(),
-                                Err(_) if line.get().trim().is_empty() && !may_run.get() => view! {
-                                    <span class="muted">"Compose a command to copy; your role cannot run it here."</span>
-                                }
-                                .into_any(),
                                 Err(_) if line.get().trim().is_empty() => view! {
                                     <span class="muted">"Enter runs it. Shift+Enter adds a line."</span>
                                 }
@@ -270,33 +287,25 @@ pub fn RunPage() -> impl IntoView {
                             >
                                 {move || if copied.get() { "Copied ✓" } else { "Copy as docker run" }}
                             </button>
-                            <Show when=move || may_run.get()>
-                                <button
-                                    type="submit"
-                                    class="btn primary"
-                                    data-testid="run-submit"
-                                    disabled=move || checked.get().is_err() || submitting.get().is_some()
-                                >
-                                    {move || if submitting.get().is_some() { "Starting…" } else { "Run ▸" }}
-                                </button>
-                            </Show>
+                            <button
+                                type="submit"
+                                class="btn primary"
+                                data-testid="run-submit"
+                                disabled=move || checked.get().is_err() || submitting.get().is_some()
+                            >
+                                {move || if submitting.get().is_some() { "Starting…" } else { "Run ▸" }}
+                            </button>
                         </div>
                     </div>
-                    {move || (!may_run.get()).then(|| view! {
-                        <div class="callout warn denied" role="note" data-testid="run-forbidden">
-                            <strong>"Viewers cannot run containers."</strong>
-                            " You are signed in as a viewer: you can watch your team's runs (History) and copy commands, but starting one needs the operator or admin role. Ask an admin."
-                        </div>
-                    })}
                     {move || submit_error.get().map(|e| e.view())}
                 </div>
 
                 <fieldset class="card options">
                     <legend>"Options"</legend>
                     <div class="grid">
-                        <Text label="Image" hint="busybox, nginx:1.27, registry:5000/app" value=fields.image on_change=field_changed wide=true/>
-                        <Text label="Command and arguments" hint="sh -c 'echo hello'" value=fields.command on_change=field_changed wide=true/>
-                        <Text label="Name" hint="--name" value=fields.name on_change=field_changed/>
+                        <Field label="Image" hint="busybox, nginx:1.27, registry:5000/app" value=fields.image on_change=field_changed wide=true/>
+                        <Field label="Command and arguments" hint="sh -c 'echo hello'" value=fields.command on_change=field_changed wide=true/>
+                        <Field label="Name" hint="--name" value=fields.name on_change=field_changed/>
                         <div class="field">
                             <label for="f-pull">"Pull image"</label>
                             <select
@@ -312,11 +321,11 @@ pub fn RunPage() -> impl IntoView {
                                 <option value="never">"never"</option>
                             </select>
                         </div>
-                        <Lines label="Environment" hint="KEY=value, one per line" value=fields.env on_change=field_changed/>
-                        <Lines label="Ports" hint="8080:80, one per line" value=fields.ports on_change=field_changed/>
-                        <Lines label="Volumes" hint="/host/path:/data, one per line" value=fields.volumes on_change=field_changed/>
-                        <Text label="Memory limit" hint="256m" value=fields.memory on_change=field_changed/>
-                        <Text label="CPUs" hint="1.5" value=fields.cpus on_change=field_changed/>
+                        <Field label="Environment" hint="KEY=value, one per line" value=fields.env on_change=field_changed lines=true/>
+                        <Field label="Ports" hint="8080:80, one per line" value=fields.ports on_change=field_changed lines=true/>
+                        <Field label="Volumes" hint="/host/path:/data, one per line" value=fields.volumes on_change=field_changed lines=true/>
+                        <Field label="Memory limit" hint="256m" value=fields.memory on_change=field_changed/>
+                        <Field label="CPUs" hint="1.5" value=fields.cpus on_change=field_changed/>
                     </div>
                     <div class="checks">
                         <Check label="Interactive" flag="-i" hint="keep stdin open: type into the terminal" value=fields.interactive on_change=field_changed/>
@@ -374,59 +383,39 @@ fn field_id(label: &str) -> String {
     format!("f-{}", label.to_lowercase().replace(' ', "-"))
 }
 
+/// A labelled text field of the form, editing `value`; `lines` makes it a textarea (a value a
+/// line: env, ports, volumes).
 #[component]
-fn Text(
+fn Field(
     label: &'static str,
     hint: &'static str,
     value: RwSignal<String>,
     on_change: impl Fn() + Copy + Send + Sync + 'static,
     #[prop(optional)] wide: bool,
+    #[prop(optional)] lines: bool,
 ) -> impl IntoView {
     let id = field_id(label);
+    let input = move |e: ev::Event| {
+        value.set(event_target_value(&e));
+        on_change();
+    };
+    let control = if lines {
+        view! {
+            <textarea id=id.clone() class="mono" rows="2" spellcheck="false" placeholder=hint
+                prop:value=value on:input=input></textarea>
+        }
+        .into_any()
+    } else {
+        view! {
+            <input id=id.clone() type="text" class="mono" spellcheck="false" autocomplete="off"
+                autocapitalize="off" placeholder=hint prop:value=value on:input=input/>
+        }
+        .into_any()
+    };
     view! {
         <div class="field" class:wide=wide>
-            <label for=id.clone()>{label}</label>
-            <input
-                id=id
-                type="text"
-                class="mono"
-                spellcheck="false"
-                autocomplete="off"
-                autocapitalize="off"
-                placeholder=hint
-                prop:value=value
-                on:input=move |e| {
-                    value.set(event_target_value(&e));
-                    on_change();
-                }
-            />
-        </div>
-    }
-}
-
-#[component]
-fn Lines(
-    label: &'static str,
-    hint: &'static str,
-    value: RwSignal<String>,
-    on_change: impl Fn() + Copy + Send + Sync + 'static,
-) -> impl IntoView {
-    let id = field_id(label);
-    view! {
-        <div class="field">
-            <label for=id.clone()>{label}</label>
-            <textarea
-                id=id
-                class="mono"
-                rows="2"
-                spellcheck="false"
-                placeholder=hint
-                prop:value=value
-                on:input=move |e| {
-                    value.set(event_target_value(&e));
-                    on_change();
-                }
-            ></textarea>
+            <label for=id>{label}</label>
+            {control}
         </div>
     }
 }

@@ -67,6 +67,7 @@ pub fn RunView(id: String) -> impl IntoView {
             <div class="terminal-frame">
                 <div class="terminal" data-testid="terminal" node_ref=host></div>
             </div>
+            <TerminalKeys session=s.clone()/>
             <Controls session=s/>
         </section>
     }
@@ -79,12 +80,7 @@ fn RunActions(session: Session) -> impl IntoView {
     let info = session.info.clone();
     let copy_link = move |_| {
         if let Ok(href) = window().location().href() {
-            leptos::task::spawn_local(async move {
-                if crate::clipboard::copy(&href).await {
-                    copied.set(true);
-                    set_timeout(move || copied.set(false), Duration::from_millis(1800));
-                }
-            });
+            crate::clipboard::copy_and_flash(href, copied);
         }
     };
     let again = move |_| {
@@ -97,7 +93,7 @@ fn RunActions(session: Session) -> impl IntoView {
             <button class="btn" on:click=copy_link title="Anyone with this link can watch the run">
                 {move || if copied.get() { "Link copied ✓" } else { "Copy link" }}
             </button>
-            <Show when=crate::api::may_act>
+            <Show when=crate::api::may_run>
                 <button class="btn" on:click=again.clone()>"Run again"</button>
             </Show>
         </div>
@@ -271,6 +267,24 @@ fn Notices(session: Session) -> impl IntoView {
                 <ul class="notices">
                     {n.into_iter().map(|m| view! { <li class="callout warn">{m}</li> }).collect_view()}
                 </ul>
+            }
+        })
+    }
+}
+
+/// How a keyboard gets past the terminal while it takes keys (Tab is then the container's); see
+/// `key` in js/terminal.js. Without input, Tab moves on as anywhere else, and this is not shown.
+#[component]
+fn TerminalKeys(session: Session) -> impl IntoView {
+    let takes_keys = move || session.takes_input();
+    move || {
+        takes_keys().then(|| {
+            view! {
+                <p class="terminal-keys muted" data-testid="terminal-keys">
+                    <kbd>"Ctrl"</kbd>"+"<kbd>"Shift"</kbd>"+"<kbd>"↓"</kbd>
+                    " leaves the terminal for the controls below ("
+                    <kbd>"↑"</kbd>" for those above)."
+                </p>
             }
         })
     }

@@ -6,8 +6,9 @@ use leptos::prelude::*;
 use serde::Deserialize;
 
 use crate::api::{self, ApiErr};
-use crate::format;
-use crate::pages::{ConfirmButton, list_state};
+use crate::clipboard;
+use crate::pages::list::{self, Table};
+use crate::pages::{ConfirmButton, created_cell};
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 struct Token {
@@ -26,23 +27,14 @@ struct Created {
     token: String,
 }
 
-type Listing = Option<Result<Vec<Token>, ApiErr>>;
-
 #[component]
 pub fn TokensPage() -> impl IntoView {
-    let list: RwSignal<Listing> = RwSignal::new(None);
+    let (tokens, load) = list::load("/api/tokens", |v: &mut Vec<Token>| {
+        v.sort_by(|a, b| b.created_at.cmp(&a.created_at));
+    });
+    load();
     let error = RwSignal::new(None::<String>);
     let created = RwSignal::new(None::<Created>);
-    let load = move || {
-        leptos::task::spawn_local(async move {
-            let mut tokens = api::get::<Vec<Token>>("/api/tokens").await;
-            if let Ok(v) = &mut tokens {
-                v.sort_by(|a, b| b.created_at.cmp(&a.created_at));
-            }
-            list.set(Some(tokens));
-        });
-    };
-    load();
     let me = api::connection().me;
     let is_admin = move || me.get().is_some_and(|m| m.is_admin());
 
@@ -81,54 +73,35 @@ pub fn TokensPage() -> impl IntoView {
             }/>
             {move || created.get().map(|c| view! { <ShowOnce created=c on_done=move || created.set(None)/> })}
             {move || error.get().map(|e| view! { <p class="callout bad" role="alert">{e}</p> })}
-            {move || {
-                let state = list.get();
-                if let Some(v) = list_state(&state, "No tokens yet.") {
-                    return v;
+            <Table
+                list=tokens
+                testid="tokens-table"
+                caption="API tokens"
+                empty="No tokens yet."
+                columns=&["Name", "Owner", "Created"]
+                actions=true
+                row=move |t: Token| {
+                    let (id, name) = (t.id.clone(), t.name.clone());
+                    view! {
+                        <tr data-token=t.id.clone()>
+                            <td data-label="Name">
+                                <strong class="name">{t.name.clone()}</strong>
+                                <span class="sub mono muted">{format!("berth_{}_…", t.id)}</span>
+                            </td>
+                            <td data-label="Owner">{t.username}</td>
+                            {created_cell(&t.created_at)}
+                            <td class="row-actions">
+                                <ConfirmButton
+                                    label="Revoke"
+                                    confirm="Really revoke?"
+                                    aria_label=format!("token {}", t.name)
+                                    on_confirm=move || revoke(id.clone(), name.clone())
+                                />
+                            </td>
+                        </tr>
+                    }
                 }
-                let rows = state.and_then(Result::ok).unwrap_or_default();
-                view! {
-                    <div class="table-wrap">
-                        <table class="table" data-testid="tokens-table">
-                            <caption class="visually-hidden">"API tokens"</caption>
-                            <thead>
-                                <tr>
-                                    <th scope="col">"Name"</th>
-                                    <th scope="col">"Owner"</th>
-                                    <th scope="col">"Created"</th>
-                                    <th scope="col"><span class="visually-hidden">"Actions"</span></th>
-                                </tr>
-                            </thead>
-                            <tbody>
-                                {rows.into_iter().map(|t| {
-                                    let (id, name) = (t.id.clone(), t.name.clone());
-                                    view! {
-                                        <tr data-token=t.id.clone()>
-                                            <td data-label="Name">
-                                                <strong class="name">{t.name.clone()}</strong>
-                                                <span class="sub mono muted">{format!("berth_{}_…", t.id)}</span>
-                                            </td>
-                                            <td data-label="Owner">{t.username.clone()}</td>
-                                            <td data-label="Created" class="nowrap" title=format::datetime_rfc3339(&t.created_at)>
-                                                {format::ago_rfc3339(&t.created_at)}
-                                            </td>
-                                            <td class="row-actions">
-                                                <ConfirmButton
-                                                    label="Revoke"
-                                                    confirm="Really revoke?"
-                                                    aria_label=format!("token {}", t.name)
-                                                    on_confirm=move || revoke(id.clone(), name.clone())
-                                                />
-                                            </td>
-                                        </tr>
-                                    }
-                                }).collect_view()}
-                            </tbody>
-                        </table>
-                    </div>
-                }
-                .into_any()
-            }}
+            />
         </section>
     }
 }
@@ -188,18 +161,7 @@ fn NewToken(on_created: impl Fn(Created) + Copy + Send + Sync + 'static) -> impl
 fn ShowOnce(created: Created, on_done: impl Fn() + Send + Sync + 'static) -> impl IntoView {
     let copied = RwSignal::new(false);
     let secret = created.token.clone();
-    let copy = move |_| {
-        let text = secret.clone();
-        leptos::task::spawn_local(async move {
-            if crate::clipboard::copy(&text).await {
-                copied.set(true);
-                set_timeout(
-                    move || copied.set(false),
-                    std::time::Duration::from_millis(1800),
-                );
-            }
-        });
-    };
+    let copy = move |_| clipboard::copy_and_flash(secret.clone(), copied);
     let field = NodeRef::<leptos::html::Input>::new();
     Effect::new(move |_| {
         if let Some(el) = field.get() {

@@ -6,8 +6,8 @@ use leptos::prelude::*;
 use serde::Deserialize;
 
 use crate::api::{self, ApiErr};
-use crate::format;
-use crate::pages::{ConfirmButton, list_state, role_badge};
+use crate::pages::list::{self, Table};
+use crate::pages::{ConfirmButton, created_cell, role_badge};
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 struct User {
@@ -18,8 +18,6 @@ struct User {
     #[serde(default)]
     created_at: String,
 }
-
-type Listing = Option<Result<Vec<User>, ApiErr>>;
 
 /// What a failed change says, by status: the server's message, with what it means.
 fn problem(e: &ApiErr) -> String {
@@ -36,19 +34,12 @@ fn problem(e: &ApiErr) -> String {
 
 #[component]
 pub fn UsersPage() -> impl IntoView {
-    let list: RwSignal<Listing> = RwSignal::new(None);
+    let (users, load) = list::load("/api/users", |v: &mut Vec<User>| {
+        v.sort_by(|a, b| a.username.cmp(&b.username));
+    });
+    load();
     let error = RwSignal::new(None::<String>);
     let notice = RwSignal::new(None::<String>);
-    let load = move || {
-        leptos::task::spawn_local(async move {
-            let mut users = api::get::<Vec<User>>("/api/users").await;
-            if let Ok(v) = &mut users {
-                v.sort_by(|a, b| a.username.cmp(&b.username));
-            }
-            list.set(Some(users));
-        });
-    };
-    load();
     let me = api::connection().me;
 
     let remove = move |name: String| {
@@ -82,66 +73,45 @@ pub fn UsersPage() -> impl IntoView {
             }/>
             {move || notice.get().map(|n| view! { <p class="callout ok" role="status">{n}</p> })}
             {move || error.get().map(|e| view! { <p class="callout bad" role="alert">{e}</p> })}
-            {move || {
-                let state = list.get();
-                if let Some(v) = list_state(&state, "No users yet.") {
-                    return v;
+            <Table
+                list=users
+                testid="users-table"
+                caption="Users"
+                empty="No users yet."
+                columns=&["Username", "Role", "Team", "Created"]
+                actions=true
+                row=move |u: User| {
+                    let is_me = me.with_untracked(|m| m.as_ref().is_some_and(|m| m.username == u.username));
+                    let name = u.username.clone();
+                    view! {
+                        <tr data-user=u.username.clone()>
+                            <td data-label="Username">
+                                <strong class="name">{u.username.clone()}</strong>
+                                {is_me.then(|| view! { <span class="sub muted">"you"</span> })}
+                            </td>
+                            <td data-label="Role">{role_badge(u.role)}</td>
+                            <td data-label="Team">
+                                {if u.team.is_empty() {
+                                    view! { <span class="muted">"—"</span> }.into_any()
+                                } else {
+                                    view! { <span class="mono">{u.team.clone()}</span> }.into_any()
+                                }}
+                            </td>
+                            {created_cell(&u.created_at)}
+                            <td class="row-actions">
+                                {(!is_me).then(|| view! {
+                                    <ConfirmButton
+                                        label="Delete"
+                                        confirm="Really delete?"
+                                        aria_label=format!("user {name}")
+                                        on_confirm=move || remove(name.clone())
+                                    />
+                                })}
+                            </td>
+                        </tr>
+                    }
                 }
-                let rows = state.and_then(Result::ok).unwrap_or_default();
-                let myself = me.get_untracked().map(|m| m.username).unwrap_or_default();
-                view! {
-                    <div class="table-wrap">
-                        <table class="table" data-testid="users-table">
-                            <caption class="visually-hidden">"Users"</caption>
-                            <thead>
-                                <tr>
-                                    <th scope="col">"Username"</th>
-                                    <th scope="col">"Role"</th>
-                                    <th scope="col">"Team"</th>
-                                    <th scope="col">"Created"</th>
-                                    <th scope="col"><span class="visually-hidden">"Actions"</span></th>
-                                </tr>
-                            </thead>
-                            <tbody>
-                                {rows.into_iter().map(|u| {
-                                    let is_me = u.username == myself;
-                                    let name = u.username.clone();
-                                    view! {
-                                        <tr data-user=u.username.clone()>
-                                            <td data-label="Username">
-                                                <strong class="name">{u.username.clone()}</strong>
-                                                {is_me.then(|| view! { <span class="sub muted">"you"</span> })}
-                                            </td>
-                                            <td data-label="Role">{role_badge(u.role)}</td>
-                                            <td data-label="Team">
-                                                {if u.team.is_empty() {
-                                                    view! { <span class="muted">"—"</span> }.into_any()
-                                                } else {
-                                                    view! { <span class="mono">{u.team.clone()}</span> }.into_any()
-                                                }}
-                                            </td>
-                                            <td data-label="Created" class="nowrap" title=format::datetime_rfc3339(&u.created_at)>
-                                                {format::ago_rfc3339(&u.created_at)}
-                                            </td>
-                                            <td class="row-actions">
-                                                {(!is_me).then(|| view! {
-                                                    <ConfirmButton
-                                                        label="Delete"
-                                                        confirm="Really delete?"
-                                                        aria_label=format!("user {name}")
-                                                        on_confirm=move || remove(name.clone())
-                                                    />
-                                                })}
-                                            </td>
-                                        </tr>
-                                    }
-                                }).collect_view()}
-                            </tbody>
-                        </table>
-                    </div>
-                }
-                .into_any()
-            }}
+            />
         </section>
     }
 }
