@@ -83,6 +83,40 @@ impl Gateway {
             .unwrap()
     }
 
+    /// Polls the run's record until it has an exit code (10 s at most) and returns it.
+    fn wait_for_exit(&self, token: &str, run_id: &str) -> serde_json::Value {
+        let mut info = serde_json::Value::Null;
+        for _ in 0..100 {
+            info = self.get(token, &format!("/api/runs/{run_id}"));
+            if !info["exit_code"].is_null() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        info
+    }
+
+    /// Starts `sh -c script` in the fixture as `token`: the answer of `POST /api/runs`.
+    fn run_script(&self, token: &str, script: &str) -> serde_json::Value {
+        let body = serde_json::json!({"argv": ["berth-fixture", "sh", "-c", script]});
+        self.client(token)
+            .post(format!("{}/api/runs", self.url))
+            .json(&body)
+            .send()
+            .unwrap()
+            .json()
+            .unwrap()
+    }
+
+    fn output(&self, token: &str, run_id: &str) -> String {
+        self.client(token)
+            .get(format!("{}/api/runs/{run_id}/output", self.url))
+            .send()
+            .unwrap()
+            .text()
+            .unwrap()
+    }
+
     fn kill(mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
@@ -159,27 +193,11 @@ fn a_run_survives_a_gateway_crash() {
         .unwrap();
     let token = token["token"].as_str().unwrap().to_string();
 
-    let script = "echo before; sleep 4; echo after; exit 3";
-    let body = serde_json::json!({"argv": ["berth-fixture", "sh", "-c", script]});
-    let created: serde_json::Value = first
-        .client(&token)
-        .post(format!("{}/api/runs", first.url))
-        .json(&body)
-        .send()
-        .unwrap()
-        .json()
-        .unwrap();
+    let created = first.run_script(&token, "echo before; sleep 4; echo after; exit 3");
     let run_id = created["run_id"].as_str().expect("a run id").to_string();
     let container = created["container_id"].as_str().unwrap().to_string();
     for _ in 0..50 {
-        let out = first
-            .client(&token)
-            .get(format!("{}/api/runs/{run_id}/output", first.url))
-            .send()
-            .unwrap()
-            .text()
-            .unwrap();
-        if out == "before\n" {
+        if first.output(&token, &run_id) == "before\n" {
             break;
         }
         std::thread::sleep(Duration::from_millis(100));
@@ -198,24 +216,10 @@ fn a_run_survives_a_gateway_crash() {
     let run = run.expect("the run is still listed after the restart");
     assert_eq!(run["owner"], "carol");
     // Watching shows the output from before and after the restart, and the exit.
-    let mut info = serde_json::Value::Null;
-    for _ in 0..100 {
-        info = second.get(&token, &format!("/api/runs/{run_id}"));
-        if !info["exit_code"].is_null() {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    let info = second.wait_for_exit(&token, &run_id);
     assert_eq!(info["exit_code"], 3, "{info}");
     assert_eq!(info["state"], "exited");
-    let output = second
-        .client(&token)
-        .get(format!("{}/api/runs/{run_id}/output", second.url))
-        .send()
-        .unwrap()
-        .text()
-        .unwrap();
-    assert_eq!(output, "before\nafter\n");
+    assert_eq!(second.output(&token, &run_id), "before\nafter\n");
 
     // And once more: the finished run and its transcript come back from the store.
     let second_log = second.log.lock().unwrap().clone();
@@ -226,14 +230,7 @@ fn a_run_survives_a_gateway_crash() {
         (info["state"].as_str(), info["exit_code"].as_i64()),
         (Some("exited"), Some(3))
     );
-    let output = third
-        .client(&token)
-        .get(format!("{}/api/runs/{run_id}/output", third.url))
-        .send()
-        .unwrap()
-        .text()
-        .unwrap();
-    assert_eq!(output, "before\nafter\n");
+    assert_eq!(third.output(&token, &run_id), "before\nafter\n");
     let third_log = third.log.lock().unwrap().clone();
     third.kill();
 
@@ -258,15 +255,7 @@ fn a_stopped_gateway_records_its_runs_and_follows_them_again() {
     let _ = std::fs::remove_dir_all(&data_dir);
     let port = free_port();
     let first = Gateway::start(&data_dir, port);
-    let body = serde_json::json!({"argv": ["berth-fixture", "sh", "-c", "sleep 3; echo done"]});
-    let created: serde_json::Value = first
-        .client(TOKEN)
-        .post(format!("{}/api/runs", first.url))
-        .json(&body)
-        .send()
-        .unwrap()
-        .json()
-        .unwrap();
+    let created = first.run_script(TOKEN, "sleep 3; echo done");
     let run_id = created["run_id"].as_str().expect("a run id").to_string();
     let log = first.stop();
     assert!(
@@ -276,27 +265,13 @@ fn a_stopped_gateway_records_its_runs_and_follows_them_again() {
 
     // The container went on; the next start follows it to its end.
     let second = Gateway::start(&data_dir, port);
-    let mut info = serde_json::Value::Null;
-    for _ in 0..100 {
-        info = second.get(TOKEN, &format!("/api/runs/{run_id}"));
-        if !info["exit_code"].is_null() {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    let info = second.wait_for_exit(TOKEN, &run_id);
     assert_eq!(
         (info["state"].as_str(), info["exit_code"].as_i64()),
         (Some("exited"), Some(0)),
         "{info}"
     );
-    let output = second
-        .client(TOKEN)
-        .get(format!("{}/api/runs/{run_id}/output", second.url))
-        .send()
-        .unwrap()
-        .text()
-        .unwrap();
-    assert_eq!(output, "done\n");
+    assert_eq!(second.output(TOKEN, &run_id), "done\n");
     let container = info["container_id"]
         .as_str()
         .unwrap_or_default()
