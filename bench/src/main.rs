@@ -221,6 +221,32 @@ fn progress(section: &str, trial: usize, of: usize) {
     }
 }
 
+/// One interleaved round of a short workload: through Berth, the docker CLI and the Engine API
+/// floor, each checked to have exited 0 with `bytes` of output.
+fn one_round(
+    ctx: &Ctx,
+    berth: &Berth,
+    argv: &[&'static str],
+    bytes: u64,
+) -> (berth::Session, cli::CliRun, floor::FloorRun) {
+    let s = ctx
+        .rt
+        .block_on(berth::run(&berth.target(), argv, Reading::default()));
+    assert_eq!(s.exit_code, Some(0), "berth run failed: {:?}", s.error);
+    assert_eq!(s.consumer.total, bytes);
+    let cli = cli::docker(&cli_run_args(argv), pipe(), None, None);
+    assert!(
+        cli.reaped.success && cli.consumer.total == bytes,
+        "docker run failed"
+    );
+    let fl = ctx
+        .rt
+        .block_on(floor::run(&ctx.engine, argv))
+        .expect("floor run");
+    assert_eq!(fl.exit_code, 0, "floor run failed");
+    (s, cli, fl)
+}
+
 fn latency(ctx: &Ctx, report: &mut Report) {
     let berth = Berth::start(&ctx.binary, DEFAULT_LIMIT);
     let argv = workload(&["--rm"], &["echo", "hi"]);
@@ -228,21 +254,7 @@ fn latency(ctx: &Ctx, report: &mut Report) {
     let (mut b, mut c, mut f) = (Vec::new(), Vec::new(), Vec::new());
     // One untimed round of each warms the page cache, the daemon and Berth's connection pool.
     for trial in 0..=trials {
-        let s = ctx
-            .rt
-            .block_on(berth::run(&berth.target(), &argv, Reading::default()));
-        assert_eq!(s.exit_code, Some(0), "berth run failed: {:?}", s.error);
-        assert_eq!(s.consumer.total, 3);
-        let cli = cli::docker(&cli_run_args(&argv), pipe(), None, None);
-        assert!(
-            cli.reaped.success && cli.consumer.total == 3,
-            "docker run failed"
-        );
-        let fl = ctx
-            .rt
-            .block_on(floor::run(&ctx.engine, &argv))
-            .expect("floor run");
-        assert_eq!(fl.exit_code, 0, "floor run failed");
+        let (s, cli, fl) = one_round(ctx, &berth, &argv, 3);
         if trial > 0 {
             b.push(ms(s.to_exit.expect("exit")));
             c.push(ms(cli.elapsed));
@@ -259,18 +271,20 @@ fn latency(ctx: &Ctx, report: &mut Report) {
         Some(0.9),
         &argv,
     ));
+    let spread = |v: &[f64]| {
+        format!(
+            "{:.1}/{:.1}/{:.1}",
+            percentile(v, 10.0),
+            median(v),
+            percentile(v, 90.0)
+        )
+    };
     report.detail(format!(
-        "Run latency over {trials} trials (ms): Berth p10/p50/p90 {:.1}/{:.1}/{:.1}; docker CLI \
-         {:.1}/{:.1}/{:.1}; Engine API floor {:.1}/{:.1}/{:.1}. Berth peak RSS {:.1} MiB.",
-        percentile(&b, 10.0),
-        median(&b),
-        percentile(&b, 90.0),
-        percentile(&c, 10.0),
-        median(&c),
-        percentile(&c, 90.0),
-        percentile(&f, 10.0),
-        median(&f),
-        percentile(&f, 90.0),
+        "Run latency over {trials} trials (ms): Berth p10/p50/p90 {}; docker CLI {}; Engine API \
+         floor {}. Berth peak RSS {:.1} MiB.",
+        spread(&b),
+        spread(&c),
+        spread(&f),
         mib(berth.rss().1),
     ));
 }
@@ -281,16 +295,7 @@ fn first_byte(ctx: &Ctx, report: &mut Report) {
     let trials = ctx.settings.trials(15, 3);
     let (mut b, mut c, mut f) = (Vec::new(), Vec::new(), Vec::new());
     for trial in 0..=trials {
-        let s = ctx
-            .rt
-            .block_on(berth::run(&berth.target(), &argv, Reading::default()));
-        assert_eq!(s.exit_code, Some(0), "berth run failed: {:?}", s.error);
-        let cli = cli::docker(&cli_run_args(&argv), pipe(), None, None);
-        assert!(cli.reaped.success, "docker run failed");
-        let fl = ctx
-            .rt
-            .block_on(floor::run(&ctx.engine, &argv))
-            .expect("floor run");
+        let (s, cli, fl) = one_round(ctx, &berth, &argv, 3);
         if trial > 0 {
             b.push(ms(s.consumer.first_byte.expect("output")));
             c.push(ms(cli.consumer.first_byte.expect("output")));

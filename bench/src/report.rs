@@ -47,16 +47,11 @@ impl Row {
         target: Option<f64>,
         argv: &[&str],
     ) -> Row {
-        let ratio = berth / cli;
+        let row = Row::new(name, (berth, cli, floor), unit, 1, argv);
         Row {
-            name: name.into(),
-            berth: format!("{berth:.1} {unit}"),
-            cli: format!("{cli:.1} {unit}"),
-            ratio: Some(ratio),
             target: target.map_or("—".into(), |t| format!("≤ {t}×")),
-            met: target.map(|t| ratio <= t),
-            floor: floor.map_or("—".into(), |f| format!("{f:.1} {unit}")),
-            command: command(argv),
+            met: target.map(|t| berth / cli <= t),
+            ..row
         }
     }
 
@@ -70,15 +65,31 @@ impl Row {
         target: Option<f64>,
         argv: &[&str],
     ) -> Row {
-        let ratio = berth / cli;
+        let row = Row::new(name, (berth, cli, floor), unit, 0, argv);
+        Row {
+            target: target.map_or("—".into(), |t| format!("≥ {t}×")),
+            met: target.map(|t| berth / cli >= t),
+            ..row
+        }
+    }
+
+    /// Berth's, the CLI's and the floor's figures, with `decimals`.
+    fn new(
+        name: &str,
+        (berth, cli, floor): (f64, f64, Option<f64>),
+        unit: &str,
+        decimals: usize,
+        argv: &[&str],
+    ) -> Row {
+        let figure = |v: f64| format!("{v:.decimals$} {unit}");
         Row {
             name: name.into(),
-            berth: format!("{berth:.0} {unit}"),
-            cli: format!("{cli:.0} {unit}"),
-            ratio: Some(ratio),
-            target: target.map_or("—".into(), |t| format!("≥ {t}×")),
-            met: target.map(|t| ratio >= t),
-            floor: floor.map_or("—".into(), |f| format!("{f:.0} {unit}")),
+            berth: figure(berth),
+            cli: figure(cli),
+            ratio: Some(berth / cli),
+            target: "—".into(),
+            met: None,
+            floor: floor.map_or("—".into(), figure),
             command: command(argv),
         }
     }
