@@ -10,6 +10,8 @@
 #             as 127.0.0.1:5000/berth/busybox:latest; and 127.0.0.1:5000/berth/pullable:latest,
 #             the same rootfs plus a marker file (so a layer of its own), only in the registry:
 #             pulling it downloads a layer.
+#   tools     socat and openssl, with which server/tests/remote_engine.rs exposes the engine's
+#             socket on loopback TCP, plain and with TLS (certificates it makes itself).
 #
 # Safe to run again: each step checks before it acts.
 set -euo pipefail
@@ -28,6 +30,8 @@ command -v dockerd >/dev/null || need_debs+=(docker.io)
 command -v docker-registry >/dev/null || need_debs+=(docker-registry)
 [ -x /bin/busybox ] && /bin/busybox --list 2>/dev/null | grep -qx wget || need_debs+=(busybox-static)
 command -v curl >/dev/null || need_debs+=(curl)
+command -v socat >/dev/null || need_debs+=(socat)
+command -v openssl >/dev/null || need_debs+=(openssl)
 if [ ${#need_debs[@]} -gt 0 ]; then
   log "installing ${need_debs[*]}"
   export DEBIAN_FRONTEND=noninteractive

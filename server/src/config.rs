@@ -9,13 +9,34 @@ pub struct Config {
     #[arg(long, env = "BERTH_LISTEN", default_value = "127.0.0.1:8080")]
     pub listen: SocketAddr,
 
-    /// The Docker engine, as `unix:///path/to/docker.sock`.
+    /// The Docker engine: `unix:///path/to/docker.sock`, `tcp://host:port` (plain HTTP, or TLS
+    /// with `--tls-verify`) or `https://host:port` (TLS).
     #[arg(
         long,
         env = "DOCKER_HOST",
         default_value = "unix:///var/run/docker.sock"
     )]
     pub docker_host: String,
+
+    /// TLS to a `tcp://` engine, verified against `ca.pem`, presenting `cert.pem` and `key.pem`
+    /// (all in `--cert-path`), as the docker CLI's `--tlsverify`. Like the CLI, any non-empty
+    /// DOCKER_TLS_VERIFY turns it on.
+    #[arg(
+        long,
+        env = "DOCKER_TLS_VERIFY",
+        num_args = 0..=1,
+        require_equals = true,
+        default_missing_value = "1",
+        default_value = "",
+        hide_default_value = true,
+        value_parser = non_empty
+    )]
+    pub tls_verify: bool,
+
+    /// The directory of the engine's TLS files (`ca.pem`, `cert.pem`, `key.pem`); default
+    /// `~/.docker`. Read once at start.
+    #[arg(long, env = "DOCKER_CERT_PATH")]
+    pub cert_path: Option<PathBuf>,
 
     /// Where Berth keeps its state.
     #[arg(long, env = "BERTH_DATA_DIR", default_value = "/var/lib/berth")]
@@ -51,13 +72,29 @@ pub struct Config {
     pub public_origin: Option<String>,
 }
 
+/// DOCKER_TLS_VERIFY as the docker CLI reads it: set and not empty.
+fn non_empty(value: &str) -> Result<bool, std::convert::Infallible> {
+    Ok(!value.is_empty())
+}
+
 impl Config {
+    /// TLS for the engine: `--cert-path`, else `~/.docker`, as the docker CLI.
+    pub fn engine_tls(&self) -> crate::engine::TlsOptions {
+        let home = || std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".docker"));
+        crate::engine::TlsOptions {
+            verify: self.tls_verify,
+            cert_path: self.cert_path.clone().or_else(home),
+        }
+    }
+
     /// Defaults for embedding the gateway (tests, benchmarks): an ephemeral port on loopback
     /// and a fresh data directory.
     pub fn local(docker_host: &str) -> Self {
         Config {
             listen: "127.0.0.1:0".parse().expect("valid address"),
             docker_host: docker_host.to_string(),
+            tls_verify: false,
+            cert_path: None,
             data_dir: std::env::temp_dir().join(format!("berth-{:016x}", rand::random::<u64>())),
             static_dir: PathBuf::from("dist"),
             output_limit: 8 * 1024 * 1024,
@@ -66,5 +103,27 @@ impl Config {
             policy: None,
             public_origin: None,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Serve {
+        #[command(flatten)]
+        config: super::Config,
+    }
+
+    #[test]
+    fn tls_flags() {
+        let parse = |args: &[&str]| Serve::parse_from([&["serve"], args].concat()).config;
+        let config = parse(&["--tls-verify", "--cert-path", "/certs"]);
+        assert!(config.tls_verify);
+        assert_eq!(config.engine_tls().cert_path, Some("/certs".into()));
+        // As DOCKER_TLS_VERIFY: any value but the empty one.
+        assert!(parse(&["--tls-verify=0"]).tls_verify);
+        assert!(!parse(&["--tls-verify="]).tls_verify);
     }
 }

@@ -67,7 +67,7 @@ impl AppState {
     /// Opens the store, loads the policy, sets up the bootstrap admin token and brings back
     /// the runs of a previous life.
     pub async fn new(config: &Config) -> Result<Self, StartError> {
-        let engine = Engine::new(&config.docker_host)?;
+        let engine = Engine::with_tls(&config.docker_host, &config.engine_tls())?;
         std::fs::create_dir_all(&config.data_dir)
             .map_err(|e| StartError::DataDir(config.data_dir.clone(), e))?;
         let store = Store::open(&config.data_dir.join("berth.db"))?;

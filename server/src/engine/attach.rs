@@ -6,13 +6,12 @@ use http_body_util::Empty;
 use hyper::header::{CONNECTION, CONTENT_TYPE, HOST, UPGRADE};
 use hyper::{Request, StatusCode};
 use hyper_util::rt::TokioIo;
-use tokio::io::AsyncWriteExt;
-use tokio::net::UnixStream;
-use tokio::net::unix::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::io::{AsyncWriteExt, ReadHalf, WriteHalf};
 
+use super::connect::EngineStream;
 use super::demux::OutputReader;
 use super::error::{EngineError, Result};
-use super::transport::{Transport, daemon_error, segment};
+use super::transport::{Transport, daemon_error, error_chain, segment};
 
 #[derive(Debug, Clone, Default)]
 pub struct AttachOptions {
@@ -28,13 +27,13 @@ pub struct AttachOptions {
 
 /// An attached container: read its output, write its stdin.
 pub struct Attached {
-    pub output: OutputReader<OwnedReadHalf>,
+    pub output: OutputReader<ReadHalf<EngineStream>>,
     pub stdin: StdinWriter,
 }
 
 /// The write half of an attach connection.
 pub struct StdinWriter {
-    io: OwnedWriteHalf,
+    io: WriteHalf<EngineStream>,
 }
 
 impl StdinWriter {
@@ -45,7 +44,8 @@ impl StdinWriter {
             .map_err(|e| EngineError::Stream(format!("writing to the container's stdin: {e}")))
     }
 
-    /// Half-closes the connection: the container reads end-of-file on stdin.
+    /// Half-closes the connection (after a TLS close_notify over TLS): the container reads
+    /// end-of-file on stdin.
     pub async fn close(&mut self) -> Result<()> {
         self.io
             .shutdown()
@@ -73,19 +73,17 @@ pub async fn attach(transport: &Transport, id: &str, opts: &AttachOptions) -> Re
         .await?;
 
     // A connection of its own, outside the pool: it stops being HTTP after the upgrade.
-    let stream = UnixStream::connect(&transport.socket)
-        .await
-        .map_err(|e| transport.unreachable(e))?;
+    let stream = transport.connect().await?;
     let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
         .await
-        .map_err(|e| transport.unreachable(e))?;
+        .map_err(|e| transport.unreachable(error_chain(&e)))?;
     tokio::spawn(async move {
         if let Err(e) = conn.with_upgrades().await {
             tracing::debug!("attach connection: {e}");
         }
     });
     let req = Request::post(path)
-        .header(HOST, "docker")
+        .header(HOST, &transport.authority)
         .header(CONNECTION, "Upgrade")
         .header(UPGRADE, "tcp")
         .header(CONTENT_TYPE, "text/plain")
@@ -94,7 +92,7 @@ pub async fn attach(transport: &Transport, id: &str, opts: &AttachOptions) -> Re
     let resp = sender
         .send_request(req)
         .await
-        .map_err(|e| transport.unreachable(e))?;
+        .map_err(|e| transport.unreachable(error_chain(&e)))?;
     match resp.status() {
         StatusCode::SWITCHING_PROTOCOLS => {}
         s if s.is_client_error() || s.is_server_error() => return Err(daemon_error(resp).await),
@@ -110,10 +108,10 @@ pub async fn attach(transport: &Transport, id: &str, opts: &AttachOptions) -> Re
         .map_err(|e| EngineError::Protocol(format!("attach upgrade failed: {e}")))?;
     // Take the socket back from hyper so both directions are plain tokio I/O with a real
     // half-close; bytes hyper had already read past the response come first.
-    let parts = upgraded.downcast::<TokioIo<UnixStream>>().map_err(|_| {
+    let parts = upgraded.downcast::<TokioIo<EngineStream>>().map_err(|_| {
         EngineError::Protocol("attach upgrade returned an unexpected stream".into())
     })?;
-    let (read, write) = parts.io.into_inner().into_split();
+    let (read, write) = tokio::io::split(parts.io.into_inner());
     Ok(Attached {
         output: OutputReader::new(read, parts.read_buf, opts.tty),
         stdin: StdinWriter { io: write },

@@ -1,9 +1,11 @@
+use std::path::PathBuf;
+
 use thiserror::Error;
 
 /// What can go wrong talking to the Docker engine.
 #[derive(Debug, Error)]
 pub enum EngineError {
-    /// The socket could not be reached or the connection broke.
+    /// The engine could not be reached or the connection broke.
     #[error("cannot reach the Docker engine at {host}: {reason}")]
     Unreachable { host: String, reason: String },
     /// The daemon answered with an error status; `message` is the daemon's own.
@@ -23,9 +25,20 @@ pub enum EngineError {
         daemon: String,
         minimum: &'static str,
     },
+    /// The TLS handshake with a `tcp://` engine failed (e.g. its certificate is not signed by
+    /// `ca.pem`).
+    #[error("TLS handshake with the Docker engine at {host} failed: {reason}")]
+    TlsHandshake { host: String, reason: String },
+    /// A file of `DOCKER_CERT_PATH` is missing, unreadable or not what it should be.
+    #[error("TLS file {}: {reason}", path.display())]
+    TlsFile { path: PathBuf, reason: String },
+    /// The TLS material does not make a client configuration (e.g. a key not matching its
+    /// certificate).
+    #[error("TLS to the Docker engine: {0}")]
+    TlsConfig(String),
     /// `DOCKER_HOST` is not a form Berth can use.
     #[error(
-        "unsupported DOCKER_HOST {0:?}: Berth talks to the engine over a unix socket (unix:///path)"
+        "unsupported DOCKER_HOST {0:?}: Berth talks to the engine at unix:///path, tcp://host:port or https://host:port"
     )]
     UnsupportedHost(String),
 }
@@ -37,6 +50,14 @@ impl EngineError {
             EngineError::Daemon { status, .. } => Some(*status),
             _ => None,
         }
+    }
+
+    /// Whether the engine could not be reached at all (no answer, or no TLS session).
+    pub fn is_unreachable(&self) -> bool {
+        matches!(
+            self,
+            EngineError::Unreachable { .. } | EngineError::TlsHandshake { .. }
+        )
     }
 
     /// The message a user should see: the daemon's own message where there is one.

@@ -1,10 +1,12 @@
-//! The Docker Engine API client: typed calls over the unix socket (hyper 1 + hyperlocal).
+//! The Docker Engine API client: typed calls over the unix socket or TCP, with or without TLS
+//! (hyper 1, rustls).
 //!
 //! Models come from `bollard-stubs` (generated from the Engine API spec); written by hand are
 //! only the parts no library provides in this shape: the attach hijack, the stream demuxer and
 //! the incremental pull progress decoder.
 
 mod attach;
+mod connect;
 pub mod demux;
 mod error;
 pub mod pull;
@@ -23,6 +25,7 @@ use hyper::header::{HeaderName, HeaderValue};
 use hyper::{Method, Response};
 
 pub use attach::{AttachOptions, Attached, StdinWriter};
+pub use connect::{EngineStream, TlsOptions};
 pub use demux::Frame;
 pub use error::{EngineError, Result};
 pub use pull::PullStream;
@@ -80,10 +83,17 @@ fn json_body<T: serde::Serialize>(value: &T) -> Result<Option<Vec<u8>>> {
 }
 
 impl Engine {
-    /// `docker_host` is `unix:///path/to/docker.sock`. Nothing is contacted until the first call.
+    /// `docker_host` is `unix:///path/to/docker.sock` or `tcp://host:port` (plain HTTP).
+    /// Nothing is contacted until the first call.
     pub fn new(docker_host: &str) -> Result<Self> {
+        Self::with_tls(docker_host, &TlsOptions::default())
+    }
+
+    /// As [`Engine::new`], with TLS to a `tcp://` (or `https://`) engine as `tls` says; its
+    /// certificates and key are read now.
+    pub fn with_tls(docker_host: &str, tls: &TlsOptions) -> Result<Self> {
         Ok(Engine {
-            transport: Arc::new(Transport::new(docker_host)?),
+            transport: Arc::new(Transport::new(docker_host, tls)?),
         })
     }
 

@@ -1,7 +1,7 @@
-//! HTTP over the engine's unix socket, with API version negotiation and the daemon's error
-//! body (`{"message": …}`) turned into [`EngineError::Daemon`].
+//! HTTP to the engine (its unix socket, or TCP with or without TLS: `connect.rs`), with API
+//! version negotiation and the daemon's error body (`{"message": …}`) turned into
+//! [`EngineError::Daemon`].
 
-use std::path::PathBuf;
 use std::sync::RwLock;
 
 use bytes::Bytes;
@@ -11,9 +11,9 @@ use hyper::header::{CONTENT_TYPE, HeaderName, HeaderValue};
 use hyper::{Method, Request, Response};
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
-use hyperlocal::UnixConnector;
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 
+use super::connect::{ConnectError, Connector, EngineStream, TlsOptions};
 use super::error::{EngineError, Result};
 
 /// The newest API version Berth speaks (that of its generated model crate).
@@ -35,23 +35,13 @@ const QUERY: &AsciiSet = &NON_ALPHANUMERIC
 pub struct Transport {
     /// `DOCKER_HOST` as given, for messages.
     pub host: String,
-    pub socket: PathBuf,
-    client: Client<UnixConnector, Full<Bytes>>,
+    connector: Connector,
+    /// `host:port` (`docker` for a socket), the authority of request URIs: the connector
+    /// decides where and how to connect, the URI only names the host.
+    pub authority: String,
+    client: Client<Connector, Full<Bytes>>,
     /// The negotiated API version, once a ping succeeded.
     version: RwLock<Option<String>>,
-}
-
-/// `unix:///path` (or a bare path) to the socket path.
-pub fn socket_path(docker_host: &str) -> Result<PathBuf> {
-    let path = match docker_host.strip_prefix("unix://") {
-        Some(p) => p,
-        None if docker_host.starts_with('/') => docker_host,
-        None => return Err(EngineError::UnsupportedHost(docker_host.to_string())),
-    };
-    if path.is_empty() {
-        return Err(EngineError::UnsupportedHost(docker_host.to_string()));
-    }
-    Ok(PathBuf::from(path))
 }
 
 /// Parses "1.41" into (1, 41) for comparison.
@@ -99,13 +89,37 @@ pub fn segment(s: &str) -> String {
 }
 
 impl Transport {
-    pub fn new(docker_host: &str) -> Result<Self> {
+    pub fn new(docker_host: &str, tls: &TlsOptions) -> Result<Self> {
+        let connector = Connector::new(docker_host, tls)?;
         Ok(Transport {
             host: docker_host.to_string(),
-            socket: socket_path(docker_host)?,
-            client: Client::builder(TokioExecutor::new()).build(UnixConnector),
+            authority: connector.authority(),
+            client: Client::builder(TokioExecutor::new()).build(connector.clone()),
+            connector,
             version: RwLock::new(None),
         })
+    }
+
+    /// A connection of its own, outside the pool (for the attach hijack).
+    pub async fn connect(&self) -> Result<EngineStream> {
+        self.connector
+            .connect()
+            .await
+            .map_err(|e| e.to_engine_error(&self.host))
+    }
+
+    /// A failed request: the connector's own error when it could not connect, else the chain.
+    fn request_failed(&self, e: hyper_util::client::legacy::Error) -> EngineError {
+        if e.is_connect() {
+            let mut source = std::error::Error::source(&e);
+            while let Some(inner) = source {
+                if let Some(c) = inner.downcast_ref::<ConnectError>() {
+                    return c.to_engine_error(&self.host);
+                }
+                source = inner.source();
+            }
+        }
+        self.unreachable(error_chain(&e))
     }
 
     pub fn unreachable(&self, reason: impl std::fmt::Display) -> EngineError {
@@ -115,8 +129,10 @@ impl Transport {
         }
     }
 
-    pub fn uri(&self, path_and_query: &str) -> hyper::Uri {
-        hyperlocal::Uri::new(&self.socket, path_and_query).into()
+    pub fn uri(&self, path_and_query: &str) -> Result<hyper::Uri> {
+        format!("http://{}{path_and_query}", self.authority)
+            .parse()
+            .map_err(|e| EngineError::Protocol(format!("bad request path: {e}")))
     }
 
     /// `GET /_ping` (unversioned): sets the negotiated version from the `Api-Version` header.
@@ -178,7 +194,7 @@ impl Transport {
     ) -> Result<Response<Incoming>> {
         let mut req = Request::builder()
             .method(method)
-            .uri(self.uri(&path_and_query));
+            .uri(self.uri(&path_and_query)?);
         if json.is_some() {
             req = req.header(CONTENT_TYPE, "application/json");
         }
@@ -192,7 +208,7 @@ impl Transport {
             .client
             .request(req)
             .await
-            .map_err(|e| self.unreachable(error_chain(&e)))?;
+            .map_err(|e| self.request_failed(e))?;
         if resp.status().is_client_error() || resp.status().is_server_error() {
             return Err(daemon_error(resp).await);
         }
@@ -234,7 +250,7 @@ pub async fn daemon_error(resp: Response<Incoming>) -> EngineError {
 }
 
 /// A hyper error with its sources, e.g. "client error (Connect): No such file or directory".
-fn error_chain(e: &dyn std::error::Error) -> String {
+pub fn error_chain(e: &dyn std::error::Error) -> String {
     let mut s = e.to_string();
     let mut source = e.source();
     while let Some(inner) = source {
@@ -260,14 +276,7 @@ mod tests {
     }
 
     #[test]
-    fn hosts_and_queries() {
-        assert_eq!(
-            socket_path("unix:///var/run/docker.sock").unwrap(),
-            PathBuf::from("/var/run/docker.sock")
-        );
-        assert_eq!(socket_path("/x.sock").unwrap(), PathBuf::from("/x.sock"));
-        assert!(socket_path("tcp://1.2.3.4:2375").is_err());
-        assert!(socket_path("unix://").is_err());
+    fn queries() {
         assert_eq!(
             encode_query(&[("name", "a b&c"), ("tag", "1.0")]),
             "?name=a%20b%26c&tag=1.0"

@@ -42,7 +42,7 @@ impl Failure {
         Failure {
             code: exit::status_for_error(&message),
             daemon_status: e.status(),
-            unreachable: matches!(e, EngineError::Unreachable { .. }),
+            unreachable: e.is_unreachable(),
             message,
         }
     }
