@@ -100,6 +100,8 @@ fn socat(listen: String, port: u16) -> Killed {
     let child = Command::new("socat")
         .args(["-t", "30", &listen, &format!("UNIX-CONNECT:{SOCKET}")])
         .stdout(Stdio::null())
+        // It logs the handshakes the failure tests make fail on purpose.
+        .stderr(Stdio::null())
         .process_group(0)
         .spawn()
         .expect("socat runs (scripts/testbed.sh installs it)");
