@@ -1,7 +1,7 @@
 //! Connections to the engine, as the docker CLI makes them from `DOCKER_HOST`,
-//! `DOCKER_TLS_VERIFY` and `DOCKER_CERT_PATH`: its unix socket, or TCP, with TLS (the server
-//! verified against `ca.pem`, Berth presenting `cert.pem` and `key.pem`). One stream type
-//! serves both the pooled HTTP client and the attach hijack.
+//! `DOCKER_TLS_VERIFY` and `DOCKER_CERT_PATH`: its unix socket (through hyperlocal), or TCP,
+//! with TLS (the server verified against `ca.pem`, Berth presenting `cert.pem` and `key.pem`).
+//! One stream type serves both the pooled HTTP client and the attach hijack.
 
 use std::future::Future;
 use std::io;
@@ -16,9 +16,10 @@ use hyper_util::rt::TokioIo;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::net::{TcpStream, UnixStream};
+use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 use tokio_rustls::client::TlsStream;
+use tower_service::Service;
 
 use super::error::{EngineError, Result};
 
@@ -133,7 +134,9 @@ impl Connector {
 
     pub async fn connect(&self) -> Result<EngineStream, ConnectError> {
         match &*self.0 {
-            Endpoint::Unix(path) => UnixStream::connect(path)
+            // hyperlocal's connector takes the socket path hex-encoded in a `unix:` URI.
+            Endpoint::Unix(path) => hyperlocal::UnixConnector
+                .call(hyperlocal::Uri::new(path, "/").into())
                 .await
                 .map(EngineStream::Unix)
                 .map_err(ConnectError::Connect),
@@ -156,7 +159,7 @@ impl Connector {
     }
 }
 
-impl tower_service::Service<Uri> for Connector {
+impl Service<Uri> for Connector {
     type Response = TokioIo<EngineStream>;
     type Error = ConnectError;
     type Future = Pin<Box<dyn Future<Output = Result<Self::Response, ConnectError>> + Send>>;
@@ -236,7 +239,7 @@ fn tls_connector(cert_path: Option<&Path>) -> Result<TlsConnector> {
 
 /// A connection to the engine.
 pub enum EngineStream {
-    Unix(UnixStream),
+    Unix(hyperlocal::UnixStream),
     Tcp(TcpStream),
     Tls(Box<TlsStream<TcpStream>>),
 }
