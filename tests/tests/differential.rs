@@ -258,7 +258,9 @@ fn reject_corpus() -> Vec<(Vec<&'static str>, &'static [&'static str])> {
         (vec!["-m", "10x"], &[]),
         (
             vec!["--cpu-shares", "1__0"],
-            &[r#"invalid argument "1__0" for "-c, --cpu-shares" flag: strconv.ParseInt: parsing "1__0": invalid syntax"#],
+            &[
+                r#"invalid argument "1__0" for "-c, --cpu-shares" flag: strconv.ParseInt: parsing "1__0": invalid syntax"#,
+            ],
         ),
         (
             vec!["--shm-size=a128m"],
