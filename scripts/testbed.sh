@@ -42,14 +42,16 @@ mkdir -p "$STATE_DIR"
 
 engine_up() { curl -fsS --max-time 2 --unix-socket "$SOCK" http://localhost/_ping >/dev/null 2>&1; }
 
-# The test bed's engine keeps its state under $STATE_DIR/docker, apart from any other engine's.
-#
-# dockerd 20.10 with --bridge=none leaks one network sandbox record per container that runs in
-# the default network mode, and removes them all, one by one (~0.1 s each), before it answers
-# on its next start: after a benchmark run (thousands of containers) that is many minutes. The
-# records live in the network store, which holds nothing else of value here (no bridge, and tests
-# never create networks), so it is dropped while the daemon is down and holds no containers;
-# dockerd rebuilds it (networks none and host) on start.
+# The test bed's engine keeps its state under $STATE_DIR/docker, apart from any other engine's,
+# so the test bed may clean it up when it starts that engine:
+# - dockerd 20.10 with --bridge=none leaks one network sandbox record per container that runs in
+#   the default network mode, and removes them all, one by one (~0.1 s each), before it answers
+#   on its next start: after a benchmark run (thousands of containers) that is many minutes. The
+#   records live in the network store, which holds nothing else of value here (no bridge, and
+#   tests never create networks), so it is dropped while the daemon is down; dockerd rebuilds it
+#   (networks none and host) on start.
+# - Containers left by an interrupted earlier run (none is running after a daemon restart) are
+#   removed once the daemon answers.
 DATA_ROOT=$STATE_DIR/docker
 NETWORK_STORE=$DATA_ROOT/network/files/local-kv.db
 
@@ -58,9 +60,7 @@ start_engine() {
   if [ -f /var/run/docker.pid ] && ! kill -0 "$(cat /var/run/docker.pid)" 2>/dev/null; then
     rm -f /var/run/docker.pid
   fi
-  if [ -f "$NETWORK_STORE" ] && [ -z "$(ls -A "$DATA_ROOT/containers" 2>/dev/null)" ]; then
-    rm -f "$NETWORK_STORE"
-  fi
+  rm -f "$NETWORK_STORE"
   nohup dockerd --host "unix://$SOCK" --data-root "$DATA_ROOT" \
     --bridge=none --iptables=false --ip-masq=false >"$STATE_DIR/dockerd.log" 2>&1 &
   local pid=$! started=$SECONDS reported=$SECONDS
@@ -76,6 +76,13 @@ start_engine() {
     fi
     sleep 1
   done
+  local left
+  left=$(docker ps -aq --filter status=exited --filter status=created)
+  if [ -n "$left" ]; then
+    log "removing $(echo "$left" | wc -l) containers left by an earlier run"
+    # shellcheck disable=SC2086 # one ID per word
+    docker rm -f $left >/dev/null
+  fi
 }
 
 if engine_up; then

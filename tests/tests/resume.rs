@@ -30,7 +30,7 @@ async fn a_finished_run_resumes_after_the_bytes_the_client_has() {
     // Offsets count stdout and stderr together in arrival order, and the daemon may deliver
     // the two streams in either order when written together: a pause keeps this one fixed.
     let script = "printf 0123456789; sleep 0.3; printf abc >&2; exit 4";
-    let run_id = start(&[FIXTURE, "sh", "-c", script]).await;
+    let run_id = start(&["--rm", FIXTURE, "sh", "-c", script]).await;
     wait_for_exit(&run_id).await;
 
     let rest = watch_from(&run_id, 4).await;
@@ -76,7 +76,7 @@ async fn a_live_run_resumes_and_follows() {
 #[tokio::test]
 async fn resuming_before_the_retained_output_reports_the_gap() {
     // The shared gateway keeps the last 1 MiB: 2 MiB of output drops the first MiB.
-    let run_id = start(&[FIXTURE, "sh", "-c", "head -c 2097152 /dev/zero"]).await;
+    let run_id = start(&["--rm", FIXTURE, "sh", "-c", "head -c 2097152 /dev/zero"]).await;
     wait_for_exit(&run_id).await;
     let t = watch_from(&run_id, 1000).await;
     let gap = t
