@@ -59,7 +59,9 @@ pub async fn bind_until(
             served = axum::serve(listener, app) => served,
             () = shutdown => {
                 let n = runs.persist_in_progress().await;
-                tracing::info!("stopping; {n} runs in progress keep running and are followed again on the next start");
+                tracing::info!(
+                    "stopping; runs in progress: {n} (their containers keep running and are followed again on the next start)"
+                );
                 Ok(())
             }
         }

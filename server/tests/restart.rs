@@ -259,7 +259,7 @@ fn a_stopped_gateway_records_its_runs_and_follows_them_again() {
     let run_id = created["run_id"].as_str().expect("a run id").to_string();
     let log = first.stop();
     assert!(
-        log.contains("stopping; 1 runs in progress keep running"),
+        log.contains("stopping; runs in progress: 1 (their containers keep running"),
         "{log}"
     );
 

@@ -751,6 +751,7 @@ fn viewers_and_policy_denials_are_told_clearly_why_they_cannot_run() {
         .await;
         let nav = b.wait_text("[data-testid=nav]", "Containers").await;
         assert!(!nav.contains("Run"), "an operator without rules: {nav}");
+        b.screenshot("cannot-run").await;
         let (status, message) = post_run_from(&b, &[FIXTURE, "echo", "hi"]).await;
         assert_eq!(status, 403, "{message}");
         assert!(message.contains("may not run"), "{message}");
