@@ -25,7 +25,10 @@ apt_install() {
 
 command -v curl >/dev/null || apt_install curl ca-certificates
 
-if engine_up; then
+if [ "$SOCK" = "$DOCKER_HOST" ] && [ "${DOCKER_HOST#/}" = "$DOCKER_HOST" ]; then
+  # tcp:// or https://: a remote engine, which Berth itself checks (see /api/health).
+  log "engine at $DOCKER_HOST (remote: not checked here)"
+elif engine_up; then
   log "engine reachable at $DOCKER_HOST"
 elif [ "${BERTH_NO_ENGINE_INSTALL:-}" != 1 ] && [ "$(id -u)" = 0 ] && [ -f /etc/debian_version ] \
      && [ "$SOCK" = /var/run/docker.sock ]; then
