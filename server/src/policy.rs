@@ -16,7 +16,7 @@ mod host_paths;
 #[cfg(test)]
 mod tests;
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::path::Path;
 
 use berth_shared::plan::Plan;
@@ -65,6 +65,18 @@ pub struct Context<'a> {
     /// Containers (names or IDs as written in the plan) that the requester owns; used for
     /// --volumes-from, --link, --network container:X, --pid/--ipc container:X.
     pub own_containers: &'a HashSet<String>,
+    /// The named volumes of the request that already exist (see
+    /// [`RolePolicy::referenced_volumes`]); a volume not listed is created by the daemon with
+    /// the request's own driver and options.
+    pub volumes: &'a HashMap<String, ExistingVolume>,
+}
+
+/// What the engine says of an existing named volume.
+#[derive(Debug, Clone, Default)]
+pub struct ExistingVolume {
+    pub driver: String,
+    /// Created with driver options (`--opt`), which can mount host paths or devices.
+    pub has_options: bool,
 }
 
 /// The rules of every role.
@@ -175,6 +187,11 @@ impl RolePolicy {
     /// request (`--link web:alias` gives `web`), without duplicates.
     pub fn referenced_containers(plan: &Plan) -> Vec<String> {
         check::referenced_containers(plan)
+    }
+
+    /// The named volumes a request mounts, for the caller to look up.
+    pub fn referenced_volumes(plan: &Plan) -> Vec<String> {
+        check::referenced_volumes(plan)
     }
 
     /// Runs a user of this role may have going at once (the caller counts and refuses).

@@ -225,3 +225,39 @@ async fn allowed_host_paths_are_mounted_read_only_and_nothing_else() {
     team.remove_all_runs().await;
     std::fs::remove_dir_all(&shared).unwrap();
 }
+
+#[tokio::test]
+async fn existing_volumes_are_mounted_only_as_the_policy_allows() {
+    let team = Team::new(POLICY).await;
+    let plain = berth_tests::unique("plain");
+    let with_options = berth_tests::unique("with-options");
+    assert!(docker(&["volume", "create", &plain]).0);
+    // The local driver's options mount what they name (here a harmless tmpfs; `o=bind` with a
+    // host path would be the escape).
+    let tmpfs = [
+        "--opt",
+        "type=tmpfs",
+        "--opt",
+        "device=tmpfs",
+        "--opt",
+        "o=size=1m",
+    ];
+    assert!(docker(&[&["volume", "create"][..], &tmpfs, &[&with_options]].concat()).0);
+
+    let volume = |name: &str| format!("{name}:/data");
+    let (code, body) = team
+        .create_only(&team.alice, &["-v", &volume(&plain), FIXTURE, "true"])
+        .await;
+    assert_eq!(code, 201, "{body}");
+    let mount = format!("type=volume,src={with_options},dst=/data");
+    for argv in [
+        vec!["-v", &volume(&with_options), FIXTURE, "true"],
+        vec!["--mount", &mount, FIXTURE, "true"],
+    ] {
+        let (code, body) = team.create_only(&team.alice, &argv).await;
+        assert_eq!(code, 403, "{argv:?}: {body}");
+        assert!(rule_of(&body).contains("`volume-options`"), "{body}");
+    }
+    team.remove_all_runs().await;
+    docker(&["volume", "rm", &plain, &with_options]);
+}

@@ -6,7 +6,7 @@ mod rest;
 mod users;
 mod ws;
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
@@ -25,7 +25,7 @@ use crate::StartError;
 use crate::auth::{Auth, Principal, RateLimiter};
 use crate::config::Config;
 use crate::engine::Engine;
-use crate::policy::{Context, Policy, RolePolicy};
+use crate::policy::{Context, ExistingVolume, Policy, RolePolicy};
 use crate::run::{Owner, Runs};
 use crate::store::{AuditEntry, Store};
 pub use error::ApiError;
@@ -160,6 +160,50 @@ impl AppState {
         }
     }
 
+    /// The containers `plan` refers to (`--volumes-from`, `--link`, `container:X`) that are
+    /// Berth runs of `user` or their team.
+    async fn own_containers(&self, user: &Principal, plan: &Plan) -> HashSet<String> {
+        let mut own = HashSet::new();
+        for name in RolePolicy::referenced_containers(plan) {
+            if let Ok(c) = self.engine.inspect(&name).await {
+                let labels = c.config.and_then(|c| c.labels).unwrap_or_default();
+                let label = |k| labels.get(k).map_or("", String::as_str);
+                let (owner, team) = (
+                    label(berth_shared::LABEL_OWNER),
+                    label(berth_shared::LABEL_TEAM),
+                );
+                if labels.contains_key(berth_shared::LABEL_RUN_ID) && user.acts_on(owner, team) {
+                    own.insert(name);
+                }
+            }
+        }
+        own
+    }
+
+    /// The named volumes `plan` mounts that already exist, with their driver and whether they
+    /// were created with options. A volume the engine does not know is created by the request
+    /// itself; any other failure to look one up refuses the run.
+    async fn existing_volumes(
+        &self,
+        plan: &Plan,
+    ) -> Result<HashMap<String, ExistingVolume>, ApiError> {
+        let mut volumes = HashMap::new();
+        for name in RolePolicy::referenced_volumes(plan) {
+            match self.engine.inspect_volume(&name).await {
+                Ok(v) => {
+                    let existing = ExistingVolume {
+                        driver: v.driver,
+                        has_options: v.options.is_some_and(|o| !o.is_empty()),
+                    };
+                    volumes.insert(name, existing);
+                }
+                Err(e) if e.status() == Some(404) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(volumes)
+    }
+
     /// Whether `user` may launch `plan`: role, policy (which may also fill in defaults),
     /// concurrent runs and rate. A refusal is audited. Returns the run-time limit.
     pub async fn authorize_run(
@@ -189,26 +233,14 @@ impl AppState {
                 user.role.as_str()
             )));
         }
-        let mut own = HashSet::new();
-        for name in RolePolicy::referenced_containers(plan) {
-            if let Ok(c) = self.engine.inspect(&name).await {
-                let labels = c.config.and_then(|c| c.labels).unwrap_or_default();
-                let owner = labels
-                    .get(berth_shared::LABEL_OWNER)
-                    .map_or("", String::as_str);
-                let team = labels
-                    .get(berth_shared::LABEL_TEAM)
-                    .map_or("", String::as_str);
-                if labels.contains_key(berth_shared::LABEL_RUN_ID) && user.acts_on(owner, team) {
-                    own.insert(name);
-                }
-            }
-        }
+        let own = self.own_containers(user, plan).await;
+        let volumes = self.existing_volumes(plan).await?;
         rules.check(
             plan,
             &Context {
                 role: user.role,
                 own_containers: &own,
+                volumes: &volumes,
             },
         )?;
         if let Some(max) = rules.max_concurrent_runs()

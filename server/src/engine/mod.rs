@@ -29,6 +29,15 @@ pub use connect::{EngineStream, TlsOptions};
 pub use demux::Frame;
 pub use error::{EngineError, Result};
 pub use pull::PullStream;
+
+/// How a named volume is mounted: its driver and the options it was created with.
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+pub struct VolumeDriver {
+    #[serde(rename = "Driver")]
+    pub driver: String,
+    #[serde(rename = "Options", default)]
+    pub options: Option<std::collections::HashMap<String, String>>,
+}
 use transport::{Transport, read_body, read_json, segment};
 
 /// A cheap-to-clone handle on one Docker engine.
@@ -241,6 +250,14 @@ impl Engine {
 
     pub async fn inspect(&self, id: &str) -> Result<ContainerInspectResponse> {
         let path = format!("/containers/{}/json", segment(id));
+        read_json(self.call(Method::GET, &path, &[], None).await?).await
+    }
+
+    /// A named volume's driver and driver options (`GET /volumes/{name}`): what the run policy
+    /// needs to know before a run mounts it. Only these two fields are read, so a daemon's
+    /// other fields (`Status`, `UsageData`, … which vary across versions) cannot break it.
+    pub async fn inspect_volume(&self, name: &str) -> Result<VolumeDriver> {
+        let path = format!("/volumes/{}", segment(name));
         read_json(self.call(Method::GET, &path, &[], None).await?).await
     }
 

@@ -39,7 +39,7 @@ pub fn check(rules: &Rules, plan: &mut Plan, ctx: &Context) -> Check {
             "--privileged gives the container every capability and every host device",
         )?;
     }
-    mounts(rules, host)?;
+    mounts(rules, ctx, host)?;
     containers(rules, ctx, host, plan)?;
     namespaces(rules, ctx, host)?;
     networks(rules, ctx, host, plan)?;
@@ -200,21 +200,62 @@ fn named_image(rules: &Rules, r: &ImageRef, what: &str) -> Check {
 }
 
 /// The source of a `-v` bind or a volume mount: as for the daemon, an absolute path is a host
-/// path and anything else names a volume (the volume driver validates the name).
-fn volume_source(rules: &Rules, flag: &str, bind: BindRequest) -> Check {
-    if bind.source.starts_with('/') {
+/// path and anything else names a volume (the volume driver validates the name). A volume that
+/// already exists is mounted as it was created: its driver and driver options are checked as if
+/// this request gave them (a local volume with `o=bind,device=/` is a host bind).
+fn volume_source(rules: &Rules, ctx: &Context, flag: &str, bind: BindRequest) -> Check {
+    let name = bind.source;
+    if name.starts_with('/') {
         return host_bind(rules, flag, bind);
     }
-    if rules.allow_named_volumes {
-        return Ok(());
+    if !rules.allow_named_volumes {
+        return deny(
+            "named-volume",
+            format!(
+                "{flag} uses the named volume {name}; named volumes are not allowed (anonymous volumes and --tmpfs are)"
+            ),
+        );
     }
-    deny(
-        "named-volume",
-        format!(
-            "{flag} uses the named volume {}; named volumes are not allowed (anonymous volumes and --tmpfs are)",
-            bind.source
-        ),
-    )
+    let Some(existing) = ctx.volumes.get(name) else {
+        return Ok(());
+    };
+    volume_driver(rules, flag, &existing.driver)?;
+    if existing.has_options && !rules.allow_volume_options {
+        return deny(
+            "volume-options",
+            format!(
+                "{flag}: the volume {name} was created with driver options, which can mount a host path or device; volumes with options are not allowed"
+            ),
+        );
+    }
+    Ok(())
+}
+
+/// Names of the volumes a request mounts (`-v name:…`, `--mount type=volume,src=name`): the
+/// caller looks each up in the engine for [`Context::volumes`].
+pub fn referenced_volumes(plan: &Plan) -> Vec<String> {
+    let Some(host) = &plan.body.host_config else {
+        return Vec::new();
+    };
+    let binds = host.binds.iter().flatten().filter_map(|b| {
+        let mut parts = b.split(':');
+        let source = parts.next()?;
+        parts.next().map(|_| source)
+    });
+    let mounts = host
+        .mounts
+        .iter()
+        .flatten()
+        .filter(|m| m.typ == Some(MountType::VOLUME))
+        .filter_map(|m| m.source.as_deref());
+    let mut names: Vec<String> = binds
+        .chain(mounts)
+        .filter(|s| !s.is_empty() && !s.starts_with('/'))
+        .map(String::from)
+        .collect();
+    names.sort();
+    names.dedup();
+    names
 }
 
 fn host_bind(rules: &Rules, flag: &str, bind: BindRequest) -> Check {
@@ -318,7 +359,7 @@ fn mount_flag(m: &Mount) -> String {
 /// `-v` (Binds), `--mount` (Mounts) and `--volume-driver`. Both flags can bind a host path,
 /// and a volume with the local driver's options `type=none,o=bind,device=/` is a host bind
 /// too: all three ways are checked here.
-fn mounts(rules: &Rules, host: &HostConfig) -> Check {
+fn mounts(rules: &Rules, ctx: &Context, host: &HostConfig) -> Check {
     volume_driver(
         rules,
         "--volume-driver",
@@ -332,7 +373,7 @@ fn mounts(rules: &Rules, host: &HostConfig) -> Check {
             continue;
         }
         let mode = parts.get(2).copied().unwrap_or("");
-        volume_source(rules, &flag, bind_request(parts[0], mode))?;
+        volume_source(rules, ctx, &flag, bind_request(parts[0], mode))?;
     }
     for m in host.mounts.iter().flatten() {
         let flag = mount_flag(m);
@@ -378,7 +419,7 @@ fn mounts(rules: &Rules, host: &HostConfig) -> Check {
                         read_only: m.read_only == Some(true),
                         host_options: None,
                     };
-                    volume_source(rules, &flag, bind)?;
+                    volume_source(rules, ctx, &flag, bind)?;
                 }
             }
             Some(MountType::CLUSTER) | None => deny(

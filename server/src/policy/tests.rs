@@ -1,7 +1,7 @@
 //! Each rule against bypass attempts, written both as `docker run` arguments and as the
 //! structured spec: an operator is denied with the rule's name, an admin is not.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use berth_shared::plan::{self, Plan};
 use berth_shared::spec::RunSpec;
@@ -48,11 +48,27 @@ fn mine() -> HashSet<String> {
     ["mine".to_string()].into()
 }
 
+/// Volumes that exist already: `plain` as `docker volume create` makes it, `bound` created with
+/// the local driver's bind options, `plugin` from a volume plugin.
+fn existing_volumes() -> HashMap<String, ExistingVolume> {
+    let volume = |driver: &str, has_options| ExistingVolume {
+        driver: driver.into(),
+        has_options,
+    };
+    HashMap::from([
+        ("plain".to_string(), volume("local", false)),
+        ("bound".to_string(), volume("local", true)),
+        ("plugin".to_string(), volume("sshfs", false)),
+    ])
+}
+
 fn check_as(policy: &Policy, role: Role, plan: &mut Plan) -> Result<(), Denial> {
     let own = mine();
+    let volumes = existing_volumes();
     let ctx = Context {
         role,
         own_containers: &own,
+        volumes: &volumes,
     };
     policy.for_role(role).check(plan, &ctx)
 }
@@ -783,6 +799,39 @@ fn policy_allowed_host_paths() {
         let err = Policy::from_toml(&format!("[operator]\n{bad}\n")).unwrap_err();
         assert!(err.to_string().contains("allow"), "{bad}: {err}");
     }
+}
+
+#[test]
+fn policy_existing_volumes_are_checked_as_created() {
+    let policy =
+        Policy::from_toml("[operator]\nallowed_images = [\"**\"]\nallow_named_volumes = true\n")
+            .unwrap();
+    let check =
+        |args: &[&str]| check_as(&policy, Role::Operator, &mut argv_plan(args)).map_err(|d| d.rule);
+    assert_eq!(check(&["-v", "plain:/data", "x"]), Ok(()));
+    assert_eq!(check(&["-v", "new-volume:/data", "x"]), Ok(()));
+    // A volume created with o=bind,device=/ is a host bind, whichever flag mounts it.
+    assert_eq!(check(&["-v", "bound:/data", "x"]), Err("volume-options"));
+    let mount = ["--mount", "type=volume,src=bound,dst=/data", "x"];
+    assert_eq!(check(&mount), Err("volume-options"));
+    assert_eq!(check(&["-v", "plugin:/data:ro", "x"]), Err("volume-driver"));
+    let mut plan = argv_plan(&[
+        "-v",
+        "plain:/a",
+        "--mount",
+        "type=volume,src=bound,dst=/b",
+        "-v",
+        "/h:/c",
+        "-v",
+        "/anon",
+        "x",
+    ]);
+    assert_eq!(RolePolicy::referenced_volumes(&plan), ["bound", "plain"]);
+    // Admins are not restricted.
+    assert_eq!(
+        check_as(&policy, Role::Admin, &mut plan).map_err(|d| d.rule),
+        Ok(())
+    );
 }
 
 #[test]
