@@ -8,7 +8,7 @@
 //!
 //! Needs the test bed (`scripts/testbed.sh`: the engine, its registry, socat and openssl).
 
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpStream};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -17,15 +17,12 @@ use std::time::{Duration, Instant};
 
 use berth_server::Config;
 use berth_shared::wire::{ClientMessage, RunRequest, ServerEvent};
-use futures_util::{SinkExt, StreamExt};
+use berth_tests::{
+    Client, FIXTURE, REGISTRY_IMAGE, Transcript, free_port, http_as, json_of, poll_exit,
+};
 use serde_json::{Value, json};
-use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
 const SOCKET: &str = "/var/run/docker.sock";
-const FIXTURE: &str = "berth-fixture:latest";
-/// The fixture in the test bed's registry: pulling it again streams progress.
-const REGISTRY_IMAGE: &str = "127.0.0.1:5000/berth/busybox:latest";
 const TOKEN: &str = "remote-engine-admin-token";
 
 /// A process group (socat and the children it forks per connection), killed when the test
@@ -82,14 +79,6 @@ impl Drop for Scratch {
         }
         let _ = std::fs::remove_dir_all(&self.dir);
     }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// socat from `listen` (a socat address, `bind=127.0.0.1`) to the engine's socket. `-t 30`:
@@ -214,24 +203,10 @@ fn make_certs(dir: &Path) {
     }
 }
 
-/// A gateway in this process, on its own runtime for the life of the test process.
+/// A gateway in this process (the harness's), requiring this file's admin token.
 fn spawn_gateway(mut config: Config) -> SocketAddr {
-    config.listen = "127.0.0.1:0".parse().unwrap();
     config.admin_token = Some(TOKEN.into());
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .unwrap();
-        rt.block_on(async move {
-            let (addr, server) = berth_server::bind(config).await.expect("gateway binds");
-            tx.send(addr).unwrap();
-            server.await.unwrap();
-        });
-    });
-    rx.recv().expect("gateway started")
+    berth_tests::spawn_gateway(config)
 }
 
 fn tls_config(docker_host: String, cert_path: &Path) -> Config {
@@ -242,84 +217,30 @@ fn tls_config(docker_host: String, cert_path: &Path) -> Config {
 }
 
 fn http() -> reqwest::Client {
-    let mut headers = reqwest::header::HeaderMap::new();
-    headers.insert("authorization", format!("Bearer {TOKEN}").parse().unwrap());
-    reqwest::Client::builder()
-        .default_headers(headers)
-        .build()
-        .unwrap()
+    http_as(TOKEN)
 }
 
 async fn get_json(addr: SocketAddr, path: &str) -> Value {
-    http()
-        .get(format!("http://{addr}{path}"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
-}
-
-/// Everything a WebSocket client saw of a run.
-#[derive(Default, Debug)]
-struct Transcript {
-    events: Vec<ServerEvent>,
-    stdout: Vec<u8>,
-    stderr: Vec<u8>,
-}
-
-impl Transcript {
-    fn exit_code(&self) -> Option<i64> {
-        self.events.iter().find_map(|e| match e {
-            ServerEvent::Exit { code } => Some(*code),
-            _ => None,
-        })
-    }
+    json_of(http().get(format!("http://{addr}{path}"))).await
 }
 
 /// `docker run <argv>` over `/api/runs/ws`; `stdin` is typed once the container started,
 /// then closed.
 async fn ws_run(addr: SocketAddr, argv: &[&str], stdin: Option<&[u8]>) -> Transcript {
-    let mut request = format!("ws://{addr}/api/runs/ws")
-        .into_client_request()
-        .unwrap();
-    request
-        .headers_mut()
-        .insert("authorization", format!("Bearer {TOKEN}").parse().unwrap());
-    let (mut socket, _) = tokio_tungstenite::connect_async(request).await.unwrap();
-    let send = |msg: ClientMessage| Message::text(serde_json::to_string(&msg).unwrap());
+    let mut c = Client::connect_to(addr, "/api/runs/ws", TOKEN)
+        .await
+        .expect("WebSocket connects");
     let run = RunRequest {
         argv: Some(argv.iter().map(|s| s.to_string()).collect()),
         ..Default::default()
     };
-    socket
-        .send(send(ClientMessage::Run(Box::new(run))))
-        .await
-        .unwrap();
-    let mut t = Transcript::default();
-    loop {
-        let msg = tokio::time::timeout(Duration::from_secs(60), socket.next())
-            .await
-            .unwrap_or_else(|_| panic!("no message within 60 s; so far {t:?}"));
-        match msg {
-            None | Some(Err(_)) | Some(Ok(Message::Close(_))) => return t,
-            Some(Ok(Message::Text(text))) => {
-                let event: ServerEvent = serde_json::from_str(text.as_str()).unwrap();
-                if let (ServerEvent::Started, Some(input)) = (&event, stdin) {
-                    socket.send(Message::binary(input.to_vec())).await.unwrap();
-                    socket.send(send(ClientMessage::CloseStdin)).await.unwrap();
-                }
-                t.events.push(event);
-            }
-            Some(Ok(Message::Binary(b))) => match b[0] {
-                1 => t.stdout.extend_from_slice(&b[1..]),
-                2 => t.stderr.extend_from_slice(&b[1..]),
-                other => panic!("unknown stream byte {other}"),
-            },
-            Some(Ok(_)) => {}
-        }
+    c.send(&ClientMessage::Run(Box::new(run))).await;
+    if let Some(input) = stdin {
+        c.until(|t| t.kinds().contains(&"started")).await;
+        c.send_stdin(input).await;
+        c.send(&ClientMessage::CloseStdin).await;
     }
+    c.finish().await
 }
 
 /// Everything a run needs from the engine, through the gateway at `addr`.
@@ -384,15 +305,8 @@ async fn runs_containers(addr: SocketAddr, scratch: &mut Scratch) {
         .as_str()
         .unwrap()
         .to_string();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let run = loop {
-        let run = get_json(addr, &format!("/api/runs/{run_id}")).await;
-        if run["state"] == "exited" || run["state"] == "failed" {
-            break run;
-        }
-        assert!(Instant::now() < deadline, "run did not end: {run}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
+    let path = format!("http://{addr}/api/runs/{run_id}");
+    let run = poll_exit(|| http().get(&path), 600, Duration::from_millis(100)).await;
     assert_eq!(run["exit_code"], 3, "{run}");
     let output = http()
         .get(format!("http://{addr}/api/runs/{run_id}/output"))

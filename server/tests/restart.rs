@@ -3,10 +3,11 @@
 //! data directory.
 
 use std::io::{BufRead, BufReader};
-use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+
+use berth_tests::free_port;
 
 const TOKEN: &str = "restart-test-admin-token";
 const PASSWORD: &str = "restart test password";
@@ -145,14 +146,6 @@ impl Gateway {
         }
         panic!("berth did not stop within 10 s of SIGTERM");
     }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 #[test]

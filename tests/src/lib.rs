@@ -46,6 +46,15 @@ pub fn spawn_gateway(mut config: Config) -> SocketAddr {
     rx.recv().expect("gateway started")
 }
 
+/// A loopback port free at the time of asking, for a process or proxy to listen on.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
 /// The shared gateway of this test binary, against the real engine.
 pub fn gateway() -> SocketAddr {
     static ADDR: OnceLock<SocketAddr> = OnceLock::new();
