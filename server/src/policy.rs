@@ -156,6 +156,12 @@ impl RolePolicy {
         }
     }
 
+    /// Whether [`check`](Self::check) looks at the request at all (and so at its [`Context`]):
+    /// not for admins, who are unrestricted, nor for roles that may run nothing.
+    pub fn checks_requests(&self) -> bool {
+        self.rules().is_some()
+    }
+
     fn rules(&self) -> Option<&Rules> {
         match &self.access {
             Access::Rules(r) => Some(r),

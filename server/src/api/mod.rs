@@ -233,8 +233,15 @@ impl AppState {
                 user.role.as_str()
             )));
         }
-        let own = self.own_containers(user, plan).await;
-        let volumes = self.existing_volumes(plan).await?;
+        // The engine is asked about the containers and volumes only when the rules use them.
+        let (own, volumes) = if rules.checks_requests() {
+            (
+                self.own_containers(user, plan).await,
+                self.existing_volumes(plan).await?,
+            )
+        } else {
+            Default::default()
+        };
         rules.check(
             plan,
             &Context {

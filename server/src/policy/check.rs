@@ -237,11 +237,12 @@ pub fn referenced_volumes(plan: &Plan) -> Vec<String> {
     let Some(host) = &plan.body.host_config else {
         return Vec::new();
     };
-    let binds = host.binds.iter().flatten().filter_map(|b| {
-        let mut parts = b.split(':');
-        let source = parts.next()?;
-        parts.next().map(|_| source)
-    });
+    let binds = host
+        .binds
+        .iter()
+        .flatten()
+        .filter_map(|b| bind_source(b))
+        .map(|(source, _)| source);
     let mounts = host
         .mounts
         .iter()
@@ -268,6 +269,15 @@ fn host_bind(rules: &Rules, flag: &str, bind: BindRequest) -> Check {
             format!("{flag} mounts the host path {}; {reason}", bind.source),
         )
     })
+}
+
+/// The source and mode of a `Binds` entry `SRC:DST[:MODE]`; `None` for a container path alone
+/// (an anonymous volume).
+fn bind_source(bind: &str) -> Option<(&str, &str)> {
+    let mut parts = bind.split(':');
+    let source = parts.next()?;
+    parts.next()?;
+    Some((source, parts.next().unwrap_or("")))
 }
 
 /// A `-v SRC:DST[:MODE]` bind as the host-path rules see it.
@@ -366,14 +376,14 @@ fn mounts(rules: &Rules, ctx: &Context, host: &HostConfig) -> Check {
         host.volume_driver.as_deref().unwrap_or(""),
     )?;
     for bind in host.binds.iter().flatten() {
-        let flag = format!("-v {bind}");
-        let parts: Vec<&str> = bind.split(':').collect();
-        // One part is only a container path: an anonymous volume.
-        if parts.len() < 2 {
-            continue;
+        if let Some((source, mode)) = bind_source(bind) {
+            volume_source(
+                rules,
+                ctx,
+                &format!("-v {bind}"),
+                bind_request(source, mode),
+            )?;
         }
-        let mode = parts.get(2).copied().unwrap_or("");
-        volume_source(rules, ctx, &flag, bind_request(parts[0], mode))?;
     }
     for m in host.mounts.iter().flatten() {
         let flag = mount_flag(m);
