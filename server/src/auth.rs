@@ -16,6 +16,9 @@ use subtle::ConstantTimeEq;
 
 use crate::store::{Store, StoreError, TokenRow, UserRow, unix_now};
 
+pub mod sign_in;
+pub use sign_in::SignInLimiter;
+
 pub const SESSION_COOKIE: &str = "berth_session";
 /// Browser sessions last this long.
 pub const SESSION_SECONDS: i64 = 12 * 3600;
@@ -75,6 +78,7 @@ pub struct Auth {
     /// The origin browsers use to reach Berth (`https://berth.example`); without it, the
     /// request's own Host is taken as the origin.
     public_origin: Option<String>,
+    sign_ins: SignInLimiter,
 }
 
 pub fn sha256(data: &[u8]) -> Vec<u8> {
@@ -133,7 +137,13 @@ impl Auth {
             store,
             admin_token,
             public_origin,
+            sign_ins: SignInLimiter::default(),
         }
+    }
+
+    /// How often sign-ins may be tried, per client address and per username.
+    pub fn sign_ins(&self) -> &SignInLimiter {
+        &self.sign_ins
     }
 
     /// Authenticates a request from its headers.
@@ -290,7 +300,20 @@ fn dummy_hash() -> &'static str {
     HASH.get_or_init(|| hash_password("berth-dummy-password"))
 }
 
-/// Counts events per key in a sliding window (login failures, run creations).
+/// Usernames and teams: short, lowercase, safe in labels and URLs. A sign-in with a username
+/// outside these rules cannot succeed, so it is refused before anything is counted or stored.
+pub fn valid_name(s: &str) -> bool {
+    let b = s.as_bytes();
+    !b.is_empty()
+        && b.len() <= 32
+        && (b[0].is_ascii_lowercase() || b[0].is_ascii_digit())
+        && b.iter()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || b"._-".contains(c))
+}
+
+/// Counts events per key in a sliding window (run creations per user and minute). Its memory
+/// is bounded without pruning: its keys are the usernames of authenticated users, each with at
+/// most `limit` instants. Sign-ins, whose keys come from anyone, use [`SignInLimiter`].
 #[derive(Default)]
 pub struct RateLimiter {
     hits: Mutex<HashMap<String, Vec<Instant>>>,
@@ -310,7 +333,7 @@ impl RateLimiter {
         true
     }
 
-    /// Clears the hits of `key` (a successful sign-in resets its failures).
+    /// Clears the hits of `key`.
     pub fn forget(&self, key: &str) {
         self.hits.lock().expect("rate limiter lock").remove(key);
     }

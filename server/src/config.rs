@@ -70,6 +70,16 @@ pub struct Config {
     /// Without it, the request's own `Host` is the origin.
     #[arg(long, env = "BERTH_PUBLIC_ORIGIN")]
     pub public_origin: Option<String>,
+
+    /// Connections one client address (an IPv6 /64) may hold open at once; more are closed as
+    /// soon as they are accepted. A browser opens a few, plus one per run it follows.
+    #[arg(
+        long,
+        env = "BERTH_MAX_CONNECTIONS_PER_ADDRESS",
+        default_value_t = 256,
+        value_parser = clap::value_parser!(u32).range(1..)
+    )]
+    pub max_connections_per_address: u32,
 }
 
 /// DOCKER_TLS_VERIFY as the docker CLI reads it: set and not empty.
@@ -102,6 +112,7 @@ impl Config {
             admin_token: None,
             policy: None,
             public_origin: None,
+            max_connections_per_address: 256,
         }
     }
 }
@@ -125,5 +136,17 @@ mod tests {
         // As DOCKER_TLS_VERIFY: any value but the empty one.
         assert!(parse(&["--tls-verify=0"]).tls_verify);
         assert!(!parse(&["--tls-verify="]).tls_verify);
+    }
+
+    #[test]
+    fn connection_limit_flag() {
+        let parse = |args: &[&str]| Serve::try_parse_from([&["serve"], args].concat());
+        let config = parse(&[]).unwrap().config;
+        assert_eq!(config.max_connections_per_address, 256);
+        let config = parse(&["--max-connections-per-address", "8"])
+            .unwrap()
+            .config;
+        assert_eq!(config.max_connections_per_address, 8);
+        assert!(parse(&["--max-connections-per-address", "0"]).is_err());
     }
 }

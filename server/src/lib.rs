@@ -1,7 +1,7 @@
 //! Berth's gateway: performs `docker run` against a Docker engine and streams it to browsers.
 //!
 //! Layers, each a module: `engine` (the Engine API client), `run` (the run sequence and each
-//! run's journal), `api` (HTTP and WebSocket), `config`.
+//! run's journal), `api` (HTTP and WebSocket), `serve` (the connection loop), `config`.
 
 pub mod api;
 pub mod auth;
@@ -9,6 +9,7 @@ pub mod config;
 pub mod engine;
 pub mod policy;
 pub mod run;
+pub mod serve;
 pub mod store;
 
 use std::future::Future;
@@ -53,10 +54,11 @@ pub async fn bind_until(
         .local_addr()
         .map_err(|e| StartError::Listen(config.listen, e))?;
     let runs = state.runs.clone();
-    let app = api::router(state, &config).into_make_service_with_connect_info::<SocketAddr>();
+    let app = api::router(state, &config);
+    let max_per_address = config.max_connections_per_address;
     Ok((addr, async move {
         tokio::select! {
-            served = axum::serve(listener, app) => served,
+            served = serve::serve(listener, app, max_per_address) => served,
             () = shutdown => {
                 let n = runs.persist_in_progress().await;
                 tracing::info!(

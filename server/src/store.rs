@@ -314,11 +314,35 @@ impl Store {
 
     // Audit.
 
+    /// Appends an entry, each of its fields cut to 256 characters: they come from requests (a
+    /// path, a username, an Origin header), and the log is append-only, so an unbounded field
+    /// would let anyone who can send a request fill the disk, megabytes per row.
     pub async fn append_audit(&self, entry: AuditEntry) -> Result<()> {
+        const MAX_CHARS: usize = 256;
+        /// At most `MAX_CHARS` characters; a longer text keeps its first ones and a "…".
+        fn bounded(mut text: String) -> String {
+            if let Some((cut, _)) = text.char_indices().nth(MAX_CHARS - 1)
+                && text[cut..].chars().nth(1).is_some()
+            {
+                text.truncate(cut);
+                text.push('…');
+            }
+            text
+        }
+        let e = AuditEntry {
+            id: entry.id,
+            at: bounded(entry.at),
+            actor: bounded(entry.actor),
+            action: bounded(entry.action),
+            target: bounded(entry.target),
+            outcome: bounded(entry.outcome),
+            detail: bounded(entry.detail),
+            remote: bounded(entry.remote),
+        };
         self.call(move |c| {
             c.execute(
                 "INSERT INTO audit (at, actor, action, target, outcome, detail, remote) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                params![entry.at, entry.actor, entry.action, entry.target, entry.outcome, entry.detail, entry.remote],
+                params![e.at, e.actor, e.action, e.target, e.outcome, e.detail, e.remote],
             )
             .map(|_| ())
         })

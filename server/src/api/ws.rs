@@ -83,25 +83,41 @@ async fn refuse(mut sink: Sink, message: String) {
     close(sink, close_code::POLICY, "invalid request").await;
 }
 
-/// The first text message, parsed.
-async fn first_message(stream: &mut SplitStream<WebSocket>) -> Result<ClientMessage, String> {
-    let msg = match tokio::time::timeout(FIRST_MESSAGE_TIMEOUT, stream.next()).await {
-        Err(_) => return Err("no first message within 30 seconds".into()),
-        Ok(None) => return Err("the connection closed before the first message".into()),
-        Ok(Some(Err(e))) => return Err(format!("invalid message: {e}")),
-        Ok(Some(Ok(msg))) => msg,
-    };
-    match msg {
-        Message::Text(t) => {
-            serde_json::from_str(t.as_str()).map_err(|e| format!("invalid message: {e}"))
+/// The first text message, parsed. Pings and pongs before it are control frames, not
+/// messages: they are answered and the wait goes on, all within `FIRST_MESSAGE_TIMEOUT`.
+async fn first_message(socket: &mut WebSocket) -> Result<ClientMessage, String> {
+    let deadline = tokio::time::Instant::now() + FIRST_MESSAGE_TIMEOUT;
+    let late = || "no first message within 30 seconds".to_string();
+    loop {
+        let msg = match tokio::time::timeout_at(deadline, socket.recv()).await {
+            Err(_) => return Err(late()),
+            Ok(None) => return Err("the connection closed before the first message".into()),
+            Ok(Some(Err(e))) => return Err(format!("invalid message: {e}")),
+            Ok(Some(Ok(msg))) => msg,
+        };
+        match msg {
+            Message::Text(t) => {
+                return serde_json::from_str(t.as_str())
+                    .map_err(|e| format!("invalid message: {e}"));
+            }
+            // tungstenite queued the pong when it read the ping; it would go out with the
+            // next read or write, but the client may be waiting for it before it writes.
+            Message::Ping(_) | Message::Pong(_) => {
+                match tokio::time::timeout_at(deadline, socket.flush()).await {
+                    Err(_) => return Err(late()),
+                    Ok(Err(e)) => return Err(format!("invalid message: {e}")),
+                    Ok(Ok(())) => {}
+                }
+            }
+            _ => return Err("the first message must be a JSON text message".into()),
         }
-        _ => Err("the first message must be a JSON text message".into()),
     }
 }
 
-async fn start_and_follow(socket: WebSocket, app: AppState, user: Principal) {
-    let (sink, mut stream) = socket.split();
-    let req = match first_message(&mut stream).await {
+async fn start_and_follow(mut socket: WebSocket, app: AppState, user: Principal) {
+    let first = first_message(&mut socket).await;
+    let (sink, stream) = socket.split();
+    let req = match first {
         Ok(ClientMessage::Run(req)) => req,
         Ok(_) => {
             return refuse(
@@ -138,9 +154,10 @@ async fn start_and_follow(socket: WebSocket, app: AppState, user: Principal) {
     follow(sink, stream, run, Cursor::default(), true, true).await;
 }
 
-async fn watch_and_follow(socket: WebSocket, run: Arc<Run>, may_input: bool) {
-    let (sink, mut stream) = socket.split();
-    match first_message(&mut stream).await {
+async fn watch_and_follow(mut socket: WebSocket, run: Arc<Run>, may_input: bool) {
+    let first = first_message(&mut socket).await;
+    let (sink, stream) = socket.split();
+    match first {
         Ok(ClientMessage::Watch { from }) => match run.journal.cursor_from(from.unwrap_or(0)) {
             Ok(cursor) => follow(sink, stream, run, cursor, false, may_input).await,
             Err(produced) => {

@@ -1,0 +1,367 @@
+//! Attacks on the gateway itself, through the real gateway: sign-in floods (memory, disk, and
+//! locking a user out), slow request heads and connection floods, and a WebSocket ping before
+//! the first message. Each client address is its own loopback address (127.0.0.0/8 all reach
+//! the gateway on Linux), so the per-address limits of one test do not touch another's.
+
+use std::net::{IpAddr, SocketAddr};
+use std::time::{Duration, Instant};
+
+use berth_server::Config;
+use berth_server::auth::sign_in::ADDRESS_BURST;
+use berth_shared::wire::{ClientMessage, RunRequest};
+use berth_tests::{Client, DOCKER_HOST, FIXTURE, http_as, spawn_gateway, status_and_json};
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{Value, json};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpSocket, TcpStream};
+use tokio_tungstenite::tungstenite::Message;
+
+const ADMIN: &str = "hardening-admin-token";
+const USER: &str = "ann";
+const PASSWORD: &str = "correct horse battery";
+const TOO_MANY: &str = "too many failed sign-ins; try again in a few minutes";
+
+/// A gateway of its own with one user, `ann`.
+async fn gateway(config: Config) -> SocketAddr {
+    let mut config = config;
+    config.admin_token = Some(ADMIN.into());
+    let addr = spawn_gateway(config);
+    let user = json!({"username": USER, "password": PASSWORD, "role": "operator"});
+    let create = http_as(ADMIN).post(format!("http://{addr}/api/users"));
+    let (status, body) = status_and_json(create.json(&user)).await;
+    assert_eq!(status, 201, "{body}");
+    addr
+}
+
+/// An HTTP client whose connections come from `ip` (a loopback address).
+fn client_from(ip: &str) -> reqwest::Client {
+    let ip: IpAddr = ip.parse().unwrap();
+    reqwest::Client::builder()
+        .local_address(ip)
+        .build()
+        .unwrap()
+}
+
+/// `POST /api/login` from `client`: the status and the JSON body.
+async fn sign_in(
+    client: &reqwest::Client,
+    addr: SocketAddr,
+    username: &str,
+    password: &str,
+) -> (u16, Value) {
+    let credentials = json!({"username": username, "password": password});
+    let login = client.post(format!("http://{addr}/api/login"));
+    status_and_json(login.json(&credentials)).await
+}
+
+/// The whole audit log, newest first.
+async fn audit(addr: SocketAddr) -> Vec<Value> {
+    let get = http_as(ADMIN).get(format!("http://{addr}/api/audit?limit=100000"));
+    let (status, entries) = status_and_json(get).await;
+    assert_eq!(status, 200, "{entries}");
+    entries.as_array().unwrap().clone()
+}
+
+/// Text that is no username (too long, capitals): `n` characters, different every call.
+fn junk_username(n: usize) -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static SEED: AtomicU64 = AtomicU64::new(0x2545_f491_4f6c_dd1d);
+    let mut x = SEED.fetch_add(0x9e37_79b9_7f4a_7c15, Ordering::Relaxed) | 1;
+    (0..n)
+        .map(|_| {
+            // xorshift64: cheap noise, so that no two usernames compress alike.
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            char::from(
+                b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
+                    [(x % 62) as usize],
+            )
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn huge_usernames_are_refused_as_wrong_passwords_and_stored_nowhere() {
+    let addr = gateway(Config::local(DOCKER_HOST)).await;
+    let (status, wrong_password) =
+        sign_in(&client_from("127.0.0.1"), addr, USER, "not the password").await;
+    assert_eq!(status, 401);
+    let before = audit(addr).await;
+
+    // A megabyte of username each, from a few addresses, each within its address's burst.
+    for ip in ["127.0.1.1", "127.0.1.2", "127.0.1.3"] {
+        let client = client_from(ip);
+        for _ in 0..ADDRESS_BURST {
+            let username = junk_username(1_000_000);
+            let (status, body) = sign_in(&client, addr, &username, "whatever").await;
+            assert_eq!(status, 401, "{ip}");
+            assert_eq!(body, wrong_password, "answered exactly as a wrong password");
+        }
+    }
+
+    let after = audit(addr).await;
+    let added: Vec<usize> = after[..after.len() - before.len()]
+        .iter()
+        .map(|e| e.to_string().len())
+        .collect();
+    assert!(
+        added.is_empty(),
+        "new audit rows, of these sizes: {added:?}"
+    );
+}
+
+#[tokio::test]
+async fn audit_fields_keep_at_most_256_characters() {
+    let addr = gateway(Config::local(DOCKER_HOST)).await;
+    // An unauthenticated request is audited with its path (below /api) as the target.
+    let path = format!("/api/runs/{}", "x".repeat(5000));
+    let get = client_from("127.0.2.1").get(format!("http://{addr}{path}"));
+    let (status, _) = status_and_json(get).await;
+    assert_eq!(status, 401);
+
+    let entries = audit(addr).await;
+    let refused = entries
+        .iter()
+        .find(|e| e["action"] == "auth" && e["target"].as_str().unwrap().contains("xxxx"))
+        .expect("the refused request is audited");
+    let target = refused["target"].as_str().unwrap();
+    let start: String = target.chars().take(40).collect();
+    let shown = || format!("{} characters: {start}…", target.chars().count());
+    assert_eq!(target.chars().count(), 256, "{}", shown());
+    assert!(target.ends_with('…'), "{}", shown());
+    assert!(path.contains(target.trim_end_matches('…')), "{}", shown());
+    for entry in &entries {
+        for (field, value) in entry.as_object().unwrap() {
+            if let Some(text) = value.as_str() {
+                assert!(text.chars().count() <= 256, "{field} of {entry}");
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn one_address_trying_many_usernames_is_refused_after_its_burst() {
+    let addr = gateway(Config::local(DOCKER_HOST)).await;
+    let sprayer = client_from("127.0.3.1");
+    // Names that could exist (each costs an argon2 verification), all at once.
+    let attempts = (0..ADDRESS_BURST).map(|i| {
+        let sprayer = sprayer.clone();
+        async move { sign_in(&sprayer, addr, &format!("spray{i}"), "password1").await }
+    });
+    let answers = futures_util::future::join_all(attempts).await;
+    for (status, body) in &answers {
+        assert_eq!(*status, 401, "{body}");
+    }
+    let (status, body) = sign_in(&sprayer, addr, "spray-more", "password1").await;
+    assert_eq!(status, 429, "{body}");
+    assert_eq!(body["error"]["message"], TOO_MANY);
+    // Even with the right password: the address, not the name, is out of attempts.
+    let (status, _) = sign_in(&sprayer, addr, USER, PASSWORD).await;
+    assert_eq!(status, 429);
+}
+
+#[tokio::test]
+async fn hammering_a_username_from_one_address_does_not_lock_its_user_out() {
+    let addr = gateway(Config::local(DOCKER_HOST)).await;
+    let attacker = client_from("127.0.4.1");
+    let mut refused_after = None;
+    for attempt in 0..ADDRESS_BURST + 5 {
+        let (status, body) = sign_in(&attacker, addr, USER, "not the password").await;
+        match status {
+            401 => continue,
+            429 => {
+                assert_eq!(body["error"]["message"], TOO_MANY);
+                refused_after = Some(attempt);
+                break;
+            }
+            other => panic!("HTTP {other}: {body}"),
+        }
+    }
+    assert_eq!(
+        refused_after,
+        Some(ADDRESS_BURST),
+        "the attacker's address gets its burst of tries, then 429"
+    );
+
+    // Ann, from her own address, signs in with her password as ever.
+    let ann = client_from("127.0.4.2");
+    let (status, me) = sign_in(&ann, addr, USER, PASSWORD).await;
+    assert_eq!(status, 200, "{me}");
+    assert_eq!(me["username"], USER);
+    // The gateway sees each client's own address (ConnectInfo through the server loop).
+    let entries = audit(addr).await;
+    let signed_in = entries
+        .iter()
+        .find(|e| e["action"] == "login" && e["outcome"] == "ok")
+        .expect("her sign-in is audited");
+    let remote = signed_in["remote"].as_str().unwrap();
+    assert!(remote.starts_with("127.0.4.2:"), "{remote}");
+}
+
+/// A TCP connection to `addr` from `ip`.
+async fn connect_from(ip: &str, addr: SocketAddr) -> TcpStream {
+    let socket = TcpSocket::new_v4().unwrap();
+    socket.bind(format!("{ip}:0").parse().unwrap()).unwrap();
+    socket.connect(addr).await.unwrap()
+}
+
+/// Whether the server closed `conn` within `within` (end of stream, or a reset), with
+/// whatever it sent first.
+async fn closed_within(conn: &mut TcpStream, within: Duration) -> bool {
+    let mut buf = [0u8; 1024];
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        match tokio::time::timeout_at(deadline, conn.read(&mut buf)).await {
+            Err(_) => return false,
+            Ok(Ok(0)) | Ok(Err(_)) => return true,
+            Ok(Ok(_)) => continue,
+        }
+    }
+}
+
+/// Sends `GET /api/health` on `conn`: whether a response comes back.
+async fn served(conn: &mut TcpStream) -> bool {
+    let request = b"GET /api/health HTTP/1.1\r\nHost: berth\r\n\r\n";
+    if conn.write_all(request).await.is_err() {
+        return false;
+    }
+    let mut buf = [0u8; 12];
+    let read = tokio::time::timeout(Duration::from_secs(10), conn.read_exact(&mut buf)).await;
+    matches!(read, Ok(Ok(_))) && buf.starts_with(b"HTTP/1.1 200")
+}
+
+#[tokio::test]
+async fn a_request_head_sent_slowly_is_cut_off() {
+    let addr = gateway(Config::local(DOCKER_HOST)).await;
+    let mut conn = connect_from("127.0.5.1", addr).await;
+    let started = Instant::now();
+    // A partial request line, then a header line every 2 seconds, never the blank line.
+    conn.write_all(b"GET /api/health HT").await.unwrap();
+    let mut closed = false;
+    for line in 0.. {
+        if closed_within(&mut conn, Duration::from_secs(2)).await {
+            closed = true;
+            break;
+        }
+        if started.elapsed() > Duration::from_secs(20) {
+            break;
+        }
+        let header = if line == 0 {
+            "TP/1.1\r\nHost: berth\r\n".to_string()
+        } else {
+            format!("X-Slow-{line}: {line}\r\n")
+        };
+        if conn.write_all(header.as_bytes()).await.is_err() {
+            closed = true;
+            break;
+        }
+    }
+    let elapsed = started.elapsed();
+    assert!(closed, "still open after {elapsed:?}");
+    assert!(
+        elapsed <= Duration::from_secs(15),
+        "closed only after {elapsed:?}"
+    );
+    assert!(
+        elapsed >= Duration::from_secs(8),
+        "closed after {elapsed:?}: by the head's deadline, not as a bad request"
+    );
+}
+
+#[tokio::test]
+async fn connections_over_the_per_address_limit_are_closed_at_once() {
+    let mut config = Config::local(DOCKER_HOST);
+    config.max_connections_per_address = 8;
+    let addr = gateway(config).await;
+    // Eight idle connections: the most one address may hold.
+    let mut idle = Vec::new();
+    for _ in 0..8 {
+        idle.push(connect_from("127.0.6.1", addr).await);
+    }
+    let mut ninth = connect_from("127.0.6.1", addr).await;
+    let started = Instant::now();
+    assert!(
+        closed_within(&mut ninth, Duration::from_secs(5)).await,
+        "the ninth connection stays open"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
+
+    // Another address is served meanwhile, and so are the eight.
+    let mut other = connect_from("127.0.6.2", addr).await;
+    assert!(served(&mut other).await, "a connection from 127.0.6.2");
+    for conn in &mut idle {
+        assert!(served(conn).await, "one of the eight");
+    }
+
+    // Once they close, the address may connect again (the gateway notices when it reads).
+    drop(idle);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let mut again = connect_from("127.0.6.1", addr).await;
+        if served(&mut again).await {
+            break;
+        }
+        assert!(Instant::now() < deadline, "127.0.6.1 never served again");
+    }
+}
+
+#[tokio::test]
+async fn websockets_count_against_the_per_address_limit() {
+    let mut config = Config::local(DOCKER_HOST);
+    config.max_connections_per_address = 2;
+    let addr = gateway(config).await;
+    // Two WebSockets from 127.0.0.1, upgraded and waiting for their first message.
+    let first = Client::connect_to(addr, "/api/runs/ws", ADMIN)
+        .await
+        .unwrap();
+    let second = Client::connect_to(addr, "/api/runs/ws", ADMIN)
+        .await
+        .unwrap();
+    let mut third = connect_from("127.0.0.1", addr).await;
+    assert!(
+        closed_within(&mut third, Duration::from_secs(5)).await,
+        "a third connection while two WebSockets are open"
+    );
+    drop((first, second));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let mut again = connect_from("127.0.0.1", addr).await;
+        if served(&mut again).await {
+            break;
+        }
+        assert!(Instant::now() < deadline, "never served again");
+    }
+}
+
+#[tokio::test]
+async fn a_ping_before_the_first_message_is_answered_and_the_run_goes_on() {
+    let addr = gateway(Config::local(DOCKER_HOST)).await;
+    let mut client = Client::connect_to(addr, "/api/runs/ws", ADMIN)
+        .await
+        .expect("WebSocket connects");
+    client
+        .socket
+        .send(Message::Ping(b"are you there".to_vec().into()))
+        .await
+        .unwrap();
+    let answer = tokio::time::timeout(Duration::from_secs(10), client.socket.next())
+        .await
+        .expect("an answer to the ping within 10 s");
+    match answer {
+        Some(Ok(Message::Pong(payload))) => assert_eq!(&payload[..], b"are you there"),
+        other => panic!("expected a pong, got {other:?}"),
+    }
+    let run = RunRequest {
+        argv: Some(vec![FIXTURE.into(), "echo".into(), "after the ping".into()]),
+        ..Default::default()
+    };
+    client.send(&ClientMessage::Run(Box::new(run))).await;
+    let transcript = client.finish().await;
+    assert_eq!(transcript.exit_code(), Some(0), "{:?}", transcript.events);
+    assert_eq!(transcript.stdout_str(), "after the ping\n");
+}
