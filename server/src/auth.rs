@@ -10,6 +10,7 @@ use argon2::Argon2;
 use argon2::password_hash::rand_core::OsRng;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use axum::http::{HeaderMap, Method, header};
+use berth_shared::Owner;
 use berth_shared::wire::Role;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
@@ -36,6 +37,8 @@ pub enum Via {
 /// An authenticated requester.
 #[derive(Debug, Clone)]
 pub struct Principal {
+    /// Stable and never reused: what ownership is decided by.
+    pub user_id: String,
     pub username: String,
     pub role: Role,
     pub team: String,
@@ -49,15 +52,51 @@ impl Principal {
         self.role == Role::Admin
     }
 
-    /// Whether this user may see something owned by `owner` in `team`.
-    pub fn sees(&self, owner: &str, team: &str) -> bool {
-        self.is_admin() || owner == self.username || (!team.is_empty() && team == self.team)
+    fn is(&self, owner: &Owner) -> bool {
+        !owner.user_id.is_empty() && owner.user_id == self.user_id
     }
 
-    /// Whether this user may act on (stop, kill, remove, send input to) it.
-    pub fn acts_on(&self, owner: &str, team: &str) -> bool {
-        self.role != Role::Viewer && self.sees(owner, team)
+    fn in_team_of(&self, owner: &Owner) -> bool {
+        !owner.team.is_empty() && owner.team == self.team
     }
+
+    /// Whether this user may see something of `owner`'s: their own and their team's.
+    pub fn sees(&self, owner: &Owner) -> bool {
+        self.is_admin() || self.is(owner) || self.in_team_of(owner)
+    }
+
+    /// Whether this user may act on (stop, kill, remove, send input to) a run or container
+    /// of `owner`'s: their own; a teammate's only when its request was checked under
+    /// `policy`, the rules in force — never an admin's, whose requests nothing checked.
+    pub fn acts_on(&self, owner: &Owner, policy: Option<&str>) -> bool {
+        match self.role {
+            Role::Admin => true,
+            Role::Viewer => false,
+            Role::Operator => self.is(owner) || (self.in_team_of(owner) && checked(owner, policy)),
+        }
+    }
+
+    /// Whether a request of this user may use `owner`'s container or volume as its own
+    /// (`--volumes-from`, `--link`, `container:` namespaces, named volumes): only what passed
+    /// `policy`, the rules in force, as a request of this user or their team. What the same
+    /// user ran under other rules does not count either: it may have what these rules deny.
+    pub fn may_use(&self, owner: &Owner, policy: Option<&str>) -> bool {
+        checked(owner, policy) && (self.is(owner) || self.in_team_of(owner))
+    }
+
+    /// The owner of a run this user starts, checked under `policy` (`None` for admins).
+    pub fn owner(&self, policy: Option<&str>) -> Owner {
+        Owner {
+            user_id: self.user_id.clone(),
+            username: self.username.clone(),
+            team: self.team.clone(),
+            policy: policy.map(String::from),
+        }
+    }
+}
+
+fn checked(owner: &Owner, policy: Option<&str>) -> bool {
+    policy.is_some() && owner.policy.as_deref() == policy
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -178,6 +217,7 @@ impl Auth {
             && bool::from(token.as_bytes().ct_eq(admin.as_bytes()))
         {
             return Ok(Principal {
+                user_id: ADMIN_TOKEN_USER.into(),
                 username: ADMIN_TOKEN_USER.into(),
                 role: Role::Admin,
                 team: String::new(),
@@ -287,6 +327,7 @@ impl Auth {
 
 fn principal(user: UserRow, via: Via, remote: String) -> Principal {
     Principal {
+        user_id: user.id,
         username: user.username,
         role: user.role,
         team: user.team,
@@ -372,18 +413,42 @@ mod tests {
     #[test]
     fn principals_see_their_own_and_their_teams() {
         let p = |role| Principal {
+            user_id: "ann-id".into(),
             username: "ann".into(),
             role,
             team: "red".into(),
             via: Via::Session,
             remote: String::new(),
         };
-        assert!(p(Role::Operator).sees("ann", ""));
-        assert!(p(Role::Operator).sees("bob", "red"));
-        assert!(!p(Role::Operator).sees("bob", "blue"));
-        assert!(!p(Role::Operator).sees("bob", ""));
-        assert!(p(Role::Admin).acts_on("bob", "blue"));
-        assert!(p(Role::Viewer).sees("bob", "red"));
-        assert!(!p(Role::Viewer).acts_on("ann", "red"));
+        let owner = |id: &str, team: &str, policy: Option<&str>| Owner {
+            user_id: id.into(),
+            username: "whoever".into(),
+            team: team.into(),
+            policy: policy.map(String::from),
+        };
+        let rules = Some("p1");
+        assert!(p(Role::Operator).sees(&owner("ann-id", "", None)));
+        assert!(p(Role::Operator).sees(&owner("bob-id", "red", None)));
+        assert!(!p(Role::Operator).sees(&owner("bob-id", "blue", None)));
+        assert!(!p(Role::Operator).sees(&owner("bob-id", "", None)));
+        assert!(
+            !p(Role::Operator).sees(&owner("", "", None)),
+            "no id is nobody's"
+        );
+        assert!(p(Role::Admin).acts_on(&owner("bob-id", "blue", None), rules));
+        assert!(p(Role::Viewer).sees(&owner("bob-id", "red", None)));
+        assert!(!p(Role::Viewer).acts_on(&owner("ann-id", "red", rules), rules));
+        // A teammate's checked run, yes; a teammate admin's (unchecked) or one checked under
+        // other rules, no; their own, always.
+        assert!(p(Role::Operator).acts_on(&owner("bob-id", "red", rules), rules));
+        assert!(!p(Role::Operator).acts_on(&owner("root-id", "red", None), rules));
+        assert!(!p(Role::Operator).acts_on(&owner("bob-id", "red", Some("p0")), rules));
+        assert!(p(Role::Operator).acts_on(&owner("ann-id", "red", None), rules));
+        // Using as their own needs the rules in force, even for their own.
+        assert!(p(Role::Operator).may_use(&owner("ann-id", "", rules), rules));
+        assert!(p(Role::Operator).may_use(&owner("bob-id", "red", rules), rules));
+        assert!(!p(Role::Operator).may_use(&owner("ann-id", "", Some("p0")), rules));
+        assert!(!p(Role::Operator).may_use(&owner("root-id", "red", None), rules));
+        assert!(!p(Role::Operator).may_use(&owner("ann-id", "", None), None));
     }
 }

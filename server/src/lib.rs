@@ -3,7 +3,10 @@
 //! Layers, each a module: `engine` (the Engine API client), `run` (the run sequence and each
 //! run's journal), `api` (HTTP and WebSocket), `serve` (the connection loop), `config`.
 
+pub mod admission;
 pub mod api;
+pub mod app;
+pub mod audit;
 pub mod auth;
 pub mod config;
 pub mod engine;
@@ -46,7 +49,7 @@ pub async fn bind_until(
     config: Config,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(SocketAddr, impl Future<Output = std::io::Result<()>>), StartError> {
-    let state = api::AppState::new(&config).await?;
+    let state = app::AppState::new(&config).await?;
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .map_err(|e| StartError::Listen(config.listen, e))?;

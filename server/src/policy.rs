@@ -24,6 +24,7 @@ use berth_shared::units;
 use berth_shared::wire::Role;
 use serde::Deserialize;
 
+pub use check::Defaults;
 use glob::ImagePattern;
 
 #[derive(Debug, thiserror::Error)]
@@ -59,8 +60,9 @@ impl Denial {
     }
 }
 
-/// Facts about the requester the check needs that are not in the plan.
-pub struct Context<'a> {
+/// What the check needs to know that is not in the plan: who asks, and what the engine says
+/// of the containers and volumes the plan names ([`RolePolicy::lookups`]).
+pub struct Facts<'a> {
     pub role: Role,
     /// Containers (names or IDs as written in the plan) that the requester owns; used for
     /// --volumes-from, --link, --network container:X, --pid/--ipc container:X.
@@ -71,12 +73,27 @@ pub struct Context<'a> {
     pub volumes: &'a HashMap<String, ExistingVolume>,
 }
 
+/// A role that may run nothing at all (viewers; operators without an `[operator]` table).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("role {} may not run containers", .0.as_str())]
+pub struct MayNotRun(pub Role);
+
+/// The names [`RolePolicy::lookups`] asks the caller to look up.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Lookups {
+    pub containers: Vec<String>,
+    pub volumes: Vec<String>,
+}
+
 /// What the engine says of an existing named volume.
 #[derive(Debug, Clone, Default)]
 pub struct ExistingVolume {
     pub driver: String,
     /// Created with driver options (`--opt`), which can mount host paths or devices.
     pub has_options: bool,
+    /// The requester may use it as theirs: Berth created it for a run of theirs or their
+    /// team's checked under the rules in force (see `Principal::may_use`).
+    pub owned: bool,
 }
 
 /// The rules of every role.
@@ -85,6 +102,9 @@ pub struct Policy {
     admin: RolePolicy,
     operator: RolePolicy,
     viewer: RolePolicy,
+    /// Identifies these rules (a digest of the file): on the containers and volumes of the
+    /// runs checked under them, so that only those count as a requester's own.
+    digest: Option<String>,
 }
 
 impl Policy {
@@ -99,8 +119,13 @@ impl Policy {
             },
             None => RolePolicy::nothing(),
         };
+        let digest = crate::auth::sha256(text.as_bytes())[..16]
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
         Ok(Policy {
             operator,
+            digest: Some(digest),
             ..Policy::deny_all()
         })
     }
@@ -121,7 +146,14 @@ impl Policy {
             },
             operator: RolePolicy::nothing(),
             viewer: RolePolicy::nothing(),
+            digest: None,
         }
+    }
+
+    /// The digest recorded with each run checked under these rules; `None` when no rules
+    /// check anything (no policy file).
+    pub fn digest(&self) -> Option<&str> {
+        self.digest.as_deref()
     }
 
     /// The rules for a role (admins: no restriction at all).
@@ -169,35 +201,36 @@ impl RolePolicy {
         }
     }
 
-    /// Checks the final create request and applies defaults/caps (e.g. sets Memory to the
-    /// default when unset). Returns the first denial. Never looks at argv text.
-    ///
-    /// On a denial the plan is left as it was: defaults are applied only once every rule
-    /// has passed.
-    pub fn check(&self, plan: &mut Plan, ctx: &Context) -> Result<(), Denial> {
+    /// Checks the final create request, never argv text: the first denial, or the defaults
+    /// to fill in ([`Defaults::apply`]) once every rule has passed. The plan is not changed.
+    pub fn check(&self, plan: &Plan, facts: &Facts) -> Result<Defaults, Denial> {
         match &self.access {
-            Access::Unrestricted => Ok(()),
-            Access::Nothing => Err(Denial::new(
-                "role",
-                format!(
-                    "the {} role may not run containers (no policy allows it)",
-                    ctx.role.as_str()
-                ),
-            )),
-            Access::Rules(rules) => check::check(rules, plan, ctx),
+            Access::Unrestricted => Ok(Defaults::default()),
+            Access::Nothing => Err(Denial::new("role", MayNotRun(facts.role).to_string())),
+            Access::Rules(rules) => check::check(rules, plan, facts),
         }
     }
 
-    /// Containers the plan references (volumes_from, links, container: modes) so the caller can
-    /// fill `own_containers` before calling `check`. Each name or ID is as written in the
-    /// request (`--link web:alias` gives `web`), without duplicates.
-    pub fn referenced_containers(plan: &Plan) -> Vec<String> {
-        check::referenced_containers(plan)
+    /// What the engine must be asked before [`check`](Self::check) can decide: the containers
+    /// the plan references (`--volumes-from`, `--link`, `container:` modes; each name or ID as
+    /// written, `--link web:alias` gives `web`) and the named volumes it mounts. Nothing for
+    /// roles whose requests are not looked at.
+    pub fn lookups(&self, plan: &Plan) -> Lookups {
+        if !self.checks_requests() {
+            return Lookups::default();
+        }
+        Lookups {
+            containers: check::referenced_containers(plan),
+            volumes: check::referenced_volumes(plan),
+        }
     }
 
-    /// The named volumes a request mounts, for the caller to look up.
-    pub fn referenced_volumes(plan: &Plan) -> Vec<String> {
-        check::referenced_volumes(plan)
+    /// [`may_run`](Self::may_run) as the refusal every caller gives.
+    pub fn allows_running(&self, role: Role) -> Result<(), MayNotRun> {
+        match self.access {
+            Access::Nothing => Err(MayNotRun(role)),
+            _ => Ok(()),
+        }
     }
 
     /// Runs a user of this role may have going at once (the caller counts and refuses).

@@ -23,7 +23,8 @@ pub enum StoreError {
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
 /// The schema; `user_version` says which of these steps a database already has.
-const MIGRATIONS: &[&str] = &[r#"
+const MIGRATIONS: &[&str] = &[
+    r#"
     CREATE TABLE users (
         username      TEXT PRIMARY KEY,
         password_hash TEXT NOT NULL,
@@ -66,7 +67,17 @@ const MIGRATIONS: &[&str] = &[r#"
         output   BLOB
     );
     CREATE INDEX runs_by_created ON runs (created);
-"#];
+"#,
+    // Stable user ids: ownership by name let a new account of a deleted user's name inherit their
+    // runs and containers. Existing runs get the id of the user who has their owner's name now.
+    r#"
+    ALTER TABLE users ADD COLUMN id TEXT NOT NULL DEFAULT '';
+    UPDATE users SET id = lower(hex(randomblob(16)));
+    CREATE UNIQUE INDEX users_by_id ON users (id);
+    ALTER TABLE runs ADD COLUMN owner_id TEXT NOT NULL DEFAULT '';
+    UPDATE runs SET owner_id = coalesce((SELECT id FROM users WHERE users.username = runs.owner), '');
+"#,
+];
 
 #[derive(Clone)]
 pub struct Store {
@@ -75,6 +86,8 @@ pub struct Store {
 
 #[derive(Debug, Clone)]
 pub struct UserRow {
+    /// Stable and never reused (128 random bits), unlike the username.
+    pub id: String,
     pub username: String,
     pub password_hash: String,
     pub role: Role,
@@ -114,8 +127,6 @@ pub struct AuditEntry {
 
 /// A run as stored: its record and, once finished, its transcript.
 pub struct StoredRun {
-    pub owner: String,
-    pub team: String,
     pub info: RunInfo,
     pub finished: bool,
     /// `[stream][u32 BE length][bytes]…`, the retained output.
@@ -185,8 +196,8 @@ impl Store {
     pub async fn create_user(&self, user: UserRow) -> Result<bool> {
         self.call(move |c| {
             let n = c.execute(
-                "INSERT OR IGNORE INTO users (username, password_hash, role, team, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
-                params![user.username, user.password_hash, user.role.as_str(), user.team, user.created_at],
+                "INSERT OR IGNORE INTO users (id, username, password_hash, role, team, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![user.id, user.username, user.password_hash, user.role.as_str(), user.team, user.created_at],
             )?;
             Ok(n == 1)
         })
@@ -197,7 +208,7 @@ impl Store {
         let username = username.to_string();
         self.call(move |c| {
             c.query_row(
-                "SELECT username, password_hash, role, team, created_at FROM users WHERE username = ?1",
+                "SELECT id, username, password_hash, role, team, created_at FROM users WHERE username = ?1",
                 [username],
                 user_row,
             )
@@ -209,7 +220,7 @@ impl Store {
     pub async fn users(&self) -> Result<Vec<UserRow>> {
         self.call(|c| {
             let mut stmt = c.prepare(
-                "SELECT username, password_hash, role, team, created_at FROM users ORDER BY username",
+                "SELECT id, username, password_hash, role, team, created_at FROM users ORDER BY username",
             )?;
             stmt.query_map([], user_row)?.collect()
         })
@@ -379,9 +390,9 @@ impl Store {
             serde_json::to_string(&run.info).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         self.call(move |c| {
             c.execute(
-                "INSERT INTO runs (run_id, owner, team, created, info, finished, output) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+                "INSERT INTO runs (run_id, owner, team, created, info, finished, output, owner_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
                  ON CONFLICT (run_id) DO UPDATE SET info = ?5, finished = ?6, output = coalesce(?7, output)",
-                params![run.info.run_id, run.owner, run.team, run.info.created_at, info, run.finished, run.output],
+                params![run.info.run_id, run.info.owner, run.info.team, run.info.created_at, info, run.finished, run.output, run.info.owner_id],
             )
             .map(|_| ())
         })
@@ -392,7 +403,7 @@ impl Store {
     pub async fn runs(&self, limit: u32, with_output: bool) -> Result<Vec<StoredRun>> {
         self.call(move |c| {
             let mut stmt = c.prepare(
-                "SELECT owner, team, info, finished, CASE WHEN ?2 THEN output END FROM runs ORDER BY created DESC LIMIT ?1",
+                "SELECT owner_id, info, finished, CASE WHEN ?2 THEN output END FROM runs ORDER BY created DESC LIMIT ?1",
             )?;
             stmt.query_map(params![limit, with_output], stored_run)?.collect()
         })
@@ -404,7 +415,7 @@ impl Store {
         let run_id = run_id.to_string();
         self.call(move |c| {
             c.query_row(
-                "SELECT owner, team, info, finished, output FROM runs WHERE run_id = ?1",
+                "SELECT owner_id, info, finished, output FROM runs WHERE run_id = ?1",
                 [run_id],
                 stored_run,
             )
@@ -424,26 +435,29 @@ impl Store {
 }
 
 fn stored_run(r: &rusqlite::Row<'_>) -> rusqlite::Result<StoredRun> {
-    let info: String = r.get(2)?;
-    let info = serde_json::from_str(&info).map_err(|e| {
-        rusqlite::Error::FromSqlConversionFailure(2, rusqlite::types::Type::Text, Box::new(e))
+    let info: String = r.get(1)?;
+    let mut info: RunInfo = serde_json::from_str(&info).map_err(|e| {
+        rusqlite::Error::FromSqlConversionFailure(1, rusqlite::types::Type::Text, Box::new(e))
     })?;
+    // Records written before owner ids: the id the migration found for the owner's name.
+    if info.owner_id.is_empty() {
+        info.owner_id = r.get(0)?;
+    }
     Ok(StoredRun {
-        owner: r.get(0)?,
-        team: r.get(1)?,
         info,
-        finished: r.get(3)?,
-        output: r.get(4)?,
+        finished: r.get(2)?,
+        output: r.get(3)?,
     })
 }
 
 fn user_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<UserRow> {
     Ok(UserRow {
-        username: r.get(0)?,
-        password_hash: r.get(1)?,
-        role: role_from(&r.get::<_, String>(2)?)?,
-        team: r.get(3)?,
-        created_at: r.get(4)?,
+        id: r.get(0)?,
+        username: r.get(1)?,
+        password_hash: r.get(2)?,
+        role: role_from(&r.get::<_, String>(3)?)?,
+        team: r.get(4)?,
+        created_at: r.get(5)?,
     })
 }
 
@@ -467,6 +481,29 @@ pub fn unix_now() -> i64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn users_of_an_older_database_get_ids_and_keep_their_runs() {
+        let dir = std::env::temp_dir().join(format!("berth-store-{}", rand::random::<u64>()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("berth.db");
+        {
+            let conn = Connection::open(&path).unwrap();
+            conn.execute_batch(MIGRATIONS[0]).unwrap();
+            conn.pragma_update(None, "user_version", 1).unwrap();
+            conn.execute_batch(
+                r#"INSERT INTO users VALUES ('ann', 'h', 'operator', 'red', 't');
+                   INSERT INTO runs VALUES ('r1', 'ann', 'red', 't', '{"run_id":"r1","owner":"ann","team":"red","state":"exited","exit_code":0,"error":null,"image":"i","argv":[],"container_id":null,"warnings":[],"tty":false,"interactive":false,"detach":false,"created_at":"t","started_at":null,"finished_at":null,"output_bytes":0}', 1, NULL);"#,
+            )
+            .unwrap();
+        }
+        let store = Store::open(&path).unwrap();
+        let ann = store.user("ann").await.unwrap().unwrap();
+        assert_eq!(ann.id.len(), 32);
+        let run = store.run("r1").await.unwrap().unwrap();
+        assert_eq!(run.info.owner_id, ann.id);
+        std::fs::remove_dir_all(dir).unwrap();
+    }
 
     #[tokio::test]
     async fn audit_is_append_only_and_migrations_are_idempotent() {

@@ -172,6 +172,12 @@ pub struct RunInfo {
     /// Who started it, and their team (empty when none).
     pub owner: String,
     pub team: String,
+    /// The owner's stable id (records of a Berth that kept none have it empty).
+    #[serde(default)]
+    pub owner_id: String,
+    /// The digest of the policy the request was checked under; none for admins' runs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policy: Option<String>,
     pub state: RunState,
     pub exit_code: Option<i64>,
     /// Why the run failed, when it did.
@@ -191,6 +197,17 @@ pub struct RunInfo {
     pub finished_at: Option<String>,
     /// Bytes of output produced so far (retained or not).
     pub output_bytes: u64,
+}
+
+impl RunInfo {
+    pub fn owner(&self) -> crate::Owner {
+        crate::Owner {
+            user_id: self.owner_id.clone(),
+            username: self.owner.clone(),
+            team: self.team.clone(),
+            policy: self.policy.clone(),
+        }
+    }
 }
 
 /// `POST /api/runs` answer.

@@ -231,7 +231,20 @@ async fn existing_volumes_are_mounted_only_as_the_policy_allows() {
     let team = Team::new(POLICY).await;
     let plain = berth_tests::unique("plain");
     let with_options = berth_tests::unique("with-options");
-    assert!(docker(&["volume", "create", &plain]).0);
+    // Volumes are mounted only by their owners (security.rs covers that): these two are made
+    // alice's the way Berth labels hers, with her id and the policy's digest from a run record.
+    let (_, created) = team.create_only(&team.alice, &[FIXTURE, "true"]).await;
+    let record = team
+        .get_json(&team.alice, &format!("/api/runs/{}", run_id_of(&created)))
+        .await;
+    let labels = [
+        "--label".to_string(),
+        format!("io.berth.owner-id={}", record["owner_id"].as_str().unwrap()),
+        "--label".to_string(),
+        format!("io.berth.policy={}", record["policy"].as_str().unwrap()),
+    ];
+    let labels: Vec<&str> = labels.iter().map(String::as_str).collect();
+    assert!(docker(&[&["volume", "create"][..], &labels, &[&plain]].concat()).0);
     // The local driver's options mount what they name (here a harmless tmpfs; `o=bind` with a
     // host path would be the escape).
     let tmpfs = [
@@ -242,7 +255,7 @@ async fn existing_volumes_are_mounted_only_as_the_policy_allows() {
         "--opt",
         "o=size=1m",
     ];
-    assert!(docker(&[&["volume", "create"][..], &tmpfs, &[&with_options]].concat()).0);
+    assert!(docker(&[&["volume", "create"][..], &labels, &tmpfs, &[&with_options]].concat()).0);
 
     let volume = |name: &str| format!("{name}:/data");
     let (code, body) = team

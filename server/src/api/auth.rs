@@ -7,8 +7,8 @@ use std::net::SocketAddr;
 use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::request::Parts;
 
-use super::AppState;
 use super::error::ApiError;
+use super::{Action, AppState};
 use crate::auth::Principal;
 
 impl FromRequestParts<AppState> for Principal {
@@ -24,7 +24,7 @@ impl FromRequestParts<AppState> for Principal {
             Ok(principal) => Ok(principal),
             Err(e) => {
                 let target = parts.uri.path().to_string();
-                app.audit_anonymous("auth", &target, &e.to_string(), &remote)
+                app.audit_anonymous(Action::Auth, &target, &e.to_string(), &remote)
                     .await;
                 Err(e.into())
             }

@@ -5,10 +5,11 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use berth_shared::wire::{ApiError as Body, ApiErrorBody};
 
+use crate::admission::Refusal;
 use crate::auth::AuthError;
 use crate::engine::EngineError;
 use crate::policy::Denial;
-use crate::run::Failure;
+use crate::run::{ActionError, Failure};
 use crate::store::StoreError;
 
 #[derive(Debug, thiserror::Error)]
@@ -35,6 +36,27 @@ pub enum ApiError {
     /// A run that failed before its command ran.
     #[error("{}", .0.message)]
     RunFailed(Failure),
+}
+
+impl From<Refusal> for ApiError {
+    fn from(r: Refusal) -> ApiError {
+        match r {
+            Refusal::Invalid(m) => ApiError::BadRequest(m),
+            Refusal::MayNotRun(e) => ApiError::Forbidden(e.to_string()),
+            Refusal::Denied(d) => ApiError::Denied(d),
+            Refusal::Limit(m) => ApiError::TooManyRequests(m),
+            Refusal::Engine(e) => ApiError::Engine(e),
+        }
+    }
+}
+
+impl From<ActionError> for ApiError {
+    fn from(e: ActionError) -> ApiError {
+        match e {
+            ActionError::NoContainer(_) => ApiError::Conflict(e.to_string()),
+            ActionError::Engine(e) => ApiError::Engine(e),
+        }
+    }
 }
 
 /// The status for a daemon refusal: its own 4xx passes through, anything else is a bad gateway.

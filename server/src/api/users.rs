@@ -10,8 +10,8 @@ use berth_shared::wire::Role;
 use serde::{Deserialize, Serialize};
 
 use super::error::ApiError;
-use super::rest::json_body;
-use super::{AppState, Outcome};
+use super::request::json_body;
+use super::{Action, AppState, Outcome};
 use crate::auth::{
     ADMIN_TOKEN_USER, AuthError, Principal, SESSION_COOKIE, SESSION_SECONDS, hash_password,
     valid_name,
@@ -103,28 +103,40 @@ pub async fn login(
         return Err(ApiError::Auth(AuthError::Invalid));
     }
     if !app.auth.sign_ins().allow_username(&req.username) {
-        app.audit_anonymous("login", &req.username, "too many failed sign-ins", &remote)
-            .await;
+        app.audit_anonymous(
+            Action::Login,
+            &req.username,
+            "too many failed sign-ins",
+            &remote,
+        )
+        .await;
         return Err(too_many_sign_ins());
     }
     match app.auth.login(&req.username, &req.password).await {
         Ok((user, session)) => {
             let principal = Principal {
+                user_id: user.id,
                 username: user.username,
                 role: user.role,
                 team: user.team,
                 via: crate::auth::Via::Session,
                 remote,
             };
-            app.audit(&principal, "login", &principal.username, Outcome::Ok, "")
-                .await;
+            app.audit(
+                &principal,
+                Action::Login,
+                &principal.username,
+                Outcome::Ok,
+                "",
+            )
+            .await;
             let me = Me::of(&principal, &app);
             let cookie = session_cookie(&session, SESSION_SECONDS, &headers, app.public_https);
             Ok(([(header::SET_COOKIE, cookie)], Json(me)).into_response())
         }
         Err(AuthError::Invalid) => {
             app.audit_anonymous(
-                "login",
+                Action::Login,
                 &req.username,
                 "wrong username or password",
                 &remote,
@@ -143,7 +155,7 @@ pub async fn logout(
     headers: HeaderMap,
 ) -> ApiResult<Response> {
     app.auth.logout(&headers).await?;
-    app.audit(&user, "logout", &user.username, Outcome::Ok, "")
+    app.audit(&user, Action::Logout, &user.username, Outcome::Ok, "")
         .await;
     let cookie = session_cookie("", 0, &headers, app.public_https);
     Ok((StatusCode::NO_CONTENT, [(header::SET_COOKIE, cookie)]).into_response())
@@ -209,6 +221,7 @@ pub async fn create_user(
         .await
         .map_err(|e| ApiError::Forbidden(e.to_string()))?;
     let row = UserRow {
+        id: crate::auth::random_secret()[..32].to_string(),
         username: req.username.clone(),
         password_hash,
         role: req.role,
@@ -218,7 +231,7 @@ pub async fn create_user(
     if !app.store.create_user(row.clone()).await? {
         app.audit(
             &user,
-            "user.create",
+            Action::UserCreate,
             &req.username,
             Outcome::Failed,
             "username taken",
@@ -230,8 +243,14 @@ pub async fn create_user(
         )));
     }
     let detail = format!("role {}", row.role.as_str());
-    app.audit(&user, "user.create", &req.username, Outcome::Ok, &detail)
-        .await;
+    app.audit(
+        &user,
+        Action::UserCreate,
+        &req.username,
+        Outcome::Ok,
+        &detail,
+    )
+    .await;
     Ok((StatusCode::CREATED, Json(row.into())))
 }
 
@@ -259,7 +278,7 @@ pub async fn delete_user(
     if !app.store.delete_user(&username).await? {
         return Err(ApiError::NotFound(format!("no such user: {username}")));
     }
-    app.audit(&user, "user.delete", &username, Outcome::Ok, "")
+    app.audit(&user, Action::UserDelete, &username, Outcome::Ok, "")
         .await;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -294,7 +313,7 @@ pub async fn create_token(
         ));
     }
     let (row, token) = app.auth.create_token(&user.username, name).await?;
-    app.audit(&user, "token.create", &row.id, Outcome::Ok, name)
+    app.audit(&user, Action::TokenCreate, &row.id, Outcome::Ok, name)
         .await;
     Ok((
         StatusCode::CREATED,
@@ -325,7 +344,8 @@ pub async fn delete_token(
     if token.is_none() || !app.store.delete_token(&id).await? {
         return Err(ApiError::NotFound(format!("no such token: {id}")));
     }
-    app.audit(&user, "token.delete", &id, Outcome::Ok, "").await;
+    app.audit(&user, Action::TokenDelete, &id, Outcome::Ok, "")
+        .await;
     Ok(StatusCode::NO_CONTENT)
 }
 

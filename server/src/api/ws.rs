@@ -15,8 +15,9 @@ use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};
 use tokio::sync::mpsc;
 
-use super::rest::{valid_signal, visible_run};
-use super::{AppState, Outcome, plan_for};
+use super::access::{acts_on, visible_run};
+use super::request::valid_signal;
+use super::{Action, AppState, Outcome};
 use crate::auth::Principal;
 use crate::run::journal::Cursor;
 use crate::run::{Input, Run};
@@ -52,8 +53,7 @@ pub async fn watch(
         Ok(run) => run,
         Err(e) => return e.into_response(),
     };
-    let (owner, team) = run.owner();
-    let may_input = user.acts_on(&owner, &team);
+    let may_input = acts_on(&app, &user, &run.owner());
     ws.max_message_size(MAX_CLIENT_MESSAGE)
         .on_upgrade(move |socket| watch_and_follow(socket, run, may_input))
 }
@@ -135,19 +135,19 @@ async fn start_and_follow(mut socket: WebSocket, app: AppState, user: Principal)
         )
         .await;
     }
-    let (mut plan, argv) = match plan_for(&req) {
-        Ok(p) => p,
+    let admitted = match app.admit(&user, &req).await {
+        Ok(a) => a,
         Err(e) => return refuse(sink, e.to_string()).await,
     };
-    let max_seconds = match app.authorize_run(&user, &mut plan).await {
-        Ok(m) => m,
-        Err(e) => return refuse(sink, e.message()).await,
-    };
-    let run = app
-        .runs
-        .launch(plan, argv, true, &(&user).into(), max_seconds);
-    app.audit(&user, "run.create", &run.id, Outcome::Ok, &run.info().image)
-        .await;
+    let run = app.launch(admitted, true);
+    app.audit(
+        &user,
+        Action::RunCreate,
+        &run.id,
+        Outcome::Ok,
+        &run.info().image,
+    )
+    .await;
     if let (Some(cols), Some(rows)) = (req.cols, req.rows) {
         run.send_input(Input::Resize { cols, rows }).await;
     }

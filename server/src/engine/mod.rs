@@ -12,6 +12,7 @@ mod error;
 pub mod pull;
 mod transport;
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use berth_shared::models::{
@@ -30,13 +31,29 @@ pub use demux::Frame;
 pub use error::{EngineError, Result};
 pub use pull::PullStream;
 
-/// How a named volume is mounted: its driver and the options it was created with.
+/// How a named volume is mounted and whose it is: its driver, the options it was created
+/// with and its labels.
 #[derive(Debug, Clone, Default, serde::Deserialize)]
 pub struct VolumeDriver {
     #[serde(rename = "Driver")]
     pub driver: String,
     #[serde(rename = "Options", default)]
-    pub options: Option<std::collections::HashMap<String, String>>,
+    pub options: Option<HashMap<String, String>>,
+    #[serde(rename = "Labels", default)]
+    pub labels: Option<HashMap<String, String>>,
+}
+
+/// `POST /volumes/create`, as `docker volume create` sends it.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct VolumeCreate {
+    #[serde(rename = "Name")]
+    pub name: String,
+    #[serde(rename = "Driver")]
+    pub driver: String,
+    #[serde(rename = "DriverOpts")]
+    pub driver_opts: HashMap<String, String>,
+    #[serde(rename = "Labels")]
+    pub labels: HashMap<String, String>,
 }
 use transport::{Transport, read_body, read_json, segment};
 
@@ -261,6 +278,15 @@ impl Engine {
         read_json(self.call(Method::GET, &path, &[], None).await?).await
     }
 
+    /// Creates a named volume; one of that name that exists already is answered as it is
+    /// (the daemon's rule), so the caller checks whose the answer is.
+    pub async fn create_volume(&self, volume: &VolumeCreate) -> Result<VolumeDriver> {
+        let resp = self
+            .call(Method::POST, "/volumes/create", &[], json_body(volume)?)
+            .await?;
+        read_json(resp).await
+    }
+
     /// A container's logs so far (at most `tail` lines when given), as frames.
     pub async fn logs(&self, id: &str, tty: bool, tail: Option<u32>) -> Result<Vec<Frame>> {
         let tail = tail.map_or_else(|| "all".to_string(), |t| t.to_string());
@@ -288,6 +314,22 @@ impl Engine {
         if let Some(f) = &filters {
             query.push(("filters", f.as_str()));
         }
+        read_json(
+            self.call(Method::GET, "/containers/json", &query, None)
+                .await?,
+        )
+        .await
+    }
+
+    /// The containers that hold on to resources — running, paused or restarting — with
+    /// every one of `labels` (`key=value`).
+    pub async fn list_live_containers(&self, labels: &[&str]) -> Result<Vec<ContainerSummary>> {
+        let filters = serde_json::json!({
+            "label": labels,
+            "status": ["running", "paused", "restarting"],
+        })
+        .to_string();
+        let query = [("filters", filters.as_str())];
         read_json(
             self.call(Method::GET, "/containers/json", &query, None)
                 .await?,

@@ -16,7 +16,7 @@ use berth_shared::reference::{ImageRef, ImageSpec};
 
 use super::glob::glob;
 use super::host_paths::{self, BindRequest};
-use super::{Context, Denial, Rules, normalize_capability};
+use super::{Denial, Facts, Rules, normalize_capability};
 
 type Check = Result<(), Denial>;
 
@@ -28,7 +28,7 @@ const NANO: i64 = 1_000_000_000;
 /// The CFS period the kernel (and the daemon) use when `--cpu-period` is not given, in µs.
 const DEFAULT_CPU_PERIOD: i64 = 100_000;
 
-pub fn check(rules: &Rules, plan: &mut Plan, ctx: &Context) -> Check {
+pub fn check(rules: &Rules, plan: &Plan, ctx: &Facts) -> Result<Defaults, Denial> {
     let empty = HostConfig::default();
     let host = plan.body.host_config.as_ref().unwrap_or(&empty);
     image(rules, plan)?;
@@ -48,10 +48,7 @@ pub fn check(rules: &Rules, plan: &mut Plan, ctx: &Context) -> Check {
     security(rules, host)?;
     other(rules, host)?;
     host_stability(rules, host)?;
-    let defaults = resources(rules, host)?;
-    // Every rule passed: only now is the request changed.
-    defaults.apply(plan.body.host_config.get_or_insert_default());
-    Ok(())
+    resources(rules, host)
 }
 
 /// The containers a request names: `--volumes-from`, `--link` (legacy and per network), and
@@ -203,7 +200,7 @@ fn named_image(rules: &Rules, r: &ImageRef, what: &str) -> Check {
 /// path and anything else names a volume (the volume driver validates the name). A volume that
 /// already exists is mounted as it was created: its driver and driver options are checked as if
 /// this request gave them (a local volume with `o=bind,device=/` is a host bind).
-fn volume_source(rules: &Rules, ctx: &Context, flag: &str, bind: BindRequest) -> Check {
+fn volume_source(rules: &Rules, ctx: &Facts, flag: &str, bind: BindRequest) -> Check {
     let name = bind.source;
     if name.starts_with('/') {
         return host_bind(rules, flag, bind);
@@ -219,6 +216,14 @@ fn volume_source(rules: &Rules, ctx: &Context, flag: &str, bind: BindRequest) ->
     let Some(existing) = ctx.volumes.get(name) else {
         return Ok(());
     };
+    if !existing.owned {
+        return deny(
+            "named-volume",
+            format!(
+                "{flag}: the volume {name} is not one of yours or your team's (only volumes Berth created for your or your team's runs may be mounted)"
+            ),
+        );
+    }
     volume_driver(rules, flag, &existing.driver)?;
     if existing.has_options && !rules.allow_volume_options {
         return deny(
@@ -369,7 +374,7 @@ fn mount_flag(m: &Mount) -> String {
 /// `-v` (Binds), `--mount` (Mounts) and `--volume-driver`. Both flags can bind a host path,
 /// and a volume with the local driver's options `type=none,o=bind,device=/` is a host bind
 /// too: all three ways are checked here.
-fn mounts(rules: &Rules, ctx: &Context, host: &HostConfig) -> Check {
+fn mounts(rules: &Rules, ctx: &Facts, host: &HostConfig) -> Check {
     volume_driver(
         rules,
         "--volume-driver",
@@ -412,6 +417,23 @@ fn mounts(rules: &Rules, ctx: &Context, host: &HostConfig) -> Check {
                     &flag,
                     driver.and_then(|d| d.name.as_deref()).unwrap_or(""),
                 )?;
+                let reserved = m
+                    .volume_options
+                    .as_ref()
+                    .and_then(|v| v.labels.as_ref())
+                    .into_iter()
+                    .flatten()
+                    .map(|(k, _)| k)
+                    .find(|k| k.starts_with(berth_shared::LABEL_PREFIX));
+                if let Some(k) = reserved {
+                    deny(
+                        "labels",
+                        format!(
+                            "{flag}: volume-label {k}: labels starting with {} are reserved for Berth",
+                            berth_shared::LABEL_PREFIX
+                        ),
+                    )?;
+                }
                 let has_options = driver
                     .and_then(|d| d.options.as_ref())
                     .is_some_and(|o| !o.is_empty());
@@ -441,11 +463,11 @@ fn mounts(rules: &Rules, ctx: &Context, host: &HostConfig) -> Check {
     Ok(())
 }
 
-fn owned(rules: &Rules, ctx: &Context, name: &str) -> bool {
+fn owned(rules: &Rules, ctx: &Facts, name: &str) -> bool {
     rules.allow_foreign_containers || ctx.own_containers.contains(name)
 }
 
-fn containers(rules: &Rules, ctx: &Context, host: &HostConfig, plan: &Plan) -> Check {
+fn containers(rules: &Rules, ctx: &Facts, host: &HostConfig, plan: &Plan) -> Check {
     for v in host.volumes_from.iter().flatten() {
         let name = volumes_from_name(v);
         if !owned(rules, ctx, name) {
@@ -471,7 +493,7 @@ fn containers(rules: &Rules, ctx: &Context, host: &HostConfig, plan: &Plan) -> C
 }
 
 /// `container:X` for a container the requester does not own.
-fn foreign_namespace(rules: &Rules, ctx: &Context, flag: &str, mode: &str) -> Check {
+fn foreign_namespace(rules: &Rules, ctx: &Facts, flag: &str, mode: &str) -> Check {
     match mode.strip_prefix("container:") {
         Some(name) if !owned(rules, ctx, name) => deny(
             "container-namespace",
@@ -493,7 +515,7 @@ fn host_namespace(rules: &Rules, flag: &str, mode: &str) -> Check {
     )
 }
 
-fn namespaces(rules: &Rules, ctx: &Context, host: &HostConfig) -> Check {
+fn namespaces(rules: &Rules, ctx: &Facts, host: &HostConfig) -> Check {
     for (flag, mode) in namespace_modes(host) {
         if mode == "host" {
             host_namespace(rules, flag, mode)?;
@@ -536,7 +558,7 @@ fn namespaces(rules: &Rules, ctx: &Context, host: &HostConfig) -> Check {
 
 /// The network mode and every network of the request (`--network a --network b` attaches
 /// both): host and other containers' namespaces, then the allowlist of network names.
-fn networks(rules: &Rules, ctx: &Context, host: &HostConfig, plan: &Plan) -> Check {
+fn networks(rules: &Rules, ctx: &Facts, host: &HostConfig, plan: &Plan) -> Check {
     // No mode is the daemon's default network.
     let mode = host
         .network_mode
@@ -591,13 +613,47 @@ fn capabilities(rules: &Rules, host: &HostConfig) -> Check {
     Ok(())
 }
 
+/// Whether `path` is one of the allowed host devices, compared as written: the daemon
+/// resolves it on the host, so a path with `..` (`/dev/../etc/shadow`) is never one.
+fn allowed_device(rules: &Rules, path: &str) -> bool {
+    !path.split('/').any(|c| c == "..") && rules.devices.iter().any(|a| a == path)
+}
+
 fn devices(rules: &Rules, host: &HostConfig) -> Check {
     for d in host.devices.iter().flatten() {
         let path = d.path_on_host.as_deref().unwrap_or("");
-        if !rules.devices.iter().any(|a| a == path) {
+        if !allowed_device(rules, path) {
             deny(
                 "devices",
                 format!("--device {path}: the host device {path} is not allowed"),
+            )?;
+        }
+    }
+    // The throttles name host devices too, and the daemon stats each path: an answer that
+    // differs for existing and missing paths would tell what is on the host.
+    let throttles = [
+        ("--device-read-bps", &host.blkio_device_read_bps),
+        ("--device-write-bps", &host.blkio_device_write_bps),
+        ("--device-read-iops", &host.blkio_device_read_iops),
+        ("--device-write-iops", &host.blkio_device_write_iops),
+    ];
+    for (flag, list) in throttles {
+        for t in list.iter().flatten() {
+            let path = t.path.as_deref().unwrap_or("");
+            if !allowed_device(rules, path) {
+                deny(
+                    "devices",
+                    format!("{flag} {path}: the host device {path} is not allowed"),
+                )?;
+            }
+        }
+    }
+    for w in host.blkio_weight_device.iter().flatten() {
+        let path = w.path.as_deref().unwrap_or("");
+        if !allowed_device(rules, path) {
+            deny(
+                "devices",
+                format!("--blkio-weight-device {path}: the host device {path} is not allowed"),
             )?;
         }
     }
@@ -808,9 +864,9 @@ fn list(items: &[String]) -> String {
     }
 }
 
-/// What [`resources`] decided to fill in.
-#[derive(Default)]
-struct Defaults {
+/// The resource limits an allowed request gets where it set none (see [`resources`]).
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Defaults {
     memory: Option<i64>,
     nano_cpus: Option<i64>,
     cpu_quota: Option<i64>,
@@ -818,7 +874,9 @@ struct Defaults {
 }
 
 impl Defaults {
-    fn apply(self, host: &mut HostConfig) {
+    /// Fills them into the request that was checked.
+    pub fn apply(self, plan: &mut Plan) {
+        let host = plan.body.host_config.get_or_insert_default();
         if let Some(m) = self.memory {
             host.memory = Some(m);
         }
@@ -876,10 +934,10 @@ fn resources(rules: &Rules, host: &HostConfig) -> Result<Defaults, Denial> {
         // Memory plus swap: unlimited swap, or more than the maximum again as swap, would
         // let the container use the host's swap past the memory maximum.
         match host.memory_swap {
-            Some(-1) => deny(
+            Some(s) if s < 0 => deny(
                 "memory",
                 format!(
-                    "--memory-swap -1 (unlimited swap) is not allowed; the maximum memory is {}",
+                    "--memory-swap {s} (unlimited swap) is not allowed; the maximum memory is {}",
                     size(max)
                 ),
             )?,
@@ -908,6 +966,17 @@ fn resources(rules: &Rules, host: &HostConfig) -> Result<Defaults, Denial> {
             deny(
                 "cpus",
                 format!("--cpus {} is above the maximum {}", cpus(n), cpus(max)),
+            )?;
+        }
+        // A negative quota is "no limit" to the kernel, and the daemon lets it override the
+        // NanoCPUs the default would fill in.
+        if let Some(q) = host.cpu_quota.filter(|q| *q < 0) {
+            deny(
+                "cpus",
+                format!(
+                    "--cpu-quota {q} (unlimited) is not allowed; the maximum is {} CPUs",
+                    cpus(max)
+                ),
             )?;
         }
         if let Some(q) = quota {

@@ -48,29 +48,39 @@ fn mine() -> HashSet<String> {
     ["mine".to_string()].into()
 }
 
-/// Volumes that exist already: `plain` as `docker volume create` makes it, `bound` created with
-/// the local driver's bind options, `plugin` from a volume plugin.
+/// Volumes that exist already, the requester's unless said: `plain` as a run makes it, `bound`
+/// created with the local driver's bind options, `plugin` from a volume plugin, `theirs`
+/// plain but someone else's.
 fn existing_volumes() -> HashMap<String, ExistingVolume> {
     let volume = |driver: &str, has_options| ExistingVolume {
         driver: driver.into(),
         has_options,
+        owned: true,
+    };
+    let theirs = ExistingVolume {
+        owned: false,
+        ..volume("local", false)
     };
     HashMap::from([
         ("plain".to_string(), volume("local", false)),
         ("bound".to_string(), volume("local", true)),
         ("plugin".to_string(), volume("sshfs", false)),
+        ("theirs".to_string(), theirs),
     ])
 }
 
+/// Checks `plan` as `role` and, when allowed, fills in the defaults as the gateway does.
 fn check_as(policy: &Policy, role: Role, plan: &mut Plan) -> Result<(), Denial> {
     let own = mine();
     let volumes = existing_volumes();
-    let ctx = Context {
+    let facts = Facts {
         role,
         own_containers: &own,
         volumes: &volumes,
     };
-    policy.for_role(role).check(plan, &ctx)
+    let defaults = policy.for_role(role).check(plan, &facts)?;
+    defaults.apply(plan);
+    Ok(())
 }
 
 /// One bypass attempt: the rule that must deny it, as argv and as the structured spec.
@@ -340,6 +350,62 @@ fn bypasses() -> Vec<Case> {
             &["--cpu-period", "10000", "--cpu-quota", "30000", IMG],
             json!({"cpu_period": "10000", "cpu_quota": "30000"}),
         ),
+        // A negative quota is no limit at all, also beside --cpus.
+        case(
+            "cpus",
+            &["--cpu-quota", "-1", IMG],
+            json!({"cpu_quota": "-1"}),
+        ),
+        case(
+            "cpus",
+            &["--cpu-period", "100000", "--cpu-quota", "-50000", IMG],
+            json!({"cpu_period": "100000", "cpu_quota": "-50000"}),
+        ),
+        // Throttles name host devices: the daemon's stat of them must not be an oracle.
+        case(
+            "devices",
+            &["--device-read-bps", "/dev/../etc/shadow:1mb", IMG],
+            json!({"device_read_bps": ["/dev/../etc/shadow:1mb"]}),
+        ),
+        case(
+            "devices",
+            &["--device-write-bps", "/dev/sda:1mb", IMG],
+            json!({"device_write_bps": ["/dev/sda:1mb"]}),
+        ),
+        case(
+            "devices",
+            &["--device-read-iops", "/dev/../root/.ssh/id_rsa:10", IMG],
+            json!({"device_read_iops": ["/dev/../root/.ssh/id_rsa:10"]}),
+        ),
+        case(
+            "devices",
+            &["--device-write-iops", "/dev/sda:10", IMG],
+            json!({"device_write_iops": ["/dev/sda:10"]}),
+        ),
+        case(
+            "devices",
+            &["--blkio-weight-device", "/dev/sda:100", IMG],
+            json!({"blkio_weight_device": ["/dev/sda:100"]}),
+        ),
+        case(
+            "labels",
+            &[
+                "--mount",
+                "type=volume,src=v,dst=/v,volume-label=io.berth.owner-id=x",
+                IMG,
+            ],
+            json!({"mount": ["type=volume,src=v,dst=/v,volume-label=io.berth.owner-id=x"]}),
+        ),
+        case(
+            "named-volume",
+            &["-v", "theirs:/data", IMG],
+            json!({"volume": ["theirs:/data"]}),
+        ),
+        case(
+            "named-volume",
+            &["--mount", "type=volume,src=theirs,dst=/data,readonly", IMG],
+            json!({"mount": ["type=volume,src=theirs,dst=/data,readonly"]}),
+        ),
         case(
             "pids",
             &["--pids-limit", "-1", IMG],
@@ -580,12 +646,21 @@ fn policy_referenced_containers() {
         IMG,
     ]);
     assert_eq!(
-        RolePolicy::referenced_containers(&plan),
+        policy().for_role(Role::Operator).lookups(&plan).containers,
         ["a", "b", "c", "d"]
     );
     let plan = argv_plan(&["--network", "userdef", "--link", "e:y", IMG]);
-    assert_eq!(RolePolicy::referenced_containers(&plan), ["e"]);
-    assert!(RolePolicy::referenced_containers(&argv_plan(&[IMG])).is_empty());
+    assert_eq!(
+        policy().for_role(Role::Operator).lookups(&plan).containers,
+        ["e"]
+    );
+    assert!(
+        policy()
+            .for_role(Role::Operator)
+            .lookups(&argv_plan(&[IMG]))
+            .containers
+            .is_empty()
+    );
 }
 
 #[test]
@@ -826,7 +901,10 @@ fn policy_existing_volumes_are_checked_as_created() {
         "/anon",
         "x",
     ]);
-    assert_eq!(RolePolicy::referenced_volumes(&plan), ["bound", "plain"]);
+    assert_eq!(
+        policy.for_role(Role::Operator).lookups(&plan).volumes,
+        ["bound", "plain"]
+    );
     // Admins are not restricted.
     assert_eq!(
         check_as(&policy, Role::Admin, &mut plan).map_err(|d| d.rule),

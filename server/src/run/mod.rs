@@ -3,17 +3,19 @@
 pub mod journal;
 mod sequence;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use berth_shared::models::ContainerInspectResponse;
 use berth_shared::plan::Plan;
 use berth_shared::wire::{RunInfo, RunState, ServerEvent};
+use berth_shared::{LABEL_DEADLINE, LABEL_INSTANCE, LABEL_OWNER_ID, Owner, RunLabels};
 use bytes::Bytes;
 use tokio::sync::mpsc;
 
-use crate::engine::Engine;
+use crate::engine::{Engine, EngineError};
 use crate::store::{Store, StoredRun};
 use journal::Journal;
 pub use sequence::Failure;
@@ -35,6 +37,7 @@ const INPUT_QUEUE: usize = 256;
 pub struct Run {
     pub id: String,
     pub journal: Journal,
+    engine: Engine,
     info: Mutex<RunInfo>,
     input: mpsc::Sender<Input>,
     /// Whether the container's stdin is attached (`-i`): stdin from clients is taken.
@@ -43,6 +46,9 @@ pub struct Run {
     start: bool,
     /// Why the run failed, once it has.
     failure: Mutex<Option<Failure>>,
+    /// The sequence is over: the container's exit is recorded (or it never ran). A detached
+    /// run's journal is finished long before this.
+    ended: AtomicBool,
 }
 
 pub fn now() -> String {
@@ -68,13 +74,38 @@ impl Run {
         self.info.lock().expect("run lock").detach
     }
 
-    pub fn owner(&self) -> (String, String) {
-        let info = self.info.lock().expect("run lock");
-        (info.owner.clone(), info.team.clone())
+    pub fn owner(&self) -> Owner {
+        self.info.lock().expect("run lock").owner()
+    }
+
+    /// Whether the sequence is over; until then the run counts against its owner's limits,
+    /// however its clients left.
+    pub fn has_ended(&self) -> bool {
+        self.ended.load(Ordering::Acquire)
     }
 
     fn update(&self, f: impl FnOnce(&mut RunInfo)) {
         f(&mut self.info.lock().expect("run lock"));
+    }
+
+    fn container(&self) -> Result<String, ActionError> {
+        self.container_id()
+            .ok_or_else(|| ActionError::NoContainer(self.id.clone()))
+    }
+
+    /// `docker stop` of the run's container, waiting `timeout` seconds before killing it.
+    pub async fn stop(&self, timeout: Option<u32>) -> Result<(), ActionError> {
+        let container = self.container()?;
+        // A client that stopped reading must not keep the container from stopping.
+        self.journal.release_primary();
+        Ok(self.engine.stop(&container, timeout).await?)
+    }
+
+    /// `docker kill --signal` of the run's container.
+    pub async fn kill(&self, signal: &str) -> Result<(), ActionError> {
+        let container = self.container()?;
+        self.journal.release_primary();
+        Ok(self.engine.kill(&container, signal).await?)
     }
 
     /// Queues input for the container; waits while the queue is full.
@@ -102,6 +133,15 @@ impl Run {
     }
 }
 
+/// Why an action on a run could not be done.
+#[derive(Debug, thiserror::Error)]
+pub enum ActionError {
+    #[error("run {0} has no container yet")]
+    NoContainer(String),
+    #[error(transparent)]
+    Engine(#[from] EngineError),
+}
+
 /// What a run does.
 enum What {
     /// `docker run` (or `docker create` with `start: false`).
@@ -110,23 +150,21 @@ enum What {
     Attach { container_id: String },
 }
 
-/// Who a run belongs to.
-#[derive(Debug, Clone)]
-pub struct Owner {
-    pub username: String,
-    pub team: String,
-}
-
-/// Every run this gateway knows, newest last, kept in the store too when there is one.
+/// Every run this gateway knows, newest last, kept in the store too.
 pub struct Runs {
     inner: Mutex<Registry>,
     engine: Engine,
-    store: Option<Store>,
+    store: Store,
     /// This gateway's instance id, on the labels of the containers it starts.
     instance: String,
     output_limit: usize,
     max_finished: usize,
+    /// Containers being stopped for their deadline, so one is stopped once.
+    expiring: Arc<Mutex<HashSet<String>>>,
 }
+
+/// How often the containers' deadlines are looked at.
+const DEADLINE_SWEEP: Duration = Duration::from_secs(1);
 
 #[derive(Default)]
 struct Registry {
@@ -141,7 +179,7 @@ fn new_id() -> String {
 impl Runs {
     pub fn new(
         engine: Engine,
-        store: Option<Store>,
+        store: Store,
         instance: String,
         output_limit: usize,
         max_finished: usize,
@@ -153,36 +191,37 @@ impl Runs {
             instance,
             output_limit,
             max_finished,
+            expiring: Arc::default(),
         }
     }
 
     /// Registers a `docker run` (or, with `start: false`, `docker create`) recorded with
     /// `argv`, and starts its sequence in the background: it goes on whether or not any client
-    /// is connected. With `max_seconds`, the container is stopped and removed after that long.
+    /// is connected. With a `deadline` (Unix seconds), the container is stopped and removed
+    /// then (see [`Runs::sweep_deadlines`]).
     pub fn launch(
         &self,
         mut plan: Plan,
         argv: Vec<String>,
         start: bool,
         owner: &Owner,
-        max_seconds: Option<u64>,
+        deadline: Option<i64>,
     ) -> Arc<Run> {
         let id = new_id();
-        plan.add_label(berth_shared::LABEL_RUN_ID, &id);
-        plan.add_label(berth_shared::LABEL_INSTANCE, &self.instance);
-        plan.add_label(berth_shared::LABEL_OWNER, &owner.username);
-        plan.add_label(berth_shared::LABEL_TEAM, &owner.team);
-        let deadline = max_seconds.map(|s| crate::store::unix_now() + s as i64);
-        if let Some(d) = deadline {
-            plan.add_label(berth_shared::LABEL_DEADLINE, &d.to_string());
-        }
+        let labels = RunLabels {
+            run_id: id.clone(),
+            instance: self.instance.clone(),
+            owner: Some(owner.clone()),
+            deadline,
+        };
+        labels.write(plan.body.labels.get_or_insert_default());
         let mut info = new_info(&id, owner, argv);
         info.image = plan.body.image.clone().unwrap_or_default();
         info.tty = plan.tty();
         info.interactive = plan.attach_stdin();
         info.detach = plan.detach;
         let stdin = plan.attach_stdin();
-        let run = self.start(
+        self.start(
             info,
             stdin,
             start,
@@ -190,11 +229,7 @@ impl Runs {
                 plan: Box::new(plan),
                 start,
             },
-        );
-        if let Some(deadline) = deadline {
-            self.arm_deadline(run.clone(), deadline);
-        }
-        run
+        )
     }
 
     /// Follows a running container (`docker attach`), or resumes following one of Berth's own
@@ -210,16 +245,7 @@ impl Runs {
             info.image = config.image.unwrap_or_default();
         }
         let stdin = info.interactive;
-        let deadline = config
-            .labels
-            .as_ref()
-            .and_then(|l| l.get(berth_shared::LABEL_DEADLINE))
-            .and_then(|d| d.parse::<i64>().ok());
-        let run = self.start(info, stdin, true, What::Attach { container_id });
-        if let Some(deadline) = deadline {
-            self.arm_deadline(run.clone(), deadline);
-        }
-        run
+        self.start(info, stdin, true, What::Attach { container_id })
     }
 
     /// A new record for a run of `owner` (or an attach by them).
@@ -233,11 +259,13 @@ impl Runs {
         let run = Arc::new(Run {
             id: id.clone(),
             journal: Journal::new(self.output_limit),
+            engine: self.engine.clone(),
             info: Mutex::new(info),
             input,
             stdin_attached: stdin,
             start,
             failure: Mutex::new(None),
+            ended: AtomicBool::new(false),
         });
         // Not the arguments: they may carry secrets (`-e PASSWORD=…`).
         tracing::info!(run = %id, image = %run.info().image, "run accepted");
@@ -248,42 +276,80 @@ impl Runs {
             // The first record is written while the sequence runs, not before: a disk write
             // is no reason to make the container wait.
             let first_record = async {
-                if let Some(store) = &store {
-                    persist(store, &task_run).await;
-                }
+                persist(&store, &task_run).await;
             };
             let sequence = sequence::drive(engine, Arc::clone(&task_run), what, inputs);
             tokio::join!(first_record, sequence);
-            if let Some(store) = &store {
-                persist(store, &task_run).await;
-            }
+            task_run.ended.store(true, Ordering::Release);
+            persist(&store, &task_run).await;
         });
         run
     }
 
-    /// Stops and removes the run's container once `deadline` (Unix seconds) has passed.
-    fn arm_deadline(&self, run: Arc<Run>, deadline: i64) {
-        let engine = self.engine.clone();
+    /// Stops and removes, every [`DEADLINE_SWEEP`], this gateway's containers that are past
+    /// their `io.berth.deadline`. The engine's containers are what is looked at, not the runs:
+    /// a container outlives its run's journal when its client detached, when it was attached
+    /// to again, or across a restart of the gateway, and the limit holds for all of them.
+    pub fn sweep_deadlines(self: &Arc<Self>) {
+        let runs = Arc::downgrade(self);
         tokio::spawn(async move {
-            let wait = (deadline - crate::store::unix_now()).max(0) as u64;
-            tokio::time::sleep(std::time::Duration::from_secs(wait)).await;
-            if run.journal.is_finished() {
-                return;
-            }
-            let Some(container) = run.container_id() else {
-                return;
-            };
-            tracing::info!(run = %run.id, "maximum run time reached: stopping and removing");
-            run.update(|i| {
-                i.error = Some("stopped by Berth: the maximum run time was reached".into())
-            });
-            let _ = engine.stop(&container, Some(10)).await;
-            if let Err(e) = engine.remove(&container, true).await
-                && e.status() != Some(404)
-            {
-                tracing::warn!(run = %run.id, "removing after the maximum run time: {}", e.message());
+            let mut tick = tokio::time::interval(DEADLINE_SWEEP);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                let Some(runs) = runs.upgrade() else { return };
+                if let Err(e) = runs.stop_expired().await {
+                    tracing::debug!(
+                        "looking for containers past their deadline: {}",
+                        e.message()
+                    );
+                }
             }
         });
+    }
+
+    async fn stop_expired(&self) -> Result<(), EngineError> {
+        let mine = format!("{LABEL_INSTANCE}={}", self.instance);
+        let now = crate::store::unix_now();
+        let live = self
+            .engine
+            .list_live_containers(&[&mine, LABEL_DEADLINE])
+            .await?;
+        for c in live {
+            let labels = c.labels.as_ref().and_then(RunLabels::from_labels);
+            let (Some(labels), Some(id)) = (labels, c.id) else {
+                continue;
+            };
+            if labels.deadline.is_none_or(|d| d > now) {
+                continue;
+            }
+            if !self
+                .expiring
+                .lock()
+                .expect("deadline lock")
+                .insert(id.clone())
+            {
+                continue;
+            }
+            if let Some(run) = self.get(&labels.run_id) {
+                run.update(|i| {
+                    i.error = Some("stopped by Berth: the maximum run time was reached".into())
+                });
+            }
+            tracing::info!(run = %labels.run_id, "maximum run time reached: stopping and removing");
+            let engine = self.engine.clone();
+            let expiring = Arc::clone(&self.expiring);
+            tokio::spawn(async move {
+                let _ = engine.stop(&id, Some(10)).await;
+                if let Err(e) = engine.remove(&id, true).await
+                    && e.status() != Some(404)
+                {
+                    tracing::warn!(container = %id, "removing after the maximum run time: {}", e.message());
+                }
+                expiring.lock().expect("deadline lock").remove(&id);
+            });
+        }
+        Ok(())
     }
 
     fn register(&self, run: Arc<Run>) {
@@ -319,15 +385,27 @@ impl Runs {
             .collect()
     }
 
-    /// Runs of `username` that have not ended.
-    pub fn active_of(&self, username: &str) -> usize {
-        let reg = self.inner.lock().expect("runs lock");
-        reg.by_id
-            .values()
-            .filter(|r| {
-                !r.journal.is_finished() && r.info.lock().expect("run lock").owner == username
-            })
-            .count()
+    /// How many runs of the user `user_id` are in progress: their containers that run (or
+    /// are paused or restarting) in the engine, however their runs' clients left, and the
+    /// runs not over yet that have no container so far. Each container counts once, also
+    /// when someone attached to it.
+    pub async fn in_progress_of(&self, user_id: &str) -> Result<usize, EngineError> {
+        let theirs = format!("{LABEL_OWNER_ID}={user_id}");
+        let containers = self.engine.list_live_containers(&[&theirs]).await?;
+        let mut live: HashSet<String> = containers.into_iter().filter_map(|c| c.id).collect();
+        let mut pending = 0;
+        for run in self.list() {
+            if run.has_ended() || run.owner().user_id != user_id {
+                continue;
+            }
+            match run.container_id() {
+                Some(id) => {
+                    live.insert(id);
+                }
+                None => pending += 1,
+            }
+        }
+        Ok(live.len() + pending)
     }
 
     /// Records the runs still in progress as they are now (state, container), so that the
@@ -339,23 +417,33 @@ impl Runs {
             .into_iter()
             .filter(|r| !r.journal.is_finished())
             .collect();
-        if let Some(store) = &self.store {
-            for run in &active {
-                persist(store, run).await;
-            }
+        for run in &active {
+            persist(&self.store, run).await;
         }
         active.len()
     }
 
-    pub async fn forget(&self, id: &str) -> Option<Arc<Run>> {
+    /// Removes the run's container (forcibly, with its anonymous volumes) and forgets the
+    /// run. A container already gone (`--rm`, or removed by hand) is fine.
+    pub async fn remove(&self, run: &Run) -> Result<(), EngineError> {
+        run.journal.release_primary();
+        if let Some(container) = run.container_id() {
+            match self.engine.remove(&container, true).await {
+                Err(e) if e.status() == Some(404) => {}
+                other => other?,
+            }
+        }
+        self.forget(&run.id).await;
+        Ok(())
+    }
+
+    async fn forget(&self, id: &str) -> Option<Arc<Run>> {
         let run = {
             let mut reg = self.inner.lock().expect("runs lock");
             reg.order.retain(|o| o != id);
             reg.by_id.remove(id)
         };
-        if let Some(store) = &self.store
-            && let Err(e) = store.delete_run(id).await
-        {
+        if let Err(e) = self.store.delete_run(id).await {
             tracing::warn!(run = %id, "forgetting the run in the store: {e}");
         }
         run
@@ -367,6 +455,8 @@ fn new_info(id: &str, owner: &Owner, argv: Vec<String>) -> RunInfo {
         run_id: id.to_string(),
         owner: owner.username.clone(),
         team: owner.team.clone(),
+        owner_id: owner.user_id.clone(),
+        policy: owner.policy.clone(),
         state: RunState::Pending,
         exit_code: None,
         error: None,
@@ -390,8 +480,6 @@ async fn persist(store: &Store, run: &Run) {
     let finished = run.journal.is_finished();
     let output = finished.then(|| encode_output(&run.journal.output().1));
     let stored = StoredRun {
-        owner: info.owner.clone(),
-        team: info.team.clone(),
         info,
         finished,
         output,

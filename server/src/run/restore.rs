@@ -2,15 +2,16 @@
 //! their `io.berth.*` labels, so this works even without the store) are followed again.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
 
 use berth_shared::models::ContainerSummary;
 use berth_shared::wire::{RunInfo, RunState, ServerEvent};
-use berth_shared::{LABEL_INSTANCE, LABEL_OWNER, LABEL_RUN_ID, LABEL_TEAM};
+use berth_shared::{LABEL_INSTANCE, LABEL_RUN_ID, RunLabels};
 use tokio::sync::mpsc;
 
 use super::journal::Journal;
-use super::{Owner, Run, Runs, decode_output, now, persist};
+use super::{Run, Runs, decode_output, now, persist};
 use crate::engine::EngineError;
 
 /// How many stored runs are brought back into memory.
@@ -32,13 +33,14 @@ async fn timeout<T>(call: impl Future<Output = Result<T, EngineError>>) -> Resul
 impl Runs {
     /// Brings back stored runs and follows Berth's running containers again.
     pub async fn restore(&self) -> Result<(), EngineError> {
-        let stored = match &self.store {
-            Some(store) => store.runs(RESTORED_RUNS, true).await.unwrap_or_else(|e| {
+        let stored = self
+            .store
+            .runs(RESTORED_RUNS, true)
+            .await
+            .unwrap_or_else(|e| {
                 tracing::warn!("loading run history: {e}");
                 Vec::new()
-            }),
-            None => Vec::new(),
-        };
+            });
         let mine = format!("{LABEL_INSTANCE}={}", self.instance);
         let containers = timeout(self.engine.list_containers(Some(&mine))).await;
         let by_run: HashMap<String, ContainerSummary> = match &containers {
@@ -72,7 +74,7 @@ impl Runs {
                     self.finish_restored(info, Vec::new()).await;
                 }
                 // The engine is unreachable: nothing can be said about the run yet.
-                None => self.register(finished_run(run.info, Vec::new(), self.output_limit).await),
+                None => self.register(finished_run(run.info, Vec::new(), self).await),
             }
         }
         // Containers of runs the store does not know (no store, or a store that was reset).
@@ -80,11 +82,13 @@ impl Runs {
             if known.contains(run_id) {
                 continue;
             }
-            let labels = c.labels.clone().unwrap_or_default();
-            let owner = Owner {
-                username: labels.get(LABEL_OWNER).cloned().unwrap_or_default(),
-                team: labels.get(LABEL_TEAM).cloned().unwrap_or_default(),
-            };
+            // Without owner labels (a Berth before owner ids) the run is nobody's: admins'.
+            let owner = c
+                .labels
+                .as_ref()
+                .and_then(RunLabels::from_labels)
+                .and_then(|l| l.owner)
+                .unwrap_or_default();
             let mut info = self.record(&owner);
             info.run_id = run_id.clone();
             info.image = c.image.clone().unwrap_or_default();
@@ -125,10 +129,8 @@ impl Runs {
     }
 
     async fn finish_restored(&self, info: RunInfo, output: Vec<(u8, bytes::Bytes)>) {
-        let run = finished_run(info, output, self.output_limit).await;
-        if let Some(store) = &self.store {
-            persist(store, &run).await;
-        }
+        let run = finished_run(info, output, self).await;
+        persist(&self.store, &run).await;
         self.register(run);
     }
 }
@@ -140,7 +142,7 @@ impl Runs {
         if let Some(run) = self.get(id) {
             return Some(run);
         }
-        let stored = self.store.as_ref()?.run(id).await.ok()??;
+        let stored = self.store.run(id).await.ok()??;
         if !stored.finished {
             return None;
         }
@@ -149,7 +151,7 @@ impl Runs {
             .as_deref()
             .map(decode_output)
             .unwrap_or_default();
-        let run = finished_run(stored.info, output, self.output_limit).await;
+        let run = finished_run(stored.info, output, self).await;
         self.register(run.clone());
         Some(run)
     }
@@ -158,19 +160,17 @@ impl Runs {
     /// `limit`.
     pub async fn history(&self, limit: u32) -> Vec<RunInfo> {
         let mut infos: Vec<RunInfo> = self.list().iter().map(|r| r.info()).collect();
-        if let Some(store) = &self.store {
-            match store.runs(limit, false).await {
-                Ok(stored) => {
-                    let known: HashSet<String> = infos.iter().map(|i| i.run_id.clone()).collect();
-                    infos.extend(
-                        stored
-                            .into_iter()
-                            .map(|s| s.info)
-                            .filter(|i| !known.contains(&i.run_id)),
-                    );
-                }
-                Err(e) => tracing::warn!("reading run history: {e}"),
+        match self.store.runs(limit, false).await {
+            Ok(stored) => {
+                let known: HashSet<String> = infos.iter().map(|i| i.run_id.clone()).collect();
+                infos.extend(
+                    stored
+                        .into_iter()
+                        .map(|s| s.info)
+                        .filter(|i| !known.contains(&i.run_id)),
+                );
             }
+            Err(e) => tracing::warn!("reading run history: {e}"),
         }
         // RFC 3339 times of one format sort as strings.
         infos.sort_by(|a, b| b.created_at.cmp(&a.created_at));
@@ -180,8 +180,8 @@ impl Runs {
 }
 
 /// A run that has ended, rebuilt from its record and transcript.
-async fn finished_run(info: RunInfo, output: Vec<(u8, bytes::Bytes)>, limit: usize) -> Arc<Run> {
-    let journal = Journal::new(limit);
+async fn finished_run(info: RunInfo, output: Vec<(u8, bytes::Bytes)>, runs: &Runs) -> Arc<Run> {
+    let journal = Journal::new(runs.output_limit);
     journal.push_event(ServerEvent::Accepted {
         run_id: info.run_id.clone(),
     });
@@ -213,9 +213,11 @@ async fn finished_run(info: RunInfo, output: Vec<(u8, bytes::Bytes)>, limit: usi
     Arc::new(Run {
         id: info.run_id.clone(),
         journal,
+        engine: runs.engine.clone(),
         stdin_attached: false,
         start: true,
         failure: Mutex::new(None),
+        ended: AtomicBool::new(true),
         info: Mutex::new(info),
         input,
     })

@@ -78,8 +78,13 @@ pub(super) async fn drive(
             });
             run.journal.finish(ServerEvent::Exit { code });
         }
-        Err(f) => {
+        Err(mut f) => {
             tracing::info!(run = %run.id, code = f.code, "run failed: {}", f.message);
+            // Checked runs are non-admins': their clients, and teammates watching, see the
+            // daemon's message without what it reveals beyond the request.
+            if run.owner().policy.is_some() {
+                f.message = redact_daemon_message(&f.message);
+            }
             run.update(|i| {
                 i.state = RunState::Failed;
                 i.exit_code = Some(f.code.into());
@@ -93,6 +98,30 @@ pub(super) async fn drive(
             });
         }
     }
+}
+
+/// A daemon's error as a non-admin may read it: without the id of a container they may not
+/// see (a name conflict), and without what the daemon found, or did not find, at a host path
+/// the request named (which would tell what exists on the host). Errors from inside the
+/// container (the OCI runtime's: a command not found) are theirs to read.
+fn redact_daemon_message(message: &str) -> String {
+    if let Some(at) = message.find(" by container \"") {
+        return format!(
+            "{}. You have to remove (or rename) that container to be able to reuse that name.",
+            &message[..at]
+        );
+    }
+    let host_path = [
+        "no such file or directory",
+        "does not exist",
+        "not a directory",
+        "permission denied",
+        "not a block device",
+    ];
+    if !message.contains("OCI runtime") && host_path.iter().any(|m| message.contains(m)) {
+        return "the daemon could not use a host path the request names (admins see why)".into();
+    }
+    message.to_string()
 }
 
 async fn run_container(
@@ -403,5 +432,34 @@ async fn resize(engine: &Engine, id: &str, rows: u16, cols: u16) {
             Err(e) if attempt == 9 => tracing::info!(container = %id, "resize: {}", e.message()),
             Err(_) => tokio::time::sleep(Duration::from_millis(10 * (attempt + 1))).await,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redact_daemon_message;
+
+    #[test]
+    fn daemon_messages_for_non_admins() {
+        let conflict = "Conflict. The container name \"/box\" is already in use by container \"013cf0a53dcbbc2b7134a75e9088b5930b208c86bb8386aa23a103e9c1bbb8f1\". You have to remove (or rename) that container to be able to reuse that name.";
+        let redacted = redact_daemon_message(conflict);
+        assert!(!redacted.contains("013cf0a5"), "{redacted}");
+        assert!(redacted.starts_with("Conflict. The container name \"/box\" is already in use."));
+        for host in [
+            "stat /dev/../etc/nonexist: no such file or directory",
+            "invalid mount config for type \"bind\": bind source path does not exist: /srv/x",
+        ] {
+            let redacted = redact_daemon_message(host);
+            assert!(
+                !redacted.contains("/srv/x") && !redacted.contains("etc"),
+                "{redacted}"
+            );
+        }
+        let inside = "failed to create shim task: OCI runtime create failed: runc create failed: unable to start container process: exec: \"/nonexist\": stat /nonexist: no such file or directory: unknown";
+        assert_eq!(redact_daemon_message(inside), inside);
+        assert_eq!(
+            redact_daemon_message("No such image: x:1"),
+            "No such image: x:1"
+        );
     }
 }

@@ -1,0 +1,333 @@
+//! Whether a run may go ahead, and as whose: the request made into a plan, the role, the
+//! policy (with one round of engine look-ups for the containers and volumes the request
+//! names), and the owner's limits (runs in progress, runs per minute). A refusal of a valid
+//! request is audited with its rule.
+//!
+//! "Yours", for a request that names another container or a volume, is what passed the rules
+//! in force as a request of yours or your team's (`Principal::may_use`): an admin's
+//! containers and volumes were never checked, so they count for nobody else.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use berth_shared::models::MountType;
+use berth_shared::plan::{self, Plan};
+use berth_shared::wire::RunRequest;
+use berth_shared::{Owner, RunLabels, argv, spec::RunSpec};
+use tokio::sync::OwnedMutexGuard;
+
+use crate::app::AppState;
+use crate::audit::{Action, Outcome};
+use crate::auth::Principal;
+use crate::engine::{EngineError, VolumeCreate};
+use crate::policy::{Denial, ExistingVolume, Facts, Lookups, MayNotRun, RolePolicy};
+use crate::run::Run;
+
+/// Why a run may not go ahead.
+#[derive(Debug, thiserror::Error)]
+pub enum Refusal {
+    /// The request is not a valid `docker run`.
+    #[error("{0}")]
+    Invalid(String),
+    #[error(transparent)]
+    MayNotRun(#[from] MayNotRun),
+    #[error(transparent)]
+    Denied(#[from] Denial),
+    /// Over the owner's runs in progress or runs per minute.
+    #[error("{0}")]
+    Limit(String),
+    /// The engine could not be asked what the check needs.
+    #[error(transparent)]
+    Engine(#[from] EngineError),
+}
+
+/// A run that may start: its plan with the policy's defaults, the argv it is recorded with,
+/// its owner and, under a run-time limit, when its container is stopped (Unix seconds).
+pub struct Admitted {
+    pub plan: Plan,
+    pub argv: Vec<String>,
+    pub owner: Owner,
+    pub deadline: Option<i64>,
+    /// Held until the run is registered, so that runs of a role with a concurrency limit are
+    /// counted one after the other (two at once would both see room for one).
+    _turn: Option<OwnedMutexGuard<()>>,
+}
+
+impl AppState {
+    /// Admits `req` by `user`, or refuses it (audited, unless the request was invalid).
+    pub async fn admit(&self, user: &Principal, req: &RunRequest) -> Result<Admitted, Refusal> {
+        let (mut plan, argv) = plan_for(req)?;
+        match self.admit_plan(user, &mut plan).await {
+            Ok((owner, max_seconds, turn)) => Ok(Admitted {
+                plan,
+                argv,
+                owner,
+                deadline: max_seconds.map(|s| crate::store::unix_now() + s as i64),
+                _turn: turn,
+            }),
+            Err(e) => {
+                let image = plan.body.image.clone().unwrap_or_default();
+                self.audit(
+                    user,
+                    Action::RunCreate,
+                    &image,
+                    Outcome::Denied,
+                    &e.to_string(),
+                )
+                .await;
+                Err(e)
+            }
+        }
+    }
+
+    /// Starts an admitted run.
+    pub fn launch(&self, admitted: Admitted, start: bool) -> Arc<Run> {
+        self.runs.launch(
+            admitted.plan,
+            admitted.argv,
+            start,
+            &admitted.owner,
+            admitted.deadline,
+        )
+    }
+
+    /// Whether `user` may attach to a container (`docker attach`): an attach is a run of
+    /// theirs and counts against the same limits. Returns the attach run's owner and the turn
+    /// to hold until it is registered.
+    pub async fn admit_attach(
+        &self,
+        user: &Principal,
+        container: &str,
+    ) -> Result<(Owner, Option<OwnedMutexGuard<()>>), Refusal> {
+        let rules = self.policy.for_role(user.role);
+        let result = match rules.allows_running(user.role) {
+            Ok(()) => self.check_limits(user, rules).await,
+            Err(e) => Err(e.into()),
+        };
+        match result {
+            Ok(turn) => Ok((user.owner(self.checked_under(rules)), turn)),
+            Err(e) => {
+                let detail = e.to_string();
+                self.audit(
+                    user,
+                    Action::ContainerAttach,
+                    container,
+                    Outcome::Denied,
+                    &detail,
+                )
+                .await;
+                Err(e)
+            }
+        }
+    }
+
+    /// The digest of the rules a request of this role is checked under; `None` for roles
+    /// whose requests are not checked (admins).
+    fn checked_under(&self, rules: &RolePolicy) -> Option<&str> {
+        self.policy.digest().filter(|_| rules.checks_requests())
+    }
+
+    async fn admit_plan(
+        &self,
+        user: &Principal,
+        plan: &mut Plan,
+    ) -> Result<(Owner, Option<u64>, Option<OwnedMutexGuard<()>>), Refusal> {
+        let rules = self.policy.for_role(user.role);
+        rules.allows_running(user.role)?;
+        let policy = self.checked_under(rules);
+        let Lookups {
+            containers,
+            volumes,
+        } = rules.lookups(plan);
+        let own = self.own_containers(user, containers, policy).await;
+        let volumes = self.existing_volumes(user, volumes, policy).await?;
+        let facts = Facts {
+            role: user.role,
+            own_containers: &own,
+            volumes: &volumes,
+        };
+        let defaults = rules.check(plan, &facts)?;
+        let turn = self.check_limits(user, rules).await?;
+        defaults.apply(plan);
+        let owner = user.owner(policy);
+        if rules.checks_requests() {
+            self.create_volumes(plan, &volumes, &owner).await?;
+        }
+        Ok((owner, rules.max_run_seconds(), turn))
+    }
+
+    /// Runs in progress and runs per minute. With a concurrency limit, returns the turn that
+    /// keeps the next request waiting until this run is registered.
+    async fn check_limits(
+        &self,
+        user: &Principal,
+        rules: &RolePolicy,
+    ) -> Result<Option<OwnedMutexGuard<()>>, Refusal> {
+        let mut turn = None;
+        if let Some(max) = rules.max_concurrent_runs() {
+            turn = Some(Arc::clone(&self.admission).lock_owned().await);
+            if self.runs.in_progress_of(&user.user_id).await? >= max as usize {
+                return Err(Refusal::Limit(format!(
+                    "you have {max} runs in progress, the most your role allows; wait for one to end"
+                )));
+            }
+        }
+        if let Some(per_minute) = rules.runs_per_minute()
+            && !self.limits.allow(
+                &format!("run:{}", user.user_id),
+                per_minute,
+                Duration::from_secs(60),
+            )
+        {
+            return Err(Refusal::Limit(format!(
+                "more than {per_minute} runs in a minute; try again shortly"
+            )));
+        }
+        Ok(turn)
+    }
+
+    /// Those of the `names` of containers (`--volumes-from`, `--link`, `container:X`) that
+    /// `user` may use as theirs.
+    async fn own_containers(
+        &self,
+        user: &Principal,
+        names: Vec<String>,
+        policy: Option<&str>,
+    ) -> HashSet<String> {
+        let mut own = HashSet::new();
+        for name in names {
+            if let Ok(c) = self.engine.inspect(&name).await {
+                let owner = c
+                    .config
+                    .and_then(|c| c.labels)
+                    .as_ref()
+                    .and_then(RunLabels::from_labels)
+                    .and_then(|l| l.owner);
+                if owner.is_some_and(|o| user.may_use(&o, policy)) {
+                    own.insert(name);
+                }
+            }
+        }
+        own
+    }
+
+    /// Those of the `names` of volumes that already exist: their driver, whether they were
+    /// created with options, and whether `user` may use them as theirs. A volume the engine
+    /// does not know is created for the request; any other failure to look one up refuses
+    /// the run.
+    async fn existing_volumes(
+        &self,
+        user: &Principal,
+        names: Vec<String>,
+        policy: Option<&str>,
+    ) -> Result<HashMap<String, ExistingVolume>, Refusal> {
+        let mut volumes = HashMap::new();
+        for name in names {
+            match self.engine.inspect_volume(&name).await {
+                Ok(v) => {
+                    let owner = v.labels.as_ref().and_then(Owner::from_labels);
+                    let existing = ExistingVolume {
+                        driver: v.driver,
+                        has_options: v.options.is_some_and(|o| !o.is_empty()),
+                        owned: owner.is_some_and(|o| user.may_use(&o, policy)),
+                    };
+                    volumes.insert(name, existing);
+                }
+                Err(e) if e.status() == Some(404) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(volumes)
+    }
+
+    /// Creates, labelled with their owner, the named volumes of an admitted `plan` that do
+    /// not exist yet — as the daemon would at create, with the request's driver, options and
+    /// labels — so that they are the owner's from then on. A volume someone else created in
+    /// the meantime refuses the run.
+    async fn create_volumes(
+        &self,
+        plan: &Plan,
+        existing: &HashMap<String, ExistingVolume>,
+        owner: &Owner,
+    ) -> Result<(), Refusal> {
+        for mut volume in new_volumes(plan, existing) {
+            owner.write(&mut volume.labels);
+            let created = self.engine.create_volume(&volume).await?;
+            let theirs = created.labels.as_ref().and_then(Owner::from_labels);
+            if theirs.is_none_or(|o| o.user_id != owner.user_id) {
+                return Err(Denial {
+                    rule: "named-volume",
+                    message: format!(
+                        "the volume {} was just created by someone else; choose another name",
+                        volume.name
+                    ),
+                }
+                .into());
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A run request's plan and the argv it is recorded with, or why it is invalid.
+pub fn plan_for(req: &RunRequest) -> Result<(Plan, Vec<String>), Refusal> {
+    let invalid = |e: &dyn std::fmt::Display| Refusal::Invalid(e.to_string());
+    let (spec, argv): (RunSpec, Vec<String>) = match (&req.argv, &req.spec) {
+        (Some(_), Some(_)) => {
+            return Err(Refusal::Invalid(
+                "give either \"argv\" or \"spec\", not both".into(),
+            ));
+        }
+        (None, None) => {
+            return Err(Refusal::Invalid(
+                "a run needs \"argv\" (the arguments after `docker run`) or \"spec\"".into(),
+            ));
+        }
+        (Some(a), None) => (argv::parse(a).map_err(|e| invalid(&e))?, a.clone()),
+        (None, Some(s)) => (s.clone(), argv::render(s)),
+    };
+    let plan = plan::build(&spec).map_err(|e| invalid(&e))?;
+    Ok((plan, argv))
+}
+
+/// The named volumes `plan` mounts that are not in `existing`, as the daemon would create
+/// them: `-v name:…` with `--volume-driver`, `--mount type=volume` with its own driver,
+/// options and labels.
+fn new_volumes(plan: &Plan, existing: &HashMap<String, ExistingVolume>) -> Vec<VolumeCreate> {
+    let Some(host) = &plan.body.host_config else {
+        return Vec::new();
+    };
+    let mut out: Vec<VolumeCreate> = Vec::new();
+    let mut add = |volume: VolumeCreate| {
+        let new = !volume.name.is_empty() && !volume.name.starts_with('/');
+        if new && !existing.contains_key(&volume.name) && !out.iter().any(|v| v.name == volume.name)
+        {
+            out.push(volume);
+        }
+    };
+    for bind in host.binds.iter().flatten() {
+        let mut parts = bind.split(':');
+        if let (Some(name), Some(_)) = (parts.next(), parts.next()) {
+            add(VolumeCreate {
+                name: name.to_string(),
+                driver: host.volume_driver.clone().unwrap_or_default(),
+                ..Default::default()
+            });
+        }
+    }
+    for m in host.mounts.iter().flatten() {
+        if m.typ != Some(MountType::VOLUME) {
+            continue;
+        }
+        let options = m.volume_options.as_ref();
+        let driver = options.and_then(|o| o.driver_config.as_ref());
+        add(VolumeCreate {
+            name: m.source.clone().unwrap_or_default(),
+            driver: driver.and_then(|d| d.name.clone()).unwrap_or_default(),
+            driver_opts: driver.and_then(|d| d.options.clone()).unwrap_or_default(),
+            labels: options.and_then(|o| o.labels.clone()).unwrap_or_default(),
+        });
+    }
+    out
+}

@@ -1,0 +1,124 @@
+//! The gateway's state and start-up: the engine, the runs, the store, identities, the policy
+//! and the limits every request shares.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use crate::StartError;
+use crate::auth::{Auth, RateLimiter};
+use crate::config::Config;
+use crate::engine::Engine;
+use crate::policy::Policy;
+use crate::run::Runs;
+use crate::store::Store;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub engine: Engine,
+    pub runs: Arc<Runs>,
+    pub store: Store,
+    pub auth: Arc<Auth>,
+    pub policy: Arc<Policy>,
+    pub limits: Arc<RateLimiter>,
+    /// Browsers reach Berth over TLS: session cookies are `Secure`.
+    pub public_https: bool,
+    /// Taken in turn by the admissions that count runs in progress (see `admission`).
+    pub(crate) admission: Arc<tokio::sync::Mutex<()>>,
+}
+
+impl AppState {
+    /// Opens the store, loads the policy, sets up the bootstrap admin token and brings back
+    /// the runs of a previous life.
+    pub async fn new(config: &Config) -> Result<Self, StartError> {
+        let engine = Engine::with_tls(&config.docker_host, &config.engine_tls())?;
+        std::fs::create_dir_all(&config.data_dir)
+            .map_err(|e| StartError::DataDir(config.data_dir.clone(), e))?;
+        let store = Store::open(&config.data_dir.join("berth.db"))?;
+        let policy = match &config.policy {
+            Some(path) => Policy::load(path)?,
+            None => {
+                tracing::info!("no policy file: non-admins may run nothing (default-deny)");
+                Policy::deny_all()
+            }
+        };
+        let admin_token = match config.admin_token.as_deref().filter(|t| !t.is_empty()) {
+            Some(t) => Some(t.to_string()),
+            None if store.user_count().await? == 0 => Some(bootstrap_token(&config.data_dir)?),
+            None => None,
+        };
+        let runs = Arc::new(Runs::new(
+            engine.clone(),
+            store.clone(),
+            instance_id(&config.data_dir)?,
+            config.output_limit,
+            config.max_finished_runs,
+        ));
+        if let Err(e) = runs.restore().await {
+            tracing::warn!(
+                "engine unreachable at start: running containers are not followed again ({})",
+                e.message()
+            );
+        }
+        runs.sweep_deadlines();
+        Ok(AppState {
+            auth: Arc::new(Auth::new(
+                store.clone(),
+                admin_token,
+                config.public_origin.clone(),
+            )),
+            public_https: config
+                .public_origin
+                .as_deref()
+                .is_some_and(|o| o.starts_with("https://")),
+            runs,
+            engine,
+            store,
+            policy: Arc::new(policy),
+            limits: Arc::new(RateLimiter::default()),
+            admission: Arc::default(),
+        })
+    }
+}
+
+/// This gateway's identity on its containers' labels: generated once per data directory.
+fn instance_id(data_dir: &Path) -> Result<String, StartError> {
+    let path = data_dir.join("instance-id");
+    match std::fs::read_to_string(&path) {
+        Ok(id) if !id.trim().is_empty() => Ok(id.trim().to_string()),
+        _ => {
+            let id = crate::auth::random_secret()[..16].to_string();
+            std::fs::write(&path, &id).map_err(|e| StartError::DataDir(path, e))?;
+            Ok(id)
+        }
+    }
+}
+
+/// With no users yet and no `BERTH_ADMIN_TOKEN`, the first admin signs in with a token
+/// generated once into `<data-dir>/admin-token` (readable by the gateway's user only).
+fn bootstrap_token(data_dir: &Path) -> Result<String, StartError> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let path = data_dir.join("admin-token");
+    if let Ok(token) = std::fs::read_to_string(&path)
+        && !token.trim().is_empty()
+    {
+        tracing::info!("no users yet: the admin token is in {}", path.display());
+        return Ok(token.trim().to_string());
+    }
+    let token = crate::auth::random_secret();
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&path)
+        .and_then(|mut f| f.write_all(token.as_bytes()).map(|()| f))
+        .map_err(|e| StartError::DataDir(path.clone(), e))?;
+    file.flush()
+        .map_err(|e| StartError::DataDir(path.clone(), e))?;
+    tracing::info!(
+        "no users yet: generated an admin token in {} (use it as a bearer token to create users)",
+        path.display()
+    );
+    Ok(token)
+}
