@@ -5,6 +5,9 @@
 //! cargo run --release -p berth-bench -- --write docs/BENCHMARKS.md   # full
 //! cargo run --release -p berth-bench -- --quick                      # smoke
 //! ```
+//!
+//! Long on purpose: the sections share the settings, the context and the report, and read top to
+//! bottom in the order they run and are reported; what they measure with lives in the modules.
 
 mod berth;
 mod cli;

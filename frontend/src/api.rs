@@ -3,51 +3,11 @@
 
 use std::sync::LazyLock;
 
-use berth_shared::wire::{ApiError, Role};
+use berth_shared::wire::{ApiError, Me};
 use gloo_net::http::{Request, RequestBuilder, Response};
 use leptos::prelude::*;
-use serde::Deserialize;
+use serde::Serialize;
 use serde::de::DeserializeOwned;
-
-/// Who is signed in (`GET /api/me`, and the answer of `POST /api/login`).
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-pub struct Me {
-    pub username: String,
-    pub role: Role,
-    #[serde(default)]
-    pub team: String,
-    /// Whether the role and the run policy let this user run anything at all: viewers never,
-    /// operators only when the policy has rules for them. Each run is still checked in full by
-    /// the gateway; this only spares the user a form that could never succeed. (`None` from a
-    /// gateway older than the field: the role decides.)
-    #[serde(default)]
-    pub may_run: Option<bool>,
-}
-
-impl Me {
-    pub fn is_admin(&self) -> bool {
-        self.role == Role::Admin
-    }
-    /// May act on containers and runs: stop, kill, remove, attach, send input.
-    pub fn may_act(&self) -> bool {
-        self.role != Role::Viewer
-    }
-    /// May start runs (see [`Me::may_run`](Me#structfield.may_run)).
-    pub fn may_run(&self) -> bool {
-        self.may_run.unwrap_or(self.may_act())
-    }
-    /// Why this user cannot run containers, in the words the Run page shows.
-    pub fn why_not_run(&self) -> String {
-        if self.may_act() {
-            format!(
-                "The policy does not let {}s run containers; ask an admin.",
-                self.role.as_str()
-            )
-        } else {
-            format!("Your role ({}) cannot run containers.", self.role.as_str())
-        }
-    }
-}
 
 /// Why a call failed, in the terms the UI shows.
 #[derive(Debug, Clone, PartialEq)]
@@ -142,11 +102,15 @@ async fn send_request(req: gloo_net::http::Request) -> Result<Response, ApiErr> 
     Ok(resp)
 }
 
-pub async fn get<T: DeserializeOwned>(path: &str) -> Result<T, ApiErr> {
-    let resp = send(Request::get(path)).await?;
+/// The answer's JSON as `T` (one of the wire's answer types).
+async fn answer<T: DeserializeOwned>(resp: Response) -> Result<T, ApiErr> {
     resp.json::<T>()
         .await
         .map_err(|e| ApiErr::Unreachable(format!("unexpected answer: {e}")))
+}
+
+pub async fn get<T: DeserializeOwned>(path: &str) -> Result<T, ApiErr> {
+    answer(send(Request::get(path)).await?).await
 }
 
 pub async fn get_text(path: &str) -> Result<String, ApiErr> {
@@ -156,29 +120,25 @@ pub async fn get_text(path: &str) -> Result<String, ApiErr> {
         .map_err(|e| ApiErr::Unreachable(e.to_string()))
 }
 
-/// A POST with a JSON body; returns the answer's JSON (`null` for a 204).
-pub async fn post_json(path: &str, body: &serde_json::Value) -> Result<serde_json::Value, ApiErr> {
+/// A POST of `body` (one of the wire's request types, e.g. `Login`); returns its answer.
+pub async fn post_json<B: Serialize, T: DeserializeOwned>(
+    path: &str,
+    body: &B,
+) -> Result<T, ApiErr> {
     let req = Request::post(path)
         .json(body)
         .map_err(|e| ApiErr::Unreachable(e.to_string()))?;
-    let resp = send_request(req).await?;
-    if resp.status() == 204 {
-        return Ok(serde_json::Value::Null);
-    }
-    resp.json()
-        .await
-        .map_err(|e| ApiErr::Unreachable(format!("unexpected answer: {e}")))
+    answer(send_request(req).await?).await
 }
 
-/// A POST without a body, e.g. `/stop`; returns the answer's JSON (`null` for a 204).
-pub async fn post(path: &str) -> Result<serde_json::Value, ApiErr> {
-    let resp = send(Request::post(path)).await?;
-    if resp.status() == 204 {
-        return Ok(serde_json::Value::Null);
-    }
-    resp.json()
-        .await
-        .map_err(|e| ApiErr::Unreachable(format!("unexpected answer: {e}")))
+/// A POST without a body that answers `T`, e.g. `/attach`.
+pub async fn post_for<T: DeserializeOwned>(path: &str) -> Result<T, ApiErr> {
+    answer(send(Request::post(path)).await?).await
+}
+
+/// A POST without a body whose answer says nothing more than its status, e.g. `/stop` (204).
+pub async fn post(path: &str) -> Result<(), ApiErr> {
+    send(Request::post(path)).await.map(|_| ())
 }
 
 pub async fn delete(path: &str) -> Result<(), ApiErr> {
@@ -194,7 +154,9 @@ pub fn may_act() -> bool {
 /// Whether the signed-in user may start runs at all ([`Me::may_run`]). Reactive; `true` until
 /// `/api/me` answered, the API refusing anyway.
 pub fn may_run() -> bool {
-    connection().me.with(|m| m.as_ref().is_none_or(Me::may_run))
+    connection()
+        .me
+        .with(|m| m.as_ref().is_none_or(|m| m.may_run))
 }
 
 /// Asks the gateway who is signed in and remembers it (a 401 sends the app to `/login`).

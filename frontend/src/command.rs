@@ -2,76 +2,12 @@
 //! gateway's own parser and planner (the shared crate), so errors show before anything is sent.
 
 use berth_shared::spec::RunSpec;
-use berth_shared::{argv, plan};
-
-/// Splits a command line into words: whitespace separates, `'…'` and `"…"` quote, `\` escapes,
-/// and a backslash-newline continues the line (as in commands copied from docs).
-pub fn split_words(line: &str) -> Result<Vec<String>, String> {
-    let mut words = Vec::new();
-    let mut word = String::new();
-    let mut in_word = false;
-    let mut chars = line.chars();
-    while let Some(c) = chars.next() {
-        match c {
-            '\\' => match chars.next() {
-                Some('\n') => {}
-                Some(n) => {
-                    word.push(n);
-                    in_word = true;
-                }
-                None => return Err("the command ends with a lone backslash".into()),
-            },
-            '\'' => {
-                in_word = true;
-                loop {
-                    match chars.next() {
-                        Some('\'') => break,
-                        Some(n) => word.push(n),
-                        None => return Err("unterminated single quote".into()),
-                    }
-                }
-            }
-            '"' => {
-                in_word = true;
-                loop {
-                    match chars.next() {
-                        Some('"') => break,
-                        Some('\\') => match chars.next() {
-                            Some(n @ ('"' | '\\' | '$' | '`')) => word.push(n),
-                            Some('\n') => {}
-                            Some(n) => {
-                                word.push('\\');
-                                word.push(n);
-                            }
-                            None => return Err("unterminated double quote".into()),
-                        },
-                        Some(n) => word.push(n),
-                        None => return Err("unterminated double quote".into()),
-                    }
-                }
-            }
-            c if c.is_whitespace() => {
-                if in_word {
-                    words.push(std::mem::take(&mut word));
-                    in_word = false;
-                }
-            }
-            c => {
-                word.push(c);
-                in_word = true;
-            }
-        }
-    }
-    if in_word {
-        words.push(word);
-    }
-    Ok(words)
-}
+use berth_shared::{argv, plan, shell};
 
 /// The arguments after `docker run` in a pasted line, which may or may not start with
 /// `docker run` / `docker container run` (or `$ docker run`, copied from a doc).
 pub fn run_args(line: &str) -> Result<Vec<String>, String> {
-    let mut words = split_words(line)?;
+    let mut words = shell::split_words(line)?;
     if words.first().is_some_and(|w| w == "$") {
         words.remove(0);
     }
@@ -142,21 +78,9 @@ pub fn lines(text: &str) -> Vec<String> {
 
 /// The command box of the form: words, quoted when needed, so it round-trips.
 pub fn command_text(words: &[String]) -> String {
-    let mut out = String::new();
-    for w in words {
-        if !out.is_empty() {
-            out.push(' ');
-        }
-        let plain = !w.is_empty()
-            && w.bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b"-_=./:,@%+".contains(&b));
-        if plain {
-            out.push_str(w);
-        } else {
-            out.push('\'');
-            out.push_str(&w.replace('\'', r#"'\''"#));
-            out.push('\'');
-        }
-    }
-    out
+    words
+        .iter()
+        .map(|w| shell::quote(w))
+        .collect::<Vec<_>>()
+        .join(" ")
 }

@@ -63,7 +63,7 @@ impl AppState {
                 plan,
                 argv,
                 owner,
-                deadline: max_seconds.map(|s| crate::store::unix_now() + s as i64),
+                deadline: max_seconds.map(|s| crate::time::unix_now() + s as i64),
                 _turn: turn,
             }),
             Err(e) => {

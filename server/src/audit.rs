@@ -97,7 +97,7 @@ impl AppState {
     ) {
         let entry = AuditEntry {
             id: 0,
-            at: crate::run::now(),
+            at: crate::time::rfc3339_now(),
             actor: actor.into(),
             action: action.as_str().into(),
             target: target.into(),

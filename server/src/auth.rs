@@ -15,7 +15,8 @@ use berth_shared::wire::Role;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
-use crate::store::{Store, StoreError, TokenRow, UserRow, unix_now};
+use crate::store::{Store, StoreError, TokenRow, UserRow};
+use crate::time::unix_now;
 
 pub mod sign_in;
 pub use sign_in::SignInLimiter;
@@ -318,7 +319,7 @@ impl Auth {
             username: username.to_string(),
             name: name.to_string(),
             hash: sha256(secret.as_bytes()),
-            created_at: crate::run::now(),
+            created_at: crate::time::rfc3339_now(),
         };
         self.store.create_token(row.clone()).await?;
         Ok((row, format!("{API_TOKEN_PREFIX}{id}_{secret}")))
@@ -372,11 +373,6 @@ impl RateLimiter {
         }
         times.push(now);
         true
-    }
-
-    /// Clears the hits of `key`.
-    pub fn forget(&self, key: &str) {
-        self.hits.lock().expect("rate limiter lock").remove(key);
     }
 }
 

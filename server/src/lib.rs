@@ -1,7 +1,16 @@
 //! Berth's gateway: performs `docker run` against a Docker engine and streams it to browsers.
 //!
-//! Layers, each a module: `engine` (the Engine API client), `run` (the run sequence and each
-//! run's journal), `api` (HTTP and WebSocket), `serve` (the connection loop), `config`.
+//! Layers, lowest first; each uses only those before it in this list (and `config`, the
+//! settings read at start):
+//! - `time`, `store` (SQLite), `engine` (the Engine API client), `auth` (identities, sign-in
+//!   limits), `policy` (pure rules on a create request);
+//! - `run` (the run sequence, each run's journal, restore after a restart);
+//! - `app` (the state every request shares, and start-up), `audit`, `admission` (whether a
+//!   run may go ahead, and as whose);
+//! - `api` (HTTP and WebSocket handlers, access checks, errors), `serve` (the connection
+//!   loop).
+//!
+//! docs/ARCHITECTURE.md follows a run request through them.
 
 pub mod admission;
 pub mod api;
@@ -14,6 +23,7 @@ pub mod policy;
 pub mod run;
 pub mod serve;
 pub mod store;
+pub mod time;
 
 use std::future::Future;
 use std::net::SocketAddr;

@@ -6,9 +6,11 @@
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
-use berth_shared::wire::{Role, RunInfo};
+use berth_shared::record::Recorded;
+use berth_shared::wire::{self, Role, RunInfo};
 use rusqlite::{Connection, OptionalExtension, params};
-use serde::Serialize;
+
+use crate::time::unix_now;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -77,6 +79,10 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE runs ADD COLUMN owner_id TEXT NOT NULL DEFAULT '';
     UPDATE runs SET owner_id = coalesce((SELECT id FROM users WHERE users.username = runs.owner), '');
 "#,
+    // A run's events, which its record is the fold of: a restart replays them.
+    r#"
+    ALTER TABLE runs ADD COLUMN events TEXT;
+"#,
 ];
 
 #[derive(Clone)]
@@ -95,20 +101,19 @@ pub struct UserRow {
     pub created_at: String,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone)]
 pub struct TokenRow {
     pub id: String,
     pub username: String,
     pub name: String,
-    #[serde(skip)]
+    /// SHA-256 of the secret: never leaves the store.
     pub hash: Vec<u8>,
     pub created_at: String,
 }
 
-/// One audit record.
-#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq)]
+/// One audit record (`id` is the database's: 0 in one not appended yet).
+#[derive(Debug, Clone, PartialEq)]
 pub struct AuditEntry {
-    #[serde(default)]
     pub id: i64,
     pub at: String,
     /// Who: a username, `admin-token`, or `-` when unauthenticated.
@@ -128,21 +133,56 @@ pub struct AuditEntry {
 /// A run as stored: its record and, once finished, its transcript.
 pub struct StoredRun {
     pub info: RunInfo,
+    /// What the run recorded; `None` for runs stored before events were.
+    pub events: Option<Vec<Recorded>>,
     pub finished: bool,
     /// `[stream][u32 BE length][bytes]…`, the retained output.
     pub output: Option<Vec<u8>>,
 }
 
 fn role_from(s: &str) -> rusqlite::Result<Role> {
-    match s {
-        "admin" => Ok(Role::Admin),
-        "operator" => Ok(Role::Operator),
-        "viewer" => Ok(Role::Viewer),
-        other => Err(rusqlite::Error::InvalidColumnType(
-            0,
-            format!("role {other}"),
-            rusqlite::types::Type::Text,
-        )),
+    Role::parse(s).ok_or_else(|| {
+        rusqlite::Error::InvalidColumnType(0, format!("role {s}"), rusqlite::types::Type::Text)
+    })
+}
+
+// What the API answers for each row: the wire types, without what never leaves the store
+// (password hashes, token hashes, user ids).
+
+impl From<UserRow> for wire::UserView {
+    fn from(u: UserRow) -> wire::UserView {
+        wire::UserView {
+            username: u.username,
+            role: u.role,
+            team: u.team,
+            created_at: u.created_at,
+        }
+    }
+}
+
+impl From<TokenRow> for wire::TokenView {
+    fn from(t: TokenRow) -> wire::TokenView {
+        wire::TokenView {
+            id: t.id,
+            username: t.username,
+            name: t.name,
+            created_at: t.created_at,
+        }
+    }
+}
+
+impl From<AuditEntry> for wire::AuditEntry {
+    fn from(e: AuditEntry) -> wire::AuditEntry {
+        wire::AuditEntry {
+            id: e.id,
+            at: e.at,
+            actor: e.actor,
+            action: e.action,
+            target: e.target,
+            outcome: e.outcome,
+            detail: e.detail,
+            remote: e.remote,
+        }
     }
 }
 
@@ -386,13 +426,19 @@ impl Store {
     // Runs.
 
     pub async fn save_run(&self, run: StoredRun) -> Result<()> {
-        let info =
-            serde_json::to_string(&run.info).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let corrupt = |e: serde_json::Error| StoreError::Corrupt(e.to_string());
+        let info = serde_json::to_string(&run.info).map_err(corrupt)?;
+        let events = run
+            .events
+            .as_ref()
+            .map(serde_json::to_string)
+            .transpose()
+            .map_err(corrupt)?;
         self.call(move |c| {
             c.execute(
-                "INSERT INTO runs (run_id, owner, team, created, info, finished, output, owner_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
-                 ON CONFLICT (run_id) DO UPDATE SET info = ?5, finished = ?6, output = coalesce(?7, output)",
-                params![run.info.run_id, run.info.owner, run.info.team, run.info.created_at, info, run.finished, run.output, run.info.owner_id],
+                "INSERT INTO runs (run_id, owner, team, created, info, finished, output, owner_id, events) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+                 ON CONFLICT (run_id) DO UPDATE SET info = ?5, finished = ?6, output = coalesce(?7, output), events = ?9",
+                params![run.info.run_id, run.info.owner, run.info.team, run.info.created_at, info, run.finished, run.output, run.info.owner_id, events],
             )
             .map(|_| ())
         })
@@ -403,7 +449,7 @@ impl Store {
     pub async fn runs(&self, limit: u32, with_output: bool) -> Result<Vec<StoredRun>> {
         self.call(move |c| {
             let mut stmt = c.prepare(
-                "SELECT owner_id, info, finished, CASE WHEN ?2 THEN output END FROM runs ORDER BY created DESC LIMIT ?1",
+                "SELECT owner_id, info, finished, CASE WHEN ?2 THEN output END, events FROM runs ORDER BY created DESC LIMIT ?1",
             )?;
             stmt.query_map(params![limit, with_output], stored_run)?.collect()
         })
@@ -415,7 +461,7 @@ impl Store {
         let run_id = run_id.to_string();
         self.call(move |c| {
             c.query_row(
-                "SELECT owner_id, info, finished, output FROM runs WHERE run_id = ?1",
+                "SELECT owner_id, info, finished, output, events FROM runs WHERE run_id = ?1",
                 [run_id],
                 stored_run,
             )
@@ -443,8 +489,16 @@ fn stored_run(r: &rusqlite::Row<'_>) -> rusqlite::Result<StoredRun> {
     if info.owner_id.is_empty() {
         info.owner_id = r.get(0)?;
     }
+    let events: Option<String> = r.get(4)?;
+    let events = events
+        .map(|e| serde_json::from_str(&e))
+        .transpose()
+        .map_err(|e| {
+            rusqlite::Error::FromSqlConversionFailure(4, rusqlite::types::Type::Text, Box::new(e))
+        })?;
     Ok(StoredRun {
         info,
+        events,
         finished: r.get(2)?,
         output: r.get(3)?,
     })
@@ -469,13 +523,6 @@ fn token_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<TokenRow> {
         hash: r.get(3)?,
         created_at: r.get(4)?,
     })
-}
-
-pub fn unix_now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
 }
 
 #[cfg(test)]

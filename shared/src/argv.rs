@@ -6,6 +6,7 @@
 //! end the flags. Flag parsing stops at the first positional argument, the image: everything
 //! after it is the command, even when it looks like a flag.
 
+use crate::shell;
 use crate::spec::RunSpec;
 use crate::units;
 
@@ -374,21 +375,9 @@ pub fn render_command_line(spec: &RunSpec) -> String {
     let mut line = String::from("docker run");
     for word in render(spec) {
         line.push(' ');
-        line.push_str(&shell_quote(&word));
+        line.push_str(&shell::quote(&word));
     }
     line
-}
-
-fn shell_quote(word: &str) -> String {
-    let plain = !word.is_empty()
-        && word
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"-_=./:,@%+".contains(&b));
-    if plain {
-        word.to_string()
-    } else {
-        format!("'{}'", word.replace('\'', r#"'\''"#))
-    }
 }
 
 #[cfg(test)]

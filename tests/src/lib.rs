@@ -147,6 +147,7 @@ impl Transcript {
                 ServerEvent::Error { .. } => "error",
                 ServerEvent::Gap { .. } => "gap",
                 ServerEvent::Warning { .. } => "warning",
+                ServerEvent::ResumeRefused { .. } => "resume_refused",
             })
             .collect()
     }

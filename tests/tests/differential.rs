@@ -3,6 +3,9 @@
 //! containers whose `.Config` and `.HostConfig` are identical, as `docker inspect` shows them;
 //! and arguments the CLI rejects must be rejected by Berth too, with the same message where
 //! the reference (docker-run-flow.md §5) gives the CLI's wording.
+//!
+//! Long on purpose: the corpus is a list of cases, each a line, so that one can be added or
+//! compared with the CLI's behaviour at a glance.
 
 use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};

@@ -4,6 +4,9 @@
 //!
 //! Needs `dist/` (trunk build --release) and Debian's chromium + chromium-driver: the README's
 //! test command provides both. Missing either fails the tests, it never skips them.
+//!
+//! Long on purpose: each test is one person's journey through the dashboard in one browser,
+//! read top to bottom; what they share (the browser, sign-in, waiting) is in tests/src/.
 
 use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};

@@ -106,7 +106,8 @@ async fn a_teammate_admins_container_is_nobody_elses() {
     assert_eq!(code, 201, "{created}");
     let rex_run = run_id_of(&created);
 
-    let shadow = "cat /host/etc/shadow; echo x > /host/tmp/PWNED";
+    let marker = unique("pwned");
+    let shadow = format!("cat /host/etc/shadow; echo x > /host/tmp/{marker}");
     let volumes_from = [
         "--rm",
         "--volumes-from",
@@ -114,7 +115,7 @@ async fn a_teammate_admins_container_is_nobody_elses() {
         FIXTURE,
         "sh",
         "-c",
-        shadow,
+        &shadow,
     ];
     let (code, body) = crew.run(&team.alice, &volumes_from).await;
     assert_rule(code, &body, "volumes-from");
@@ -155,7 +156,7 @@ async fn a_teammate_admins_container_is_nobody_elses() {
         let (code, body) = team.create(&team.alice, request.clone()).await;
         assert_rule(code, &body, rule);
     }
-    assert!(!std::path::Path::new("/tmp/PWNED").exists());
+    assert!(!std::env::temp_dir().join(&marker).exists());
 
     // She sees the container (her team's) but may not act on it or on rex's run.
     let container = format!("/api/containers/{box_name}");

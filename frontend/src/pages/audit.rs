@@ -1,8 +1,8 @@
 //! `/admin/audit` (admins): the append-only audit log, newest first, a page at a time, and the
 //! whole log as JSON lines.
 
+use berth_shared::wire::AuditEntry;
 use leptos::prelude::*;
-use serde::Deserialize;
 
 use crate::api;
 use crate::format;
@@ -12,25 +12,10 @@ use crate::pages::status_badge;
 const PAGE: usize = 100;
 const EXPORT: &str = "/api/audit?format=jsonl&limit=100000";
 
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-struct Entry {
-    id: i64,
-    at: String,
-    actor: String,
-    action: String,
-    #[serde(default)]
-    target: String,
-    outcome: String,
-    #[serde(default)]
-    detail: String,
-    #[serde(default)]
-    remote: String,
-}
-
 #[component]
 pub fn AuditPage() -> impl IntoView {
     // Loaded a page at a time (not with `list::load`): older pages are appended.
-    let list: Listing<Entry> = RwSignal::new(None);
+    let list: Listing<AuditEntry> = RwSignal::new(None);
     let more = RwSignal::new(false);
     let loading = RwSignal::new(false);
     let more_error = RwSignal::new(None::<String>);
@@ -43,7 +28,7 @@ pub fn AuditPage() -> impl IntoView {
                 Some(id) => format!("/api/audit?limit={PAGE}&before={id}"),
                 None => format!("/api/audit?limit={PAGE}"),
             };
-            let page = api::get::<Vec<Entry>>(&path).await;
+            let page = api::get::<Vec<AuditEntry>>(&path).await;
             loading.set(false);
             match (before, page) {
                 (Some(_), Ok(entries)) => {
@@ -117,7 +102,7 @@ pub fn AuditPage() -> impl IntoView {
     }
 }
 
-fn row(e: Entry) -> impl IntoView {
+fn row(e: AuditEntry) -> impl IntoView {
     let outcome = match e.outcome.as_str() {
         "ok" => "ok",
         "denied" => "denied",

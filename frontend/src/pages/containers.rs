@@ -1,5 +1,6 @@
 //! All containers of the engine, with stop / kill / remove / logs / attach.
 
+use berth_shared::wire::AttachedRun;
 use leptos::prelude::*;
 use serde::Deserialize;
 
@@ -89,7 +90,7 @@ pub fn ContainersPage() -> impl IntoView {
             let result = if delete {
                 api::delete(&path).await
             } else {
-                api::post(&path).await.map(|_| ())
+                api::post(&path).await
             };
             error.set(result.err().map(|e| format!("{label}: {e}")));
             load();
@@ -156,10 +157,8 @@ fn row(
     let do_attach = move |_| {
         let path = attach.clone();
         leptos::task::spawn_local(async move {
-            if let Ok(v) = api::post(&path).await
-                && let Some(id) = v["run_id"].as_str()
-            {
-                route::navigate(&format!("/runs/{id}"));
+            if let Ok(AttachedRun { run_id }) = api::post_for(&path).await {
+                route::navigate(&format!("/runs/{run_id}"));
             }
         });
     };

@@ -1,10 +1,11 @@
 //! `/login`: username and password (`POST /api/login` sets the session cookie that REST calls
 //! and WebSockets then carry), then back to where the user was (`?next=`).
 
+use berth_shared::wire::{Login, Me};
 use leptos::ev;
 use leptos::prelude::*;
 
-use crate::api::{self, ApiErr, Me};
+use crate::api::{self, ApiErr};
 use crate::route;
 
 /// Where to go after signing in: the `next` parameter when it is a path of this app.
@@ -62,16 +63,16 @@ pub fn LoginPage() -> impl IntoView {
             error.set(Some("Enter your username and password.".into()));
             return;
         }
-        let body = serde_json::json!({ "username": name, "password": password.get_untracked() });
+        let body = Login {
+            username: name,
+            password: password.get_untracked(),
+        };
         busy.set(true);
         error.set(None);
         leptos::task::spawn_local(async move {
-            let answer = api::post_json("/api/login", &body).await;
+            let answer = api::post_json::<_, Me>("/api/login", &body).await;
             busy.set(false);
-            match answer.and_then(|v| {
-                serde_json::from_value::<Me>(v)
-                    .map_err(|e| ApiErr::Unreachable(format!("unexpected answer: {e}")))
-            }) {
+            match answer {
                 Ok(me) => {
                     let conn = api::connection();
                     conn.me.set(Some(me));

@@ -5,6 +5,7 @@
 use std::cell::RefCell;
 
 use berth_shared::spec::RunSpec;
+use berth_shared::wire::Me;
 use leptos::ev;
 use leptos::prelude::*;
 
@@ -84,7 +85,8 @@ impl Fields {
             (!v.is_empty()).then_some(v)
         };
         s.image = self.image.get_untracked().trim().to_string();
-        s.command = command::split_words(&self.command.get_untracked())?;
+        // The command box is split as a pasted line is.
+        s.command = berth_shared::shell::split_words(&self.command.get_untracked())?;
         s.name = opt(self.name.get_untracked());
         s.env = command::lines(&self.env.get_untracked());
         s.publish = command::lines(&self.ports.get_untracked());
@@ -113,10 +115,22 @@ fn check_line(line: &str) -> Result<Vec<String>, String> {
 #[component]
 pub fn RunPage() -> impl IntoView {
     let me = api::connection().me;
-    let refusal = Memo::new(move |_| me.get().filter(|m| !m.may_run()).map(|m| m.why_not_run()));
+    let refusal = Memo::new(move |_| me.get().filter(|m| !m.may_run).map(|m| why_not_run(&m)));
     move || match refusal.get() {
         None => view! { <RunForm/> }.into_any(),
         Some(why) => view! { <CannotRun why=why/> }.into_any(),
+    }
+}
+
+/// Why `me` cannot run containers, in the words the Run page shows.
+fn why_not_run(me: &Me) -> String {
+    if me.may_act() {
+        format!(
+            "The policy does not let {}s run containers; ask an admin.",
+            me.role.as_str()
+        )
+    } else {
+        format!("Your role ({}) cannot run containers.", me.role.as_str())
     }
 }
 

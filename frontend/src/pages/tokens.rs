@@ -1,40 +1,23 @@
 //! `/tokens`: API tokens for scripts and CI (`Authorization: Bearer …`). Everyone manages their
 //! own; admins see and revoke everyone's. A new token is shown once: only its hash is kept.
 
+use berth_shared::wire::{self, CreatedToken, TokenView};
 use leptos::ev;
 use leptos::prelude::*;
-use serde::Deserialize;
 
 use crate::api::{self, ApiErr};
 use crate::clipboard;
 use crate::pages::list::{self, Table};
 use crate::pages::{ConfirmButton, created_cell};
 
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-struct Token {
-    id: String,
-    username: String,
-    name: String,
-    #[serde(default)]
-    created_at: String,
-}
-
-/// The answer to `POST /api/tokens`: the secret, this once.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-struct Created {
-    id: String,
-    name: String,
-    token: String,
-}
-
 #[component]
 pub fn TokensPage() -> impl IntoView {
-    let (tokens, load) = list::load("/api/tokens", |v: &mut Vec<Token>| {
+    let (tokens, load) = list::load("/api/tokens", |v: &mut Vec<TokenView>| {
         v.sort_by(|a, b| b.created_at.cmp(&a.created_at));
     });
     load();
     let error = RwSignal::new(None::<String>);
-    let created = RwSignal::new(None::<Created>);
+    let created = RwSignal::new(None::<CreatedToken>);
     let me = api::connection().me;
     let is_admin = move || me.get().is_some_and(|m| m.is_admin());
 
@@ -66,7 +49,7 @@ pub fn TokensPage() -> impl IntoView {
                     " Send one as " <code>"Authorization: Bearer berth_…"</code>
                 </p>
             </header>
-            <NewToken on_created=move |c: Created| {
+            <NewToken on_created=move |c: CreatedToken| {
                 error.set(None);
                 created.set(Some(c));
                 load();
@@ -80,7 +63,7 @@ pub fn TokensPage() -> impl IntoView {
                 empty="No tokens yet."
                 columns=&["Name", "Owner", "Created"]
                 actions=true
-                row=move |t: Token| {
+                row=move |t: TokenView| {
                     let (id, name) = (t.id.clone(), t.name.clone());
                     view! {
                         <tr data-token=t.id.clone()>
@@ -107,7 +90,7 @@ pub fn TokensPage() -> impl IntoView {
 }
 
 #[component]
-fn NewToken(on_created: impl Fn(Created) + Copy + Send + Sync + 'static) -> impl IntoView {
+fn NewToken(on_created: impl Fn(CreatedToken) + Copy + Send + Sync + 'static) -> impl IntoView {
     let name = RwSignal::new(String::new());
     let error = RwSignal::new(None::<String>);
     let busy = RwSignal::new(false);
@@ -116,13 +99,12 @@ fn NewToken(on_created: impl Fn(Created) + Copy + Send + Sync + 'static) -> impl
         if busy.get_untracked() {
             return;
         }
-        let body = serde_json::json!({ "name": name.get_untracked().trim() });
+        let body = wire::NewToken {
+            name: name.get_untracked().trim().to_string(),
+        };
         busy.set(true);
         leptos::task::spawn_local(async move {
-            let answer = api::post_json("/api/tokens", &body).await.and_then(|v| {
-                serde_json::from_value::<Created>(v)
-                    .map_err(|e| ApiErr::Unreachable(format!("unexpected answer: {e}")))
-            });
+            let answer = api::post_json::<_, CreatedToken>("/api/tokens", &body).await;
             busy.set(false);
             match answer {
                 Ok(c) => {
@@ -158,7 +140,7 @@ fn NewToken(on_created: impl Fn(Created) + Copy + Send + Sync + 'static) -> impl
 
 /// The new token's secret, with a copy button and the warning that it is shown only now.
 #[component]
-fn ShowOnce(created: Created, on_done: impl Fn() + Send + Sync + 'static) -> impl IntoView {
+fn ShowOnce(created: CreatedToken, on_done: impl Fn() + Send + Sync + 'static) -> impl IntoView {
     let copied = RwSignal::new(false);
     let secret = created.token.clone();
     let copy = move |_| clipboard::copy_and_flash(secret.clone(), copied);

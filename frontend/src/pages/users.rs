@@ -1,23 +1,12 @@
 //! `/admin/users` (admins): the users, adding one, deleting one.
 
-use berth_shared::wire::Role;
+use berth_shared::wire::{self, Role, UserView};
 use leptos::ev;
 use leptos::prelude::*;
-use serde::Deserialize;
 
 use crate::api::{self, ApiErr};
 use crate::pages::list::{self, Table};
 use crate::pages::{ConfirmButton, created_cell, role_badge};
-
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-struct User {
-    username: String,
-    role: Role,
-    #[serde(default)]
-    team: String,
-    #[serde(default)]
-    created_at: String,
-}
 
 /// What a failed change says, by status: the server's message, with what it means.
 fn problem(e: &ApiErr) -> String {
@@ -34,7 +23,7 @@ fn problem(e: &ApiErr) -> String {
 
 #[component]
 pub fn UsersPage() -> impl IntoView {
-    let (users, load) = list::load("/api/users", |v: &mut Vec<User>| {
+    let (users, load) = list::load("/api/users", |v: &mut Vec<UserView>| {
         v.sort_by(|a, b| a.username.cmp(&b.username));
     });
     load();
@@ -80,7 +69,7 @@ pub fn UsersPage() -> impl IntoView {
                 empty="No users yet."
                 columns=&["Username", "Role", "Team", "Created"]
                 actions=true
-                row=move |u: User| {
+                row=move |u: UserView| {
                     let is_me = me.with_untracked(|m| m.as_ref().is_some_and(|m| m.username == u.username));
                     let name = u.username.clone();
                     view! {
@@ -124,7 +113,7 @@ fn NewUser(
 ) -> impl IntoView {
     let username = RwSignal::new(String::new());
     let password = RwSignal::new(String::new());
-    let role = RwSignal::new("operator".to_string());
+    let role = RwSignal::new(Role::Operator);
     let team = RwSignal::new(String::new());
     let error = RwSignal::new(None::<String>);
     let busy = RwSignal::new(false);
@@ -134,16 +123,16 @@ fn NewUser(
             return;
         }
         let name = username.get_untracked().trim().to_string();
-        let body = serde_json::json!({
-            "username": name,
-            "password": password.get_untracked(),
-            "role": role.get_untracked(),
-            "team": team.get_untracked().trim(),
-        });
+        let body = wire::NewUser {
+            username: name.clone(),
+            password: password.get_untracked(),
+            role: role.get_untracked(),
+            team: team.get_untracked().trim().to_string(),
+        };
         busy.set(true);
         notice.set(None);
         leptos::task::spawn_local(async move {
-            let answer = api::post_json("/api/users", &body).await;
+            let answer = api::post_json::<_, UserView>("/api/users", &body).await;
             busy.set(false);
             match answer {
                 Ok(_) => {
@@ -177,16 +166,17 @@ fn NewUser(
                 </div>
                 <div class="field">
                     <label for="nu-role">"Role"</label>
-                    <select id="nu-role" aria-describedby="nu-role-hint" prop:value=role on:change=move |e| role.set(event_target_value(&e))>
+                    <select id="nu-role" aria-describedby="nu-role-hint" prop:value=move || role.get().as_str()
+                        on:change=move |e| if let Some(r) = Role::parse(&event_target_value(&e)) { role.set(r) }>
                         <option value="viewer">"viewer"</option>
                         <option value="operator">"operator"</option>
                         <option value="admin">"admin"</option>
                     </select>
                     <small id="nu-role-hint" class="hint-text">
-                        {move || match role.get().as_str() {
-                            "viewer" => "watches their team's runs",
-                            "admin" => "everything: users, tokens, audit",
-                            _ => "runs containers within the policy",
+                        {move || match role.get() {
+                            Role::Viewer => "watches their team's runs",
+                            Role::Admin => "everything: users, tokens, audit",
+                            Role::Operator => "runs containers within the policy",
                         }}
                     </small>
                 </div>

@@ -6,8 +6,9 @@ use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use berth_shared::LABEL_RUN_ID;
+use berth_shared::RunLabels;
 use berth_shared::models::{ContainerInspectResponse, ContainerSummary, ImageSummary};
+use berth_shared::wire::AttachedRun;
 use serde::Deserialize;
 
 use super::access::{
@@ -113,8 +114,8 @@ pub async fn attach_container(
     Path(id): Path<String>,
 ) -> ApiResult<(StatusCode, Json<AttachedRun>)> {
     let container = actionable_container(&app, &user, &id).await?;
-    let label = labels_of(&container).and_then(|l| l.get(LABEL_RUN_ID));
-    if let Some(run) = label.and_then(|run_id| app.runs.get(run_id))
+    let labels = labels_of(&container).and_then(RunLabels::from_labels);
+    if let Some(run) = labels.and_then(|l| app.runs.get(&l.run_id))
         && !run.journal.is_finished()
     {
         return Ok((
@@ -135,7 +136,7 @@ pub async fn attach_container(
         ));
     }
     let (owner, turn) = app.admit_attach(&user, &id).await?;
-    let run = app.runs.attach(&container, app.runs.record(&owner));
+    let run = app.runs.attach(&container, app.runs.new_record(&owner));
     drop(turn);
     app.audit(&user, Action::ContainerAttach, &id, Outcome::Ok, &run.id)
         .await;
@@ -145,9 +146,4 @@ pub async fn attach_container(
             run_id: run.id.clone(),
         }),
     ))
-}
-
-#[derive(serde::Serialize)]
-pub struct AttachedRun {
-    run_id: String,
 }

@@ -6,8 +6,10 @@ use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use berth_shared::wire::Role;
-use serde::{Deserialize, Serialize};
+use berth_shared::wire::{
+    AuditEntry, CreatedToken, Login, Me, NewToken, NewUser, TokenView, UserView,
+};
+use serde::Deserialize;
 
 use super::error::ApiError;
 use super::request::json_body;
@@ -20,32 +22,15 @@ use crate::store::UserRow;
 
 type ApiResult<T> = Result<T, ApiError>;
 
-#[derive(Serialize)]
-pub struct Me {
-    username: String,
-    role: Role,
-    team: String,
-    /// Whether the role and the policy let this user run anything at all (the dashboard shows
-    /// the run form only then; each run is still checked in full).
-    may_run: bool,
-}
-
-impl Me {
-    fn of(p: &Principal, app: &AppState) -> Me {
-        Me {
-            username: p.username.clone(),
-            role: p.role,
-            team: p.team.clone(),
-            may_run: app.policy.for_role(p.role).may_run(),
-        }
+/// Who `p` is, for the dashboard: `may_run` lets it show the run form only to those the role
+/// and the policy let run anything at all (each run is still checked in full).
+fn me_of(p: &Principal, app: &AppState) -> Me {
+    Me {
+        username: p.username.clone(),
+        role: p.role,
+        team: p.team.clone(),
+        may_run: app.policy.for_role(p.role).may_run(),
     }
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Login {
-    username: String,
-    password: String,
 }
 
 fn require_admin(user: &Principal) -> ApiResult<()> {
@@ -130,7 +115,7 @@ pub async fn login(
                 "",
             )
             .await;
-            let me = Me::of(&principal, &app);
+            let me = me_of(&principal, &app);
             let cookie = session_cookie(&session, SESSION_SECONDS, &headers, app.public_https);
             Ok(([(header::SET_COOKIE, cookie)], Json(me)).into_response())
         }
@@ -162,36 +147,7 @@ pub async fn logout(
 }
 
 pub async fn me(State(app): State<AppState>, user: Principal) -> Json<Me> {
-    Json(Me::of(&user, &app))
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct NewUser {
-    username: String,
-    password: String,
-    role: Role,
-    #[serde(default)]
-    team: String,
-}
-
-#[derive(Serialize)]
-pub struct UserView {
-    username: String,
-    role: Role,
-    team: String,
-    created_at: String,
-}
-
-impl From<UserRow> for UserView {
-    fn from(u: UserRow) -> UserView {
-        UserView {
-            username: u.username,
-            role: u.role,
-            team: u.team,
-            created_at: u.created_at,
-        }
-    }
+    Json(me_of(&user, &app))
 }
 
 pub async fn create_user(
@@ -226,7 +182,7 @@ pub async fn create_user(
         password_hash,
         role: req.role,
         team: req.team,
-        created_at: crate::run::now(),
+        created_at: crate::time::rfc3339_now(),
     };
     if !app.store.create_user(row.clone()).await? {
         app.audit(
@@ -283,20 +239,6 @@ pub async fn delete_user(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct NewToken {
-    name: String,
-}
-
-#[derive(Serialize)]
-pub struct CreatedToken {
-    id: String,
-    name: String,
-    /// Shown this once; only its hash is kept.
-    token: String,
-}
-
 pub async fn create_token(
     State(app): State<AppState>,
     user: Principal,
@@ -326,9 +268,13 @@ pub async fn create_token(
 }
 
 /// Your tokens (admins: everyone's), without their secrets.
-pub async fn list_tokens(State(app): State<AppState>, user: Principal) -> ApiResult<Response> {
+pub async fn list_tokens(
+    State(app): State<AppState>,
+    user: Principal,
+) -> ApiResult<Json<Vec<TokenView>>> {
     let owner = (!user.is_admin()).then_some(user.username.as_str());
-    Ok(Json(app.store.tokens(owner).await?).into_response())
+    let tokens = app.store.tokens(owner).await?;
+    Ok(Json(tokens.into_iter().map(TokenView::from).collect()))
 }
 
 pub async fn delete_token(
@@ -364,10 +310,11 @@ pub async fn audit(
 ) -> ApiResult<Response> {
     require_admin(&user)?;
     let Query(q) = query.map_err(|e| ApiError::BadRequest(e.body_text()))?;
-    let entries = app
+    let rows = app
         .store
         .audit(q.limit.unwrap_or(1000).min(100_000), q.before)
         .await?;
+    let entries: Vec<AuditEntry> = rows.into_iter().map(AuditEntry::from).collect();
     match q.format.as_deref() {
         None | Some("json") => Ok(Json(entries).into_response()),
         Some("jsonl") => {

@@ -156,15 +156,15 @@ async fn start_and_follow(mut socket: WebSocket, app: AppState, user: Principal)
 
 async fn watch_and_follow(mut socket: WebSocket, run: Arc<Run>, may_input: bool) {
     let first = first_message(&mut socket).await;
-    let (sink, stream) = socket.split();
+    let (mut sink, stream) = socket.split();
     match first {
         Ok(ClientMessage::Watch { from }) => match run.journal.cursor_from(from.unwrap_or(0)) {
             Ok(cursor) => follow(sink, stream, run, cursor, false, may_input).await,
+            // Not an `error`: the run has not failed; the client may watch it from the start.
             Err(produced) => {
-                let message = format!(
-                    "\"from\" is past the end of the output: the run has produced {produced} bytes"
-                );
-                refuse(sink, message).await
+                let refused = text(&ServerEvent::ResumeRefused { produced });
+                let _ = sink.send(refused).await;
+                close(sink, close_code::POLICY, "invalid request").await
             }
         },
         Ok(_) => {
@@ -190,22 +190,20 @@ async fn follow(
     mut sink: Sink,
     stream: SplitStream<WebSocket>,
     run: Arc<Run>,
-    mut cursor: Cursor,
+    cursor: Cursor,
     primary: bool,
     may_input: bool,
 ) {
     let (control_tx, mut control) = mpsc::channel(16);
     let reader = tokio::spawn(read_client(stream, run.clone(), control_tx, may_input));
-    if primary {
-        run.journal.set_primary(&cursor);
-    }
+    let mut follower = run.journal.follow(cursor, primary);
     let mut changes = run.journal.subscribe();
     // When output was last sent: a little output soon after it is held back for a moment.
     let mut last_output: Option<Instant> = None;
     let outcome = loop {
         changes.borrow_and_update();
         if let Some(sent) = last_output {
-            let (unread, finished) = run.journal.unread(&cursor);
+            let (unread, finished) = follower.unread();
             if hold_back(unread, finished, sent.elapsed()) {
                 // A program writing in small pieces: more is on its way, and waiting a few
                 // milliseconds turns many tiny messages (a wake-up, a frame and a write each)
@@ -213,7 +211,7 @@ async fn follow(
                 tokio::time::sleep_until((sent + COALESCE_WINDOW).into()).await;
             }
         }
-        let batch = run.journal.read(&mut cursor, MAX_FRAME);
+        let batch = follower.read(MAX_FRAME);
         match send_batch(&mut sink, &run, primary, &batch).await {
             Ok(Some(end)) => break Ok(end),
             Ok(None) => {}
@@ -222,9 +220,7 @@ async fn follow(
         if !batch.output.is_empty() {
             last_output = Some(Instant::now());
         }
-        if primary {
-            run.journal.primary_read(&cursor);
-        }
+        follower.sent();
         // Client messages are looked at between batches even while output keeps flowing.
         let next = if batch.is_empty() {
             tokio::select! {
@@ -252,9 +248,7 @@ async fn follow(
             }
         }
     };
-    if primary {
-        run.journal.release_primary();
-    }
+    drop(follower);
     reader.abort();
     if let Ok(reason) = outcome {
         close(sink, close_code::NORMAL, reason).await;

@@ -40,6 +40,9 @@ enum Endpoint {
         port: u16,
         tls: Option<(TlsConnector, ServerName<'static>)>,
     },
+    /// An engine in this process, for tests: each connection is an in-memory pipe it serves.
+    #[cfg(test)]
+    Fake(Arc<super::fake::FakeEngine>),
 }
 
 /// Opens connections to one engine; a `tower` service for hyper's pooled client.
@@ -123,10 +126,18 @@ impl Connector {
         })))
     }
 
+    /// Connections to `fake` instead of a daemon.
+    #[cfg(test)]
+    pub fn fake(fake: Arc<super::fake::FakeEngine>) -> Self {
+        Connector(Arc::new(Endpoint::Fake(fake)))
+    }
+
     /// The authority of request URIs: the engine's `host:port`, or `docker` for a socket.
     pub fn authority(&self) -> String {
         match &*self.0 {
             Endpoint::Unix(_) => "docker".to_string(),
+            #[cfg(test)]
+            Endpoint::Fake(_) => "docker".to_string(),
             Endpoint::Tcp { host, port, .. } if host.contains(':') => format!("[{host}]:{port}"),
             Endpoint::Tcp { host, port, .. } => format!("{host}:{port}"),
         }
@@ -155,6 +166,8 @@ impl Connector {
                         .map_err(ConnectError::Handshake),
                 }
             }
+            #[cfg(test)]
+            Endpoint::Fake(fake) => Ok(EngineStream::Fake(fake.connect())),
         }
     }
 }
@@ -242,6 +255,9 @@ pub enum EngineStream {
     Unix(hyperlocal::UnixStream),
     Tcp(TcpStream),
     Tls(Box<TlsStream<TcpStream>>),
+    /// The gateway's end of a pipe to a [`super::fake::FakeEngine`].
+    #[cfg(test)]
+    Fake(tokio::io::DuplexStream),
 }
 
 /// Calls `$method` on the stream inside, pinned.
@@ -251,6 +267,8 @@ macro_rules! each {
             EngineStream::Unix(s) => Pin::new(s).$method($($arg),*),
             EngineStream::Tcp(s) => Pin::new(s).$method($($arg),*),
             EngineStream::Tls(s) => Pin::new(s).$method($($arg),*),
+            #[cfg(test)]
+            EngineStream::Fake(s) => Pin::new(s).$method($($arg),*),
         }
     };
 }
@@ -287,6 +305,8 @@ impl AsyncWrite for EngineStream {
             EngineStream::Unix(s) => s.is_write_vectored(),
             EngineStream::Tcp(s) => s.is_write_vectored(),
             EngineStream::Tls(s) => s.is_write_vectored(),
+            #[cfg(test)]
+            EngineStream::Fake(s) => s.is_write_vectored(),
         }
     }
 

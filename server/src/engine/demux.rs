@@ -91,6 +91,15 @@ impl<R: AsyncRead + Unpin> OutputReader<R> {
     }
 }
 
+/// One multiplexed frame of `stream` carrying `payload`, as the daemon writes it.
+#[cfg(test)]
+pub fn mux(stream: u8, payload: &[u8]) -> Vec<u8> {
+    let mut v = vec![stream, 0, 0, 0];
+    v.extend_from_slice(&(payload.len() as u32).to_be_bytes());
+    v.extend_from_slice(payload);
+    v
+}
+
 /// Demultiplexes a complete body (the logs endpoint without a TTY).
 pub fn demux_all(mut body: BytesMut) -> Result<Vec<Frame>> {
     let mut frames = Vec::new();
@@ -107,12 +116,7 @@ pub fn demux_all(mut body: BytesMut) -> Result<Vec<Frame>> {
 mod tests {
     use super::*;
 
-    fn frame(kind: u8, payload: &[u8]) -> Vec<u8> {
-        let mut v = vec![kind, 0, 0, 0];
-        v.extend_from_slice(&(payload.len() as u32).to_be_bytes());
-        v.extend_from_slice(payload);
-        v
-    }
+    use super::mux as frame;
 
     #[tokio::test]
     async fn demuxes_frames_split_across_reads() {

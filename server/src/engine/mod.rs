@@ -9,6 +9,8 @@ mod attach;
 mod connect;
 pub mod demux;
 mod error;
+#[cfg(test)]
+pub mod fake;
 pub mod pull;
 mod transport;
 

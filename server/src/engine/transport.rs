@@ -90,14 +90,21 @@ pub fn segment(s: &str) -> String {
 
 impl Transport {
     pub fn new(docker_host: &str, tls: &TlsOptions) -> Result<Self> {
-        let connector = Connector::new(docker_host, tls)?;
-        Ok(Transport {
-            host: docker_host.to_string(),
+        Ok(Self::with_connector(
+            docker_host,
+            Connector::new(docker_host, tls)?,
+        ))
+    }
+
+    /// HTTP over the connections `connector` opens; `host` names the engine in messages.
+    pub fn with_connector(host: &str, connector: Connector) -> Self {
+        Transport {
+            host: host.to_string(),
             authority: connector.authority(),
             client: Client::builder(TokioExecutor::new()).build(connector.clone()),
             connector,
             version: RwLock::new(None),
-        })
+        }
     }
 
     /// A connection of its own, outside the pool (for the attach hijack).

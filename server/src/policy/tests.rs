@@ -1,5 +1,8 @@
 //! Each rule against bypass attempts, written both as `docker run` arguments and as the
 //! structured spec: an operator is denied with the rule's name, an admin is not.
+//!
+//! Long on purpose: one table of cases per rule group, every case both as argv and as spec,
+//! so that a rule and all the spellings that reach it are read together.
 
 use std::collections::{HashMap, HashSet};
 

@@ -257,14 +257,27 @@ impl Journal {
         })
     }
 
+    /// A follower from `cursor`. The primary follower (the client that started the run)
+    /// back-pressures the writer until it says what it has sent, and until it is dropped.
+    pub fn follow(&self, cursor: Cursor, primary: bool) -> Follower<'_> {
+        if primary {
+            self.set_primary(&cursor);
+        }
+        Follower {
+            journal: self,
+            cursor,
+            primary,
+        }
+    }
+
     /// Makes a follower the primary, from its current position.
-    pub fn set_primary(&self, cursor: &Cursor) {
+    fn set_primary(&self, cursor: &Cursor) {
         self.lock().primary = Some(cursor.offset);
         self.consumed.send_replace(());
     }
 
     /// The primary has sent everything up to `cursor`.
-    pub fn primary_read(&self, cursor: &Cursor) {
+    fn primary_read(&self, cursor: &Cursor) {
         let mut state = self.lock();
         if state.primary.is_some() {
             state.primary = Some(cursor.offset);
@@ -274,7 +287,8 @@ impl Journal {
         self.consumed.send_replace(());
     }
 
-    /// The primary detached or disconnected: the run no longer waits for it.
+    /// The primary detached or disconnected, or the run is being stopped: the run no longer
+    /// waits for it.
     pub fn release_primary(&self) {
         let mut state = self.lock();
         state.primary = None;
@@ -330,6 +344,40 @@ impl Journal {
             .map(|c| (c.stream(), c.payload()))
             .collect();
         (state.start, chunks)
+    }
+}
+
+/// One client following a run ([`Journal::follow`]).
+pub struct Follower<'a> {
+    journal: &'a Journal,
+    cursor: Cursor,
+    primary: bool,
+}
+
+impl Follower<'_> {
+    /// What this follower has not seen yet, up to about `max_bytes` of output.
+    pub fn read(&mut self, max_bytes: usize) -> Batch {
+        self.journal.read(&mut self.cursor, max_bytes)
+    }
+
+    /// Output bytes not read yet, and whether the run has ended.
+    pub fn unread(&self) -> (u64, bool) {
+        self.journal.unread(&self.cursor)
+    }
+
+    /// Everything read so far has gone out to the client: the primary lets the writer on.
+    pub fn sent(&self) {
+        if self.primary {
+            self.journal.primary_read(&self.cursor);
+        }
+    }
+}
+
+impl Drop for Follower<'_> {
+    fn drop(&mut self) {
+        if self.primary {
+            self.journal.release_primary();
+        }
     }
 }
 

@@ -2,14 +2,17 @@
 
 pub mod journal;
 mod sequence;
+#[cfg(test)]
+mod sequence_tests;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use berth_shared::models::ContainerInspectResponse;
 use berth_shared::plan::Plan;
+use berth_shared::record::Recorded;
 use berth_shared::wire::{RunInfo, RunState, ServerEvent};
 use berth_shared::{LABEL_DEADLINE, LABEL_INSTANCE, LABEL_OWNER_ID, Owner, RunLabels};
 use bytes::Bytes;
@@ -17,6 +20,7 @@ use tokio::sync::mpsc;
 
 use crate::engine::{Engine, EngineError};
 use crate::store::{Store, StoredRun};
+use crate::time::{rfc3339_now, unix_now};
 use journal::Journal;
 pub use sequence::Failure;
 
@@ -49,10 +53,9 @@ pub struct Run {
     /// The sequence is over: the container's exit is recorded (or it never ran). A detached
     /// run's journal is finished long before this.
     ended: AtomicBool,
-}
-
-pub fn now() -> String {
-    humantime::format_rfc3339_millis(SystemTime::now()).to_string()
+    /// Every event the run recorded, with when: what its record is the fold of, kept with it
+    /// in the store so that a restart replays them.
+    recorded: Mutex<Vec<Recorded>>,
 }
 
 impl Run {
@@ -84,8 +87,67 @@ impl Run {
         self.ended.load(Ordering::Acquire)
     }
 
-    fn update(&self, f: impl FnOnce(&mut RunInfo)) {
-        f(&mut self.info.lock().expect("run lock"));
+    fn new(runs: &Runs, info: RunInfo, stdin: bool, start: bool) -> (Run, mpsc::Receiver<Input>) {
+        let (input, inputs) = mpsc::channel(INPUT_QUEUE);
+        let run = Run {
+            id: info.run_id.clone(),
+            journal: Journal::new(runs.output_limit),
+            engine: runs.engine.clone(),
+            info: Mutex::new(info),
+            input,
+            stdin_attached: stdin,
+            start,
+            failure: Mutex::new(None),
+            ended: AtomicBool::new(false),
+            recorded: Mutex::default(),
+        };
+        (run, inputs)
+    }
+
+    /// Records an event: the run's record follows from it ([`RunInfo::apply`]) and its
+    /// followers get it.
+    fn record(&self, event: ServerEvent) {
+        self.note(&event, false);
+        self.journal.push_event(event);
+    }
+
+    /// Records the event that ends the run for its followers. The first such event stands for
+    /// them; the record takes every one, so a detached run's later exit is still recorded.
+    fn finish(&self, event: ServerEvent) {
+        self.note(&event, true);
+        self.journal.finish(event);
+    }
+
+    /// Takes an event recorded before (a restart): with the time it was recorded.
+    fn replay(&self, r: Recorded) {
+        self.note_at(&r.event, r.ends, r.at);
+        match r.ends {
+            true => self.journal.finish(r.event),
+            false => self.journal.push_event(r.event),
+        }
+    }
+
+    fn note(&self, event: &ServerEvent, ends: bool) {
+        self.note_at(event, ends, rfc3339_now());
+    }
+
+    fn note_at(&self, event: &ServerEvent, ends: bool, at: String) {
+        self.info.lock().expect("run lock").apply(event, &at);
+        // Pull progress is many events that tell nothing once the image is there.
+        if !matches!(event, ServerEvent::Pull(_)) {
+            let event = event.clone();
+            let recorded = Recorded { at, event, ends };
+            self.recorded.lock().expect("run lock").push(recorded);
+        }
+    }
+
+    fn recorded(&self) -> Vec<Recorded> {
+        self.recorded.lock().expect("run lock").clone()
+    }
+
+    /// Notes why the run ended when no event says so (the deadline's stop).
+    fn note_error(&self, error: &str) {
+        self.info.lock().expect("run lock").error = Some(error.into());
     }
 
     fn container(&self) -> Result<String, ActionError> {
@@ -142,8 +204,10 @@ pub enum ActionError {
     Engine(#[from] EngineError),
 }
 
-/// What a run does.
-enum What {
+/// How a run gets its container: its own (`docker run`, or `docker create` with
+/// `start: false`), or a running one (`docker attach`, and following a run again after a
+/// restart).
+enum Launch {
     /// `docker run` (or `docker create` with `start: false`).
     Run { plan: Box<Plan>, start: bool },
     /// `docker attach` to a running container.
@@ -225,7 +289,7 @@ impl Runs {
             info,
             stdin,
             start,
-            What::Run {
+            Launch::Run {
                 plan: Box::new(plan),
                 start,
             },
@@ -245,31 +309,21 @@ impl Runs {
             info.image = config.image.unwrap_or_default();
         }
         let stdin = info.interactive;
-        self.start(info, stdin, true, What::Attach { container_id })
+        self.start(info, stdin, true, Launch::Attach { container_id })
     }
 
     /// A new record for a run of `owner` (or an attach by them).
-    pub fn record(&self, owner: &Owner) -> RunInfo {
+    pub fn new_record(&self, owner: &Owner) -> RunInfo {
         new_info(&new_id(), owner, Vec::new())
     }
 
-    fn start(&self, info: RunInfo, stdin: bool, start: bool, what: What) -> Arc<Run> {
-        let (input, inputs) = mpsc::channel(INPUT_QUEUE);
+    fn start(&self, info: RunInfo, stdin: bool, start: bool, launch: Launch) -> Arc<Run> {
         let id = info.run_id.clone();
-        let run = Arc::new(Run {
-            id: id.clone(),
-            journal: Journal::new(self.output_limit),
-            engine: self.engine.clone(),
-            info: Mutex::new(info),
-            input,
-            stdin_attached: stdin,
-            start,
-            failure: Mutex::new(None),
-            ended: AtomicBool::new(false),
-        });
+        let (run, inputs) = Run::new(self, info, stdin, start);
+        let run = Arc::new(run);
         // Not the arguments: they may carry secrets (`-e PASSWORD=…`).
         tracing::info!(run = %id, image = %run.info().image, "run accepted");
-        run.journal.push_event(ServerEvent::Accepted { run_id: id });
+        run.record(ServerEvent::Accepted { run_id: id });
         self.register(run.clone());
         let (engine, store, task_run) = (self.engine.clone(), self.store.clone(), run.clone());
         tokio::spawn(async move {
@@ -278,7 +332,7 @@ impl Runs {
             let first_record = async {
                 persist(&store, &task_run).await;
             };
-            let sequence = sequence::drive(engine, Arc::clone(&task_run), what, inputs);
+            let sequence = sequence::drive(engine, Arc::clone(&task_run), launch, inputs);
             tokio::join!(first_record, sequence);
             task_run.ended.store(true, Ordering::Release);
             persist(&store, &task_run).await;
@@ -310,7 +364,7 @@ impl Runs {
 
     async fn stop_expired(&self) -> Result<(), EngineError> {
         let mine = format!("{LABEL_INSTANCE}={}", self.instance);
-        let now = crate::store::unix_now();
+        let now = unix_now();
         let live = self
             .engine
             .list_live_containers(&[&mine, LABEL_DEADLINE])
@@ -332,9 +386,7 @@ impl Runs {
                 continue;
             }
             if let Some(run) = self.get(&labels.run_id) {
-                run.update(|i| {
-                    i.error = Some("stopped by Berth: the maximum run time was reached".into())
-                });
+                run.note_error("stopped by Berth: the maximum run time was reached");
             }
             tracing::info!(run = %labels.run_id, "maximum run time reached: stopping and removing");
             let engine = self.engine.clone();
@@ -433,20 +485,15 @@ impl Runs {
                 other => other?,
             }
         }
-        self.forget(&run.id).await;
-        Ok(())
-    }
-
-    async fn forget(&self, id: &str) -> Option<Arc<Run>> {
-        let run = {
+        {
             let mut reg = self.inner.lock().expect("runs lock");
-            reg.order.retain(|o| o != id);
-            reg.by_id.remove(id)
-        };
-        if let Err(e) = self.store.delete_run(id).await {
-            tracing::warn!(run = %id, "forgetting the run in the store: {e}");
+            reg.order.retain(|o| o != &run.id);
+            reg.by_id.remove(&run.id);
         }
-        run
+        if let Err(e) = self.store.delete_run(&run.id).await {
+            tracing::warn!(run = %run.id, "forgetting the run in the store: {e}");
+        }
+        Ok(())
     }
 }
 
@@ -467,7 +514,7 @@ fn new_info(id: &str, owner: &Owner, argv: Vec<String>) -> RunInfo {
         tty: false,
         interactive: false,
         detach: false,
-        created_at: now(),
+        created_at: rfc3339_now(),
         started_at: None,
         finished_at: None,
         output_bytes: 0,
@@ -481,6 +528,7 @@ async fn persist(store: &Store, run: &Run) {
     let output = finished.then(|| encode_output(&run.journal.output().1));
     let stored = StoredRun {
         info,
+        events: Some(run.recorded()),
         finished,
         output,
     };

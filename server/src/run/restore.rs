@@ -2,17 +2,17 @@
 //! their `io.berth.*` labels, so this works even without the store) are followed again.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::atomic::AtomicBool;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use berth_shared::models::ContainerSummary;
+use berth_shared::record::Recorded;
 use berth_shared::wire::{RunInfo, RunState, ServerEvent};
-use berth_shared::{LABEL_INSTANCE, LABEL_RUN_ID, RunLabels};
-use tokio::sync::mpsc;
+use berth_shared::{LABEL_INSTANCE, RunLabels};
 
-use super::journal::Journal;
-use super::{Run, Runs, decode_output, now, persist};
+use super::{Run, Runs, decode_output, persist};
 use crate::engine::EngineError;
+use crate::store::StoredRun;
+use crate::time::rfc3339_now;
 
 /// How many stored runs are brought back into memory.
 const RESTORED_RUNS: u32 = 1000;
@@ -46,7 +46,10 @@ impl Runs {
         let by_run: HashMap<String, ContainerSummary> = match &containers {
             Ok(list) => list
                 .iter()
-                .filter_map(|c| Some((c.labels.as_ref()?.get(LABEL_RUN_ID)?.clone(), c.clone())))
+                .filter_map(|c| {
+                    let labels = RunLabels::from_labels(c.labels.as_ref()?)?;
+                    Some((labels.run_id, c.clone()))
+                })
                 .collect(),
             Err(e) => {
                 tracing::warn!("cannot list containers to follow again: {}", e.message());
@@ -61,20 +64,26 @@ impl Runs {
                 // Finished runs stay in the store; `find` brings one back when it is asked for.
                 continue;
             }
+            let events = stored_events(&run);
             match by_run.get(&run.info.run_id) {
-                Some(c) => self.resume(c, run.info).await,
+                Some(c) => self.resume(c, run.info, events).await,
                 None if containers.is_ok() => {
-                    let mut info = run.info;
-                    info.state = RunState::Failed;
-                    info.error = Some(
-                        "the container was removed while Berth was not running; its exit status is unknown"
-                            .into(),
-                    );
-                    info.finished_at = Some(now());
-                    self.finish_restored(info, Vec::new()).await;
+                    let gone = ServerEvent::Error {
+                        code: berth_shared::exit::DOCKER_ERROR,
+                        message: "the container was removed while Berth was not running; its exit status is unknown".into(),
+                    };
+                    self.finish_restored(run.info, events, gone, rfc3339_now(), Vec::new())
+                        .await;
                 }
                 // The engine is unreachable: nothing can be said about the run yet.
-                None => self.register(finished_run(run.info, Vec::new(), self).await),
+                None => {
+                    let unknown = ServerEvent::Error {
+                        code: berth_shared::exit::DOCKER_ERROR,
+                        message: "Berth restarted while the engine was unreachable".into(),
+                    };
+                    let events = [events, vec![ended(unknown, rfc3339_now())]].concat();
+                    self.register(replayed_run(run.info, &events, Vec::new(), self).await);
+                }
             }
         }
         // Containers of runs the store does not know (no store, or a store that was reset).
@@ -89,16 +98,17 @@ impl Runs {
                 .and_then(RunLabels::from_labels)
                 .and_then(|l| l.owner)
                 .unwrap_or_default();
-            let mut info = self.record(&owner);
+            let mut info = self.new_record(&owner);
             info.run_id = run_id.clone();
             info.image = c.image.clone().unwrap_or_default();
-            self.resume(c, info).await;
+            self.resume(c, info, Vec::new()).await;
         }
         containers.map(|_| ())
     }
 
     /// Follows a stored run's container again, or records how it ended while Berth was away.
-    async fn resume(&self, container: &ContainerSummary, mut info: RunInfo) {
+    /// `events` are what the run recorded before.
+    async fn resume(&self, container: &ContainerSummary, info: RunInfo, events: Vec<Recorded>) {
         let Some(id) = container.id.clone() else {
             return;
         };
@@ -112,7 +122,9 @@ impl Runs {
         let state = inspect.state.clone().unwrap_or_default();
         if state.running.unwrap_or(false) {
             tracing::info!(run = %info.run_id, "following the run again");
-            self.attach(&inspect, info);
+            let run = self.attach(&inspect, info);
+            // Its record goes on from what it recorded before.
+            run.recorded.lock().expect("run lock").splice(0..0, events);
             return;
         }
         // It ended while Berth was away: its exit code and logs are still with the engine.
@@ -121,15 +133,24 @@ impl Runs {
             .await
             .map(|frames| frames.into_iter().map(|f| (f.stream, f.data)).collect())
             .unwrap_or_default();
-        info.container_id = Some(id);
-        info.state = RunState::Exited;
-        info.exit_code = state.exit_code;
-        info.finished_at = state.finished_at.or_else(|| Some(now()));
-        self.finish_restored(info, output).await;
+        let exit = ServerEvent::Exit {
+            code: state.exit_code.unwrap_or_default(),
+        };
+        let at = state.finished_at.unwrap_or_else(rfc3339_now);
+        self.finish_restored(info, events, exit, at, output).await;
     }
 
-    async fn finish_restored(&self, info: RunInfo, output: Vec<(u8, bytes::Bytes)>) {
-        let run = finished_run(info, output, self).await;
+    /// Records how a run ended while Berth was away (`last`, at `at`), and keeps it.
+    async fn finish_restored(
+        &self,
+        info: RunInfo,
+        events: Vec<Recorded>,
+        last: ServerEvent,
+        at: String,
+        output: Vec<(u8, bytes::Bytes)>,
+    ) {
+        let events = [events, vec![ended(last, at)]].concat();
+        let run = replayed_run(info, &events, output, self).await;
         persist(&self.store, &run).await;
         self.register(run);
     }
@@ -151,7 +172,8 @@ impl Runs {
             .as_deref()
             .map(decode_output)
             .unwrap_or_default();
-        let run = finished_run(stored.info, output, self).await;
+        let events = stored_events(&stored);
+        let run = replayed_run(stored.info, &events, output, self).await;
         self.register(run.clone());
         Some(run)
     }
@@ -179,46 +201,77 @@ impl Runs {
     }
 }
 
-/// A run that has ended, rebuilt from its record and transcript.
-async fn finished_run(info: RunInfo, output: Vec<(u8, bytes::Bytes)>, runs: &Runs) -> Arc<Run> {
-    let journal = Journal::new(runs.output_limit);
-    journal.push_event(ServerEvent::Accepted {
-        run_id: info.run_id.clone(),
-    });
+fn ended(event: ServerEvent, at: String) -> Recorded {
+    Recorded {
+        at,
+        event,
+        ends: true,
+    }
+}
+
+/// What a stored run recorded. Runs stored before events were have their record only: its
+/// events are read back from it, once.
+fn stored_events(stored: &StoredRun) -> Vec<Recorded> {
+    if let Some(events) = &stored.events {
+        return events.clone();
+    }
+    let info = &stored.info;
+    let at = |t: &Option<String>| t.clone().unwrap_or_else(|| info.created_at.clone());
+    let mut events = vec![Recorded {
+        at: info.created_at.clone(),
+        event: ServerEvent::Accepted {
+            run_id: info.run_id.clone(),
+        },
+        ends: false,
+    }];
     if let Some(container_id) = &info.container_id {
-        journal.push_event(ServerEvent::Created {
-            container_id: container_id.clone(),
-            warnings: info.warnings.clone(),
+        events.push(Recorded {
+            at: info.created_at.clone(),
+            event: ServerEvent::Created {
+                container_id: container_id.clone(),
+                warnings: info.warnings.clone(),
+            },
+            ends: false,
         });
     }
     if info.started_at.is_some() {
-        journal.push_event(ServerEvent::Started);
-    }
-    for (stream, data) in output {
-        journal.push_output(stream, data).await;
+        events.push(Recorded {
+            at: at(&info.started_at),
+            event: ServerEvent::Started,
+            ends: false,
+        });
     }
     let last = match (info.state, info.exit_code) {
-        (RunState::Exited, Some(code)) => ServerEvent::Exit { code },
-        (_, code) => ServerEvent::Error {
+        (RunState::Exited, Some(code)) => Some(ServerEvent::Exit { code }),
+        (RunState::Failed, code) => Some(ServerEvent::Error {
             code: code.map_or(berth_shared::exit::DOCKER_ERROR, |c| c as i32),
-            message: info
-                .error
-                .clone()
-                .unwrap_or_else(|| "Berth restarted while the engine was unreachable".into()),
-        },
+            message: info.error.clone().unwrap_or_default(),
+        }),
+        _ => None,
     };
-    journal.finish(last);
-    // Nothing reads input for a finished run: the receiver is dropped at once.
-    let (input, _) = mpsc::channel(1);
-    Arc::new(Run {
-        id: info.run_id.clone(),
-        journal,
-        engine: runs.engine.clone(),
-        stdin_attached: false,
-        start: true,
-        failure: Mutex::new(None),
-        ended: AtomicBool::new(true),
-        info: Mutex::new(info),
-        input,
-    })
+    events.extend(last.map(|e| ended(e, at(&info.finished_at))));
+    events
+}
+
+/// A run that has ended, replayed from what it recorded and its transcript: through the same
+/// [`RunInfo::apply`] as when it ran, so its record is what it was.
+async fn replayed_run(
+    info: RunInfo,
+    events: &[Recorded],
+    output: Vec<(u8, bytes::Bytes)>,
+    runs: &Runs,
+) -> Arc<Run> {
+    let (run, _) = Run::new(runs, info.replay(&[]), false, true);
+    let (last, events): (Vec<&Recorded>, Vec<&Recorded>) = events.iter().partition(|r| r.ends);
+    for r in events {
+        run.replay(r.clone());
+    }
+    for (stream, data) in output {
+        run.journal.push_output(stream, data).await;
+    }
+    for r in last {
+        run.replay(r.clone());
+    }
+    run.ended.store(true, std::sync::atomic::Ordering::Release);
+    Arc::new(run)
 }

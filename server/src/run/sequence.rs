@@ -15,10 +15,10 @@ use std::time::Duration;
 use berth_shared::exit;
 use berth_shared::plan::{Plan, PullPolicy};
 use berth_shared::reference::{ImageRef, ImageSpec};
-use berth_shared::wire::{PullProgress, RunState, ServerEvent};
+use berth_shared::wire::{PullProgress, ServerEvent};
 use tokio::sync::mpsc;
 
-use super::{Input, Run, What, now};
+use super::{Input, Launch, Run};
 use crate::engine::{
     AttachOptions, Attached, Engine, EngineError, StdinWriter, Wait, WaitCondition,
 };
@@ -58,12 +58,12 @@ enum Ending {
 pub(super) async fn drive(
     engine: Engine,
     run: Arc<Run>,
-    what: What,
+    launch: Launch,
     inputs: mpsc::Receiver<Input>,
 ) {
-    let outcome = match what {
-        What::Run { plan, start } => run_container(&engine, &run, *plan, start, inputs).await,
-        What::Attach { container_id } => {
+    let outcome = match launch {
+        Launch::Run { plan, start } => run_container(&engine, &run, *plan, start, inputs).await,
+        Launch::Attach { container_id } => {
             attach_existing(&engine, &run, &container_id, inputs).await
         }
     };
@@ -71,12 +71,7 @@ pub(super) async fn drive(
         Ok(Ending::Created) => {}
         Ok(Ending::Exited(code)) => {
             tracing::info!(run = %run.id, code, "run exited");
-            run.update(|i| {
-                i.state = RunState::Exited;
-                i.exit_code = Some(code);
-                i.finished_at = Some(now());
-            });
-            run.journal.finish(ServerEvent::Exit { code });
+            run.finish(ServerEvent::Exit { code });
         }
         Err(mut f) => {
             tracing::info!(run = %run.id, code = f.code, "run failed: {}", f.message);
@@ -85,14 +80,8 @@ pub(super) async fn drive(
             if run.owner().policy.is_some() {
                 f.message = redact_daemon_message(&f.message);
             }
-            run.update(|i| {
-                i.state = RunState::Failed;
-                i.exit_code = Some(f.code.into());
-                i.error = Some(f.message.clone());
-                i.finished_at = Some(now());
-            });
             *run.failure.lock().expect("run lock") = Some(f.clone());
-            run.journal.finish(ServerEvent::Error {
+            run.finish(ServerEvent::Error {
                 code: f.code,
                 message: f.message,
             });
@@ -165,12 +154,7 @@ async fn run_container(
     }
     .map_err(Failure::from_engine)?;
     let id = created.id;
-    run.update(|i| {
-        i.state = RunState::Created;
-        i.container_id = Some(id.clone());
-        i.warnings = created.warnings.clone();
-    });
-    run.journal.push_event(ServerEvent::Created {
+    run.record(ServerEvent::Created {
         container_id: id.clone(),
         warnings: created.warnings,
     });
@@ -293,11 +277,7 @@ async fn stream_until_exit(
     wait: Wait,
     inputs: mpsc::Receiver<Input>,
 ) -> Result<i64, Failure> {
-    run.update(|i| {
-        i.state = RunState::Running;
-        i.started_at = Some(now());
-    });
-    run.journal.push_event(ServerEvent::Started);
+    run.record(ServerEvent::Started);
 
     let (output, stdin) = match attached {
         Some(Attached { output, stdin }) => (Some(output), stdin_attached.then_some(stdin)),
@@ -338,7 +318,7 @@ async fn create(
 }
 
 fn pull_notice(run: &Run, status: String) {
-    run.journal.push_event(ServerEvent::Pull(PullProgress {
+    run.record(ServerEvent::Pull(PullProgress {
         id: String::new(),
         status,
         current: None,
@@ -352,15 +332,13 @@ async fn pull(
     image: &ImageRef,
     platform: Option<&str>,
 ) -> Result<(), Failure> {
-    run.update(|i| i.state = RunState::Pulling);
     let mut progress = engine
         .pull(&image.name(), image.api_tag(), platform)
         .await
         .map_err(Failure::from_engine)?;
     while let Some(p) = progress.next().await.map_err(Failure::from_engine)? {
-        run.journal.push_event(ServerEvent::Pull(p));
+        run.record(ServerEvent::Pull(p));
     }
-    run.update(|i| i.state = RunState::Pending);
     Ok(())
 }
 
@@ -383,7 +361,7 @@ async fn exit_status(engine: &Engine, run: &Run, id: &str, wait: Wait) -> Result
         .and_then(|s| s.running)
         .unwrap_or(false);
     if running {
-        run.journal.finish(ServerEvent::Detached {
+        run.finish(ServerEvent::Detached {
             container_id: id.to_string(),
         });
     }

@@ -188,7 +188,7 @@ impl RolePolicy {
         }
     }
 
-    /// Whether [`check`](Self::check) looks at the request at all (and so at its [`Context`]):
+    /// Whether [`check`](Self::check) looks at the request at all (and so at its [`Facts`]):
     /// not for admins, who are unrestricted, nor for roles that may run nothing.
     pub fn checks_requests(&self) -> bool {
         self.rules().is_some()

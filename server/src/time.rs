@@ -1,0 +1,17 @@
+//! The two clocks Berth writes down: RFC 3339 times for people and records, Unix seconds for
+//! deadlines and expiries.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// Now as RFC 3339 with milliseconds (UTC): one format, so such times sort as strings.
+pub fn rfc3339_now() -> String {
+    humantime::format_rfc3339_millis(SystemTime::now()).to_string()
+}
+
+/// Now in Unix seconds.
+pub fn unix_now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
