@@ -1,3 +1,5 @@
+//! `berth`: the gateway's command line (`berth serve`, flags and environment in `config`).
+
 use clap::{Parser, Subcommand};
 use tracing_subscriber::EnvFilter;
 

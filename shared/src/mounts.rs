@@ -2,6 +2,9 @@
 //!
 //! Berth never resolves paths on its own host: a relative bind source, which the CLI makes
 //! absolute from its working directory, is refused instead.
+//!
+//! Long on purpose: four flags whose grammars (the CLI's `-v` triples, `--mount`'s CSV keys
+//! per type, tmpfs and device options) share their tests and error wording.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 

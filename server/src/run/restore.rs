@@ -1,5 +1,6 @@
-//! After a restart: runs come back from the store, and the containers Berth started (found by
-//! their `io.berth.*` labels, so this works even without the store) are followed again.
+//! After a restart: runs come back from the store, replayed from the events they recorded,
+//! and the containers Berth started (found by their `io.berth.*` labels, so also those of
+//! runs the store does not know) are followed again.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
