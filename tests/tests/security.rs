@@ -529,3 +529,55 @@ async fn name_conflicts_keep_the_other_containers_id() {
     assert!(message(&body).contains(&hidden[..12]), "{body}");
     team.remove_all_runs().await;
 }
+
+/// An attach is as checked as the container it follows: a teammate may signal an attach to a
+/// container checked under these rules, not one to a container no rules checked.
+#[tokio::test]
+async fn an_attach_is_as_checked_as_the_container_it_follows() {
+    let crew = Crew::new(&permissive()).await;
+    let team = &crew.team;
+    // Alice's own checked container, and one of hers that no rules checked (as a Berth
+    // before policy digests left them), made here with her id in the labels.
+    let (code, checked) = crew.run(&team.alice, &["-d", FIXTURE, "sleep", "60"]).await;
+    assert_eq!(code, 201, "{checked}");
+    let record = team
+        .get_json(&team.alice, &format!("/api/runs/{}", run_id_of(&checked)))
+        .await;
+    let alice_id = record["owner_id"].as_str().unwrap();
+    let unchecked = unique("unchecked");
+    let (ok, _, err) = docker(&[
+        "run",
+        "-d",
+        "--name",
+        &unchecked,
+        "--label",
+        "io.berth.run-id=0000000000000000",
+        "--label",
+        &format!("io.berth.owner-id={alice_id}"),
+        "--label",
+        "io.berth.owner=alice",
+        "--label",
+        "io.berth.team=red",
+        FIXTURE,
+        "sleep",
+        "60",
+    ]);
+    assert!(ok, "{err}");
+    let attach = async |container: &str| {
+        let path = team.url(&format!("/api/containers/{container}/attach"));
+        let (code, body) = berth_tests::status_and_json(http_as(&team.alice).post(path)).await;
+        // 200: the container's own run, still in progress, is the one to follow.
+        assert!([200, 201].contains(&code), "{body}");
+        body["run_id"].as_str().unwrap().to_string()
+    };
+    let to_checked = attach(checked["container_id"].as_str().unwrap()).await;
+    let to_unchecked = attach(&unchecked).await;
+    let signal = async |run: &str| {
+        crew.post(&crew.carol, &format!("/api/runs/{run}/kill?signal=CONT"))
+            .await
+    };
+    assert_eq!(signal(&to_unchecked).await, 403);
+    assert_eq!(signal(&to_checked).await, 204);
+    docker(&["rm", "-f", &unchecked]);
+    team.remove_all_runs().await;
+}

@@ -115,7 +115,7 @@ pub async fn attach_container(
 ) -> ApiResult<(StatusCode, Json<AttachedRun>)> {
     let container = actionable_container(&app, &user, &id).await?;
     let labels = labels_of(&container).and_then(RunLabels::from_labels);
-    if let Some(run) = labels.and_then(|l| app.runs.get(&l.run_id))
+    if let Some(run) = labels.as_ref().and_then(|l| app.runs.get(&l.run_id))
         && !run.journal.is_finished()
     {
         return Ok((
@@ -135,7 +135,11 @@ pub async fn attach_container(
             "You cannot attach to a stopped container, start it first".into(),
         ));
     }
-    let (owner, turn) = app.admit_attach(&user, &id).await?;
+    let (mut owner, turn) = app.admit_attach(&user, &id).await?;
+    // The attach run is as checked as the container it follows: teammates act on it (input,
+    // signals) only where they could act on that container.
+    let followed = labels.and_then(|l| l.owner).and_then(|o| o.policy);
+    owner.policy = owner.policy.filter(|p| followed.as_ref() == Some(p));
     let run = app.runs.attach(&container, app.runs.new_record(&owner));
     drop(turn);
     app.audit(&user, Action::ContainerAttach, &id, Outcome::Ok, &run.id)
