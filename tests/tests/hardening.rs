@@ -315,14 +315,24 @@ async fn websockets_count_against_the_per_address_limit() {
     let mut config = Config::local(DOCKER_HOST);
     config.max_connections_per_address = 2;
     let addr = gateway(config).await;
-    // Two WebSockets from 127.0.0.1, upgraded and waiting for their first message.
-    let first = Client::connect_to(addr, "/api/runs/ws", ADMIN)
-        .await
-        .unwrap();
-    let second = Client::connect_to(addr, "/api/runs/ws", ADMIN)
-        .await
-        .unwrap();
-    let mut third = connect_from("127.0.0.1", addr).await;
+    // Two WebSockets from an address of their own (the set-up's connection from 127.0.0.1 may
+    // not be closed yet), upgraded and waiting for their first message.
+    let websocket = async || {
+        use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+        let mut request = format!("ws://{addr}/api/runs/ws")
+            .into_client_request()
+            .unwrap();
+        let bearer = format!("Bearer {ADMIN}").parse().unwrap();
+        request.headers_mut().insert("authorization", bearer);
+        let stream = connect_from("127.0.7.1", addr).await;
+        tokio_tungstenite::client_async(request, stream)
+            .await
+            .unwrap()
+            .0
+    };
+    let first = websocket().await;
+    let second = websocket().await;
+    let mut third = connect_from("127.0.7.1", addr).await;
     assert!(
         closed_within(&mut third, Duration::from_secs(5)).await,
         "a third connection while two WebSockets are open"
@@ -330,7 +340,7 @@ async fn websockets_count_against_the_per_address_limit() {
     drop((first, second));
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
-        let mut again = connect_from("127.0.0.1", addr).await;
+        let mut again = connect_from("127.0.7.1", addr).await;
         if served(&mut again).await {
             break;
         }
