@@ -111,24 +111,8 @@ pub struct TokenRow {
     pub created_at: String,
 }
 
-/// One audit record (`id` is the database's: 0 in one not appended yet).
-#[derive(Debug, Clone, PartialEq)]
-pub struct AuditEntry {
-    pub id: i64,
-    pub at: String,
-    /// Who: a username, `admin-token`, or `-` when unauthenticated.
-    pub actor: String,
-    /// What, e.g. `run.create`, `user.delete`, `login`.
-    pub action: String,
-    /// On what: a run id, a container, a username.
-    pub target: String,
-    /// `ok`, `denied` or `failed`.
-    pub outcome: String,
-    /// Why: the rule that denied, the error.
-    pub detail: String,
-    /// From where: the client address.
-    pub remote: String,
-}
+/// The audit log's rows are its answers: `id` is the database's (0 in one not appended yet).
+pub use berth_shared::wire::AuditEntry;
 
 /// A run as stored: its record and, once finished, its transcript.
 pub struct StoredRun {
@@ -167,21 +151,6 @@ impl From<TokenRow> for wire::TokenView {
             username: t.username,
             name: t.name,
             created_at: t.created_at,
-        }
-    }
-}
-
-impl From<AuditEntry> for wire::AuditEntry {
-    fn from(e: AuditEntry) -> wire::AuditEntry {
-        wire::AuditEntry {
-            id: e.id,
-            at: e.at,
-            actor: e.actor,
-            action: e.action,
-            target: e.target,
-            outcome: e.outcome,
-            detail: e.detail,
-            remote: e.remote,
         }
     }
 }

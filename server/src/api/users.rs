@@ -6,9 +6,7 @@ use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use berth_shared::wire::{
-    AuditEntry, CreatedToken, Login, Me, NewToken, NewUser, TokenView, UserView,
-};
+use berth_shared::wire::{CreatedToken, Login, Me, NewToken, NewUser, TokenView, UserView};
 use serde::Deserialize;
 
 use super::error::ApiError;
@@ -310,11 +308,10 @@ pub async fn audit(
 ) -> ApiResult<Response> {
     require_admin(&user)?;
     let Query(q) = query.map_err(|e| ApiError::BadRequest(e.body_text()))?;
-    let rows = app
+    let entries = app
         .store
         .audit(q.limit.unwrap_or(1000).min(100_000), q.before)
         .await?;
-    let entries: Vec<AuditEntry> = rows.into_iter().map(AuditEntry::from).collect();
     match q.format.as_deref() {
         None | Some("json") => Ok(Json(entries).into_response()),
         Some("jsonl") => {
