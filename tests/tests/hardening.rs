@@ -376,7 +376,12 @@ async fn a_ping_before_the_first_message_is_answered_and_the_run_goes_on() {
         other => panic!("expected a pong, got {other:?}"),
     }
     let run = RunRequest {
-        argv: Some(vec![FIXTURE.into(), "echo".into(), "after the ping".into()]),
+        argv: Some(vec![
+            "--rm".into(),
+            FIXTURE.into(),
+            "echo".into(),
+            "after the ping".into(),
+        ]),
         ..Default::default()
     };
     client.send(&ClientMessage::Run(Box::new(run))).await;
