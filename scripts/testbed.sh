@@ -1,15 +1,20 @@
 #!/usr/bin/env bash
-# Raises Berth's test bed idempotently: a Docker engine, a loopback registry and fixture images.
+# Raises Berth's test bed idempotently: two Docker engines, a loopback registry and fixture images.
 #
 #   dockerd   Debian docker.io, started with networking off (no bridge, no iptables) so that no
 #             test can create or reach a private-range network, its state under
 #             $BERTH_TESTBED_DIR/docker. A daemon that already answers /_ping on the socket is
 #             reused as it is.
-#   registry  Debian docker-registry on 127.0.0.1:5000, no auth, storage under $BERTH_TESTBED_DIR.
-#   fixtures  berth-fixture:latest imported from a busybox-static rootfs, pushed to the registry
-#             as 127.0.0.1:5000/berth/busybox:latest; and 127.0.0.1:5000/berth/pullable:latest,
-#             the same rootfs plus a marker file (so a layer of its own), only in the registry:
-#             pulling it downloads a layer.
+#   dockerd 2 a second engine on the same machine, for the tests of several engines
+#             (tests/tests/engines.rs): socket /var/run/berth-testbed-2.sock, state under
+#             $BERTH_TESTBED_DIR/docker-2, exec root /var/run/berth-testbed-2-exec, pid file
+#             /var/run/berth-testbed-2.pid, the same networking flags; reused the same way.
+#   registry  Debian docker-registry on 127.0.0.1:5000, no auth, storage under $BERTH_TESTBED_DIR
+#             (one, for both engines).
+#   fixtures  berth-fixture:latest imported from a busybox-static rootfs into both engines, pushed
+#             to the registry as 127.0.0.1:5000/berth/busybox:latest; and
+#             127.0.0.1:5000/berth/pullable:latest, the same rootfs plus a marker file (so a layer
+#             of its own), only in the registry: pulling it downloads a layer.
 #   tools     socat and openssl, with which server/tests/remote_engine.rs exposes the engine's
 #             socket on loopback TCP, plain and with TLS (certificates it makes itself).
 #
@@ -40,10 +45,21 @@ if [ ${#need_debs[@]} -gt 0 ]; then
 fi
 mkdir -p "$STATE_DIR"
 
-engine_up() { curl -fsS --max-time 2 --unix-socket "$SOCK" http://localhost/_ping >/dev/null 2>&1; }
+SOCK_2=/var/run/berth-testbed-2.sock
 
-# The test bed's engine keeps its state under $STATE_DIR/docker, apart from any other engine's,
-# so the test bed may clean it up when it starts that engine:
+engine_up() { # SOCKET
+  curl -fsS --max-time 2 --unix-socket "$1" http://localhost/_ping >/dev/null 2>&1
+}
+
+# The docker CLI against the engine on SOCKET.
+docker_at() { # SOCKET ARGS…
+  local sock=$1
+  shift
+  docker -H "unix://$sock" "$@"
+}
+
+# The test bed's engines keep their state under $STATE_DIR, apart from any other engine's, so
+# the test bed may clean them up when it starts them:
 # - dockerd 20.10 with --bridge=none leaks one network sandbox record per container that runs in
 #   the default network mode, and removes them all, one by one (~0.1 s each), before it answers
 #   on its next start: after a benchmark run (thousands of containers) that is many minutes. The
@@ -53,44 +69,68 @@ engine_up() { curl -fsS --max-time 2 --unix-socket "$SOCK" http://localhost/_pin
 # - Containers left by an interrupted earlier run (none is running after a daemon restart) are
 #   removed once the daemon answers.
 DATA_ROOT=$STATE_DIR/docker
-NETWORK_STORE=$DATA_ROOT/network/files/local-kv.db
+DATA_ROOT_2=$STATE_DIR/docker-2
+EXEC_ROOT_2=/var/run/berth-testbed-2-exec
+PIDFILE_2=/var/run/berth-testbed-2.pid
 
-start_engine() {
-  # A stale pid file from a dead daemon blocks a new start.
-  if [ -f /var/run/docker.pid ] && ! kill -0 "$(cat /var/run/docker.pid)" 2>/dev/null; then
-    rm -f /var/run/docker.pid
+# Starts dockerd in the background and sets ENGINE_PID; waiting is wait_engine's.
+launch_engine() { # SOCKET DATA_ROOT PID_FILE LOG [more dockerd flags…]
+  local sock=$1 data_root=$2 pidfile=$3 logfile=$4
+  shift 4
+  # A stale pid file from a dead daemon (one killed with SIGKILL leaves it) blocks a new start.
+  if [ -f "$pidfile" ] && ! kill -0 "$(cat "$pidfile")" 2>/dev/null; then
+    rm -f "$pidfile"
   fi
-  rm -f "$NETWORK_STORE"
-  nohup dockerd --host "unix://$SOCK" --data-root "$DATA_ROOT" \
-    --bridge=none --iptables=false --ip-masq=false >"$STATE_DIR/dockerd.log" 2>&1 &
-  local pid=$! started=$SECONDS reported=$SECONDS
+  rm -f "$data_root/network/files/local-kv.db"
+  nohup dockerd --host "unix://$sock" --data-root "$data_root" "$@" \
+    --bridge=none --iptables=false --ip-masq=false >"$logfile" 2>&1 &
+  ENGINE_PID=$!
+}
+
+wait_engine() { # NAME SOCKET PID LOG
+  local name=$1 sock=$2 pid=$3 logfile=$4 started=$SECONDS reported=$SECONDS
   # Waits as long as the daemon lives and starts (up to 15 minutes), saying what it is doing.
-  until engine_up; do
-    kill -0 "$pid" 2>/dev/null || { tail -n 30 "$STATE_DIR/dockerd.log" >&2; log "dockerd exited"; exit 1; }
+  until engine_up "$sock"; do
+    kill -0 "$pid" 2>/dev/null || { tail -n 30 "$logfile" >&2; log "$name exited"; exit 1; }
     if [ $((SECONDS - started)) -ge 900 ]; then
-      tail -n 30 "$STATE_DIR/dockerd.log" >&2; log "dockerd did not come up in 15 minutes"; exit 1
+      tail -n 30 "$logfile" >&2; log "$name did not come up in 15 minutes"; exit 1
     fi
     if [ $((SECONDS - reported)) -ge 30 ]; then
       reported=$SECONDS
-      log "dockerd still starting after $((SECONDS - started)) s: $(tail -n 1 "$STATE_DIR/dockerd.log" | cut -c1-160)"
+      log "$name still starting after $((SECONDS - started)) s: $(tail -n 1 "$logfile" | cut -c1-160)"
     fi
     sleep 1
   done
+  log "$name answers on $sock after $((SECONDS - started)) s"
   local left
-  left=$(docker ps -aq --filter status=exited --filter status=created)
+  left=$(docker_at "$sock" ps -aq --filter status=exited --filter status=created)
   if [ -n "$left" ]; then
-    log "removing $(echo "$left" | wc -l) containers left by an earlier run"
+    log "removing $(echo "$left" | wc -l) containers left by an earlier run from $name"
     # shellcheck disable=SC2086 # one ID per word
-    docker rm -f $left >/dev/null
+    docker_at "$sock" rm -f $left >/dev/null
   fi
 }
 
-if engine_up; then
+# Both daemons start at once (each may take a while), then each is waited for.
+pid_1= pid_2=
+if engine_up "$SOCK"; then
   log "reusing the engine on $SOCK"
 else
   log "starting dockerd (data root $DATA_ROOT)"
-  start_engine
+  launch_engine "$SOCK" "$DATA_ROOT" /var/run/docker.pid "$STATE_DIR/dockerd.log"
+  pid_1=$ENGINE_PID
 fi
+if engine_up "$SOCK_2"; then
+  log "reusing the second engine on $SOCK_2"
+else
+  log "starting the second dockerd (data root $DATA_ROOT_2)"
+  mkdir -p "$DATA_ROOT_2"
+  launch_engine "$SOCK_2" "$DATA_ROOT_2" "$PIDFILE_2" "$STATE_DIR/dockerd-2.log" \
+    --exec-root "$EXEC_ROOT_2" --pidfile "$PIDFILE_2"
+  pid_2=$ENGINE_PID
+fi
+[ -z "$pid_1" ] || wait_engine dockerd "$SOCK" "$pid_1" "$STATE_DIR/dockerd.log"
+[ -z "$pid_2" ] || wait_engine "the second dockerd" "$SOCK_2" "$pid_2" "$STATE_DIR/dockerd-2.log"
 
 registry_up() { curl -fsS --max-time 2 "http://$REGISTRY/v2/" >/dev/null 2>&1; }
 if registry_up; then
@@ -129,13 +169,13 @@ make_rootfs() {
   printf 'root:x:0:\nnogroup:x:65534:\n' >"$rootfs/etc/group"
 }
 
-import_image() { # TAG [marker text]
+import_image() { # SOCKET TAG [marker text]
   local rootfs
   rootfs=$(mktemp -d)
   make_rootfs "$rootfs"
-  [ $# -lt 2 ] || printf '%s\n' "$2" >"$rootfs/etc/berth-marker"
-  tar -C "$rootfs" -c . | docker import \
-    --change 'ENV PATH=/bin' --change 'CMD ["sh"]' - "$1" >/dev/null
+  [ $# -lt 3 ] || printf '%s\n' "$3" >"$rootfs/etc/berth-marker"
+  tar -C "$rootfs" -c . | docker_at "$1" import \
+    --change 'ENV PATH=/bin' --change 'CMD ["sh"]' - "$2" >/dev/null
   rm -rf "$rootfs"
 }
 
@@ -146,7 +186,11 @@ in_registry() {
 
 if ! docker image inspect "$FIXTURE" >/dev/null 2>&1; then
   log "importing $FIXTURE from busybox-static"
-  import_image "$FIXTURE"
+  import_image "$SOCK" "$FIXTURE"
+fi
+if ! docker_at "$SOCK_2" image inspect "$FIXTURE" >/dev/null 2>&1; then
+  log "importing $FIXTURE from busybox-static into the second engine"
+  import_image "$SOCK_2" "$FIXTURE"
 fi
 
 if ! in_registry berth/busybox; then
@@ -158,9 +202,9 @@ fi
 
 if ! in_registry berth/pullable; then
   log "pushing $PULLABLE"
-  import_image "$PULLABLE" "pullable"
+  import_image "$SOCK" "$PULLABLE" "pullable"
   docker push "$PULLABLE" >/dev/null
   # Tests pull it themselves: no local copy, so its layer is downloaded.
   docker rmi "$PULLABLE" >/dev/null
 fi
-log "ready: engine $SOCK, registry $REGISTRY, images $FIXTURE, $PUSHED, $PULLABLE"
+log "ready: engines $SOCK and $SOCK_2, registry $REGISTRY, images $FIXTURE, $PUSHED, $PULLABLE"

@@ -243,7 +243,7 @@ async fn session(
                     let _ = r.send(());
                 }
                 match serde_json::from_str::<ServerEvent>(t.as_str()) {
-                    Ok(ServerEvent::Accepted { run_id }) => s.run_id = Some(run_id),
+                    Ok(ServerEvent::Accepted { run_id, .. }) => s.run_id = Some(run_id),
                     Ok(ServerEvent::Created { container_id, .. }) => {
                         s.container_id = Some(container_id)
                     }

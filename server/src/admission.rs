@@ -20,7 +20,8 @@ use tokio::sync::OwnedMutexGuard;
 use crate::app::AppState;
 use crate::audit::{Action, Outcome};
 use crate::auth::Principal;
-use crate::engine::{EngineError, VolumeCreate};
+use crate::engine::{Engine, EngineError, VolumeCreate};
+use crate::engines::Member;
 use crate::policy::{Denial, ExistingVolume, Facts, Lookups, MayNotRun, RolePolicy};
 use crate::run::Run;
 
@@ -40,12 +41,17 @@ pub enum Refusal {
     /// The engine could not be asked what the check needs.
     #[error(transparent)]
     Engine(#[from] EngineError),
+    /// No engine can take the run now (each considered, and why not).
+    #[error("{0}")]
+    NoEngine(String),
 }
 
 /// A run that may start: its plan with the policy's defaults, the argv it is recorded with,
 /// its owner and, under a run-time limit, when its container is stopped (Unix seconds).
 pub struct Admitted {
     pub plan: Plan,
+    /// Where it runs: named in the request, or placed.
+    pub engine: Arc<Member>,
     pub argv: Vec<String>,
     pub owner: Owner,
     pub deadline: Option<i64>,
@@ -58,9 +64,10 @@ impl AppState {
     /// Admits `req` by `user`, or refuses it (audited, unless the request was invalid).
     pub async fn admit(&self, user: &Principal, req: &RunRequest) -> Result<Admitted, Refusal> {
         let (mut plan, argv) = plan_for(req)?;
-        match self.admit_plan(user, &mut plan).await {
-            Ok((owner, max_seconds, turn)) => Ok(Admitted {
+        match self.admit_plan(user, req, &mut plan).await {
+            Ok((engine, owner, max_seconds, turn)) => Ok(Admitted {
                 plan,
+                engine,
                 argv,
                 owner,
                 deadline: max_seconds.map(|s| crate::time::unix_now() + s as i64),
@@ -89,6 +96,7 @@ impl AppState {
             start,
             &admitted.owner,
             admitted.deadline,
+            &admitted.engine,
         )
     }
 
@@ -128,20 +136,24 @@ impl AppState {
         self.policy.digest().filter(|_| rules.checks_requests())
     }
 
+    #[allow(clippy::type_complexity)]
     async fn admit_plan(
         &self,
         user: &Principal,
+        req: &RunRequest,
         plan: &mut Plan,
-    ) -> Result<(Owner, Option<u64>, Option<OwnedMutexGuard<()>>), Refusal> {
+    ) -> Result<(Arc<Member>, Owner, Option<u64>, Option<OwnedMutexGuard<()>>), Refusal> {
         let rules = self.policy.for_role(user.role);
         rules.allows_running(user.role)?;
+        let member = self.place(rules, req)?;
+        let engine = &member.engine;
         let policy = self.checked_under(rules);
         let Lookups {
             containers,
             volumes,
         } = rules.lookups(plan);
-        let own = self.own_containers(user, containers, policy).await;
-        let volumes = self.existing_volumes(user, volumes, policy).await?;
+        let own = self.own_containers(engine, user, containers, policy).await;
+        let volumes = self.existing_volumes(engine, user, volumes, policy).await?;
         let facts = Facts {
             role: user.role,
             own_containers: &own,
@@ -152,9 +164,80 @@ impl AppState {
         defaults.apply(plan);
         let owner = user.owner(policy);
         if rules.checks_requests() {
-            self.create_volumes(plan, &volumes, &owner).await?;
+            create_volumes(engine, plan, &volumes, &owner).await?;
         }
-        Ok((owner, rules.max_run_seconds(), turn))
+        Ok((member, owner, rules.max_run_seconds(), turn))
+    }
+
+    /// The engine a run goes to: the one it names, or the least busy of those it may use
+    /// (fewest Berth runs in progress, then fewest running containers, then file order) among
+    /// the reachable ones that are not full and have the labels it asks for.
+    fn place(&self, rules: &RolePolicy, req: &RunRequest) -> Result<Arc<Member>, Refusal> {
+        let not_allowed = |name: &str| Denial {
+            rule: "engine",
+            message: format!("the engine {name} is not one your role may use"),
+        };
+        let full = |m: &Member| {
+            m.max_runs
+                .filter(|max| self.runs.on_engine(&m.name) >= *max as usize)
+                .map(|max| format!("full ({max} Berth runs in progress, its most)"))
+        };
+        if let Some(name) = &req.engine {
+            let member = self
+                .engines
+                .get(name)
+                .ok_or_else(|| Refusal::Invalid(format!("no such engine: {name}")))?;
+            if !rules.allows_engine(name) {
+                return Err(not_allowed(name).into());
+            }
+            if let Some(why) = full(member) {
+                return Err(Refusal::NoEngine(format!("engine {name} is {why}")));
+            }
+            return Ok(Arc::clone(member));
+        }
+        let all = self.engines.all();
+        // One engine, as without an engines file: it is used whatever its health says, so
+        // that a run on an engine that does not answer fails as it always did.
+        if let [only] = all {
+            return match (rules.allows_engine(&only.name), full(only)) {
+                (false, _) => Err(not_allowed(&only.name).into()),
+                (true, Some(why)) => {
+                    Err(Refusal::NoEngine(format!("engine {} is {why}", only.name)))
+                }
+                (true, None) => Ok(Arc::clone(only)),
+            };
+        }
+        let wanted = req.engine_labels.clone().unwrap_or_default();
+        let mut why_not = Vec::new();
+        let mut best: Option<(usize, u64, &Arc<Member>)> = None;
+        for member in all {
+            let reason = if !rules.allows_engine(&member.name) {
+                Some("not allowed for your role".to_string())
+            } else if wanted.iter().any(|(k, v)| member.labels.get(k) != Some(v)) {
+                Some("does not have the labels asked for".to_string())
+            } else if !member.is_reachable() {
+                Some("unreachable".to_string())
+            } else {
+                full(member)
+            };
+            if let Some(reason) = reason {
+                why_not.push(format!("{}: {reason}", member.name));
+                continue;
+            }
+            let load = (
+                self.runs.on_engine(&member.name),
+                member.health().containers_running,
+            );
+            if best.is_none_or(|(runs, running, _)| load < (runs, running)) {
+                best = Some((load.0, load.1, member));
+            }
+        }
+        best.map(|(_, _, m)| Arc::clone(m)).ok_or_else(|| {
+            Refusal::NoEngine(format!(
+                "no engine can take this run now ({})",
+                why_not.join("; ")
+            ))
+        })
     }
 
     /// Runs in progress and runs per minute. With a concurrency limit, returns the turn that
@@ -191,13 +274,14 @@ impl AppState {
     /// `user` may use as theirs.
     async fn own_containers(
         &self,
+        engine: &Engine,
         user: &Principal,
         names: Vec<String>,
         policy: Option<&str>,
     ) -> HashSet<String> {
         let mut own = HashSet::new();
         for name in names {
-            if let Ok(c) = self.engine.inspect(&name).await {
+            if let Ok(c) = engine.inspect(&name).await {
                 let owner = c
                     .config
                     .and_then(|c| c.labels)
@@ -218,13 +302,14 @@ impl AppState {
     /// the run.
     async fn existing_volumes(
         &self,
+        engine: &Engine,
         user: &Principal,
         names: Vec<String>,
         policy: Option<&str>,
     ) -> Result<HashMap<String, ExistingVolume>, Refusal> {
         let mut volumes = HashMap::new();
         for name in names {
-            match self.engine.inspect_volume(&name).await {
+            match engine.inspect_volume(&name).await {
                 Ok(v) => {
                     let owner = v.labels.as_ref().and_then(Owner::from_labels);
                     let existing = ExistingVolume {
@@ -240,34 +325,34 @@ impl AppState {
         }
         Ok(volumes)
     }
+}
 
-    /// Creates, labelled with their owner, the named volumes of an admitted `plan` that do
-    /// not exist yet — as the daemon would at create, with the request's driver, options and
-    /// labels — so that they are the owner's from then on. A volume someone else created in
-    /// the meantime refuses the run.
-    async fn create_volumes(
-        &self,
-        plan: &Plan,
-        existing: &HashMap<String, ExistingVolume>,
-        owner: &Owner,
-    ) -> Result<(), Refusal> {
-        for mut volume in new_volumes(plan, existing) {
-            owner.write(&mut volume.labels);
-            let created = self.engine.create_volume(&volume).await?;
-            let theirs = created.labels.as_ref().and_then(Owner::from_labels);
-            if theirs.is_none_or(|o| o.user_id != owner.user_id) {
-                return Err(Denial {
-                    rule: "named-volume",
-                    message: format!(
-                        "the volume {} was just created by someone else; choose another name",
-                        volume.name
-                    ),
-                }
-                .into());
+/// Creates, labelled with their owner, the named volumes of an admitted `plan` that do
+/// not exist yet — as the daemon would at create, with the request's driver, options and
+/// labels — so that they are the owner's from then on. A volume someone else created in
+/// the meantime refuses the run.
+async fn create_volumes(
+    engine: &Engine,
+    plan: &Plan,
+    existing: &HashMap<String, ExistingVolume>,
+    owner: &Owner,
+) -> Result<(), Refusal> {
+    for mut volume in new_volumes(plan, existing) {
+        owner.write(&mut volume.labels);
+        let created = engine.create_volume(&volume).await?;
+        let theirs = created.labels.as_ref().and_then(Owner::from_labels);
+        if theirs.is_none_or(|o| o.user_id != owner.user_id) {
+            return Err(Denial {
+                rule: "named-volume",
+                message: format!(
+                    "the volume {} was just created by someone else; choose another name",
+                    volume.name
+                ),
             }
+            .into());
         }
-        Ok(())
     }
+    Ok(())
 }
 
 /// A run request's plan and the argv it is recorded with, or why it is invalid.

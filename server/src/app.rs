@@ -1,4 +1,4 @@
-//! The gateway's state and start-up: the engine, the runs, the store, identities, the policy
+//! The gateway's state and start-up: the engines, the runs, the store, identities, the policy
 //! and the limits every request shares.
 
 use std::path::Path;
@@ -7,14 +7,14 @@ use std::sync::Arc;
 use crate::StartError;
 use crate::auth::{Auth, RateLimiter};
 use crate::config::Config;
-use crate::engine::Engine;
+use crate::engines::Engines;
 use crate::policy::Policy;
 use crate::run::Runs;
 use crate::store::Store;
 
 #[derive(Clone)]
 pub struct AppState {
-    pub engine: Engine,
+    pub engines: Arc<Engines>,
     pub runs: Arc<Runs>,
     pub store: Store,
     pub auth: Arc<Auth>,
@@ -30,7 +30,9 @@ impl AppState {
     /// Opens the store, loads the policy, sets up the bootstrap admin token and brings back
     /// the runs of a previous life.
     pub async fn new(config: &Config) -> Result<Self, StartError> {
-        let engine = Engine::with_tls(&config.docker_host, &config.engine_tls())?;
+        let engines = Arc::new(Engines::from_config(config)?);
+        // A first look at every engine (each bounded by a short timeout), then in the background.
+        engines.watch_health().await;
         std::fs::create_dir_all(&config.data_dir)
             .map_err(|e| StartError::DataDir(config.data_dir.clone(), e))?;
         let store = Store::open(&config.data_dir.join("berth.db"))?;
@@ -47,7 +49,7 @@ impl AppState {
             None => None,
         };
         let runs = Arc::new(Runs::new(
-            engine.clone(),
+            Arc::clone(&engines),
             store.clone(),
             instance_id(&config.data_dir)?,
             config.output_limit,
@@ -55,7 +57,7 @@ impl AppState {
         ));
         if let Err(e) = runs.restore().await {
             tracing::warn!(
-                "engine unreachable at start: running containers are not followed again ({})",
+                "no engine reachable at start: running containers are not followed again ({})",
                 e.message()
             );
         }
@@ -71,7 +73,7 @@ impl AppState {
                 .as_deref()
                 .is_some_and(|o| o.starts_with("https://")),
             runs,
-            engine,
+            engines,
             store,
             policy: Arc::new(policy),
             limits: Arc::new(RateLimiter::default()),

@@ -61,6 +61,12 @@ pub struct Config {
     #[arg(long, env = "BERTH_ADMIN_TOKEN", hide_env_values = true)]
     pub admin_token: Option<String>,
 
+    /// The engines to drive (TOML, one `[engines.NAME]` table each: `host`, `tls_verify`,
+    /// `cert_path`, `labels`, `max_runs`). Without it, one engine named `local` at
+    /// `--docker-host`.
+    #[arg(long, env = "BERTH_ENGINES")]
+    pub engines: Option<PathBuf>,
+
     /// The run policy (TOML, docs/POLICY.md). Without it, non-admins may run nothing.
     #[arg(long, env = "BERTH_POLICY")]
     pub policy: Option<PathBuf>,
@@ -110,6 +116,7 @@ impl Config {
             output_limit: 8 * 1024 * 1024,
             max_finished_runs: 32,
             admin_token: None,
+            engines: None,
             policy: None,
             public_origin: None,
             max_connections_per_address: 256,

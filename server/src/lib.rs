@@ -19,6 +19,7 @@ pub mod audit;
 pub mod auth;
 pub mod config;
 pub mod engine;
+pub mod engines;
 pub mod policy;
 pub mod run;
 pub mod serve;
@@ -35,6 +36,8 @@ pub use config::Config;
 pub enum StartError {
     #[error(transparent)]
     Engine(#[from] engine::EngineError),
+    #[error(transparent)]
+    Engines(#[from] engines::EnginesError),
     #[error(transparent)]
     Store(#[from] store::StoreError),
     #[error(transparent)]

@@ -86,7 +86,10 @@ mod tests {
     fn a_run_is_the_fold_of_its_events() {
         let mut info = empty();
         let events = [
-            ServerEvent::Accepted { run_id: "r".into() },
+            ServerEvent::Accepted {
+                run_id: "r".into(),
+                engine: "local".into(),
+            },
             ServerEvent::Pull(PullProgress {
                 id: String::new(),
                 status: "Pulling".into(),

@@ -6,6 +6,7 @@
 
 mod audit;
 mod containers;
+mod engines;
 mod error;
 mod events;
 mod health;
@@ -15,6 +16,7 @@ mod users;
 
 pub use audit::AuditEntry;
 pub use containers::AttachedRun;
+pub use engines::{EngineState, EngineView, OnEngine};
 pub use error::{ApiError, ApiErrorBody};
 pub use events::{ClientMessage, PullProgress, STREAM_STDERR, STREAM_STDOUT, ServerEvent};
 pub use health::{EngineHealth, Health};

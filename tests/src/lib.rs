@@ -19,6 +19,9 @@ use serde_json::Value;
 use tokio_tungstenite::tungstenite::Message;
 
 pub const DOCKER_HOST: &str = "unix:///var/run/docker.sock";
+/// The test bed's second engine (another dockerd on this machine, `scripts/testbed.sh`), for
+/// the tests of a gateway with several engines. It has the fixture too.
+pub const SECOND_DOCKER_HOST: &str = "unix:///var/run/berth-testbed-2.sock";
 /// The bootstrap admin token of the test gateways.
 pub const ADMIN_TOKEN: &str = "test-admin-token";
 /// Imported from busybox-static by the test bed.
@@ -83,6 +86,22 @@ pub fn docker(args: &[&str]) -> (bool, String, String) {
     )
 }
 
+/// Runs the official docker CLI against the engine at `host` (`docker -H host …`); returns
+/// (success, stdout, stderr).
+pub fn docker_on(host: &str, args: &[&str]) -> (bool, String, String) {
+    let out = Command::new("docker")
+        .arg("-H")
+        .arg(host)
+        .args(args)
+        .output()
+        .expect("docker CLI runs");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
 /// A name no other test uses.
 pub fn unique(prefix: &str) -> String {
     static N: AtomicUsize = AtomicUsize::new(0);
@@ -130,7 +149,7 @@ impl Transcript {
     }
     pub fn run_id(&self) -> Option<String> {
         self.events.iter().find_map(|e| match e {
-            ServerEvent::Accepted { run_id } => Some(run_id.clone()),
+            ServerEvent::Accepted { run_id, .. } => Some(run_id.clone()),
             _ => None,
         })
     }
@@ -419,5 +438,12 @@ pub async fn wait_for_exit(run_id: &str) -> Value {
 pub fn containers_of_run(run_id: &str) -> Vec<String> {
     let filter = format!("label=io.berth.run-id={run_id}");
     let (_, out, _) = docker(&["ps", "-aq", "--filter", &filter]);
+    out.lines().map(str::to_string).collect()
+}
+
+/// Containers carrying Berth's label for `run_id` on the engine at `host`.
+pub fn containers_of_run_on(host: &str, run_id: &str) -> Vec<String> {
+    let filter = format!("label=io.berth.run-id={run_id}");
+    let (_, out, _) = docker_on(host, &["ps", "-aq", "--filter", &filter]);
     out.lines().map(str::to_string).collect()
 }

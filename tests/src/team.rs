@@ -33,7 +33,12 @@ pub struct Team {
 
 impl Team {
     pub async fn new(policy: &str) -> Team {
-        let mut config = Config::local(DOCKER_HOST);
+        Self::with_config(Config::local(DOCKER_HOST), policy).await
+    }
+
+    /// The same users on a gateway of `config` (its engines, limits…), with `policy` and the
+    /// admin token `ADMIN`.
+    pub async fn with_config(mut config: Config, policy: &str) -> Team {
         config.admin_token = Some(ADMIN.into());
         let policy_file = config.data_dir.with_extension("policy.toml");
         std::fs::write(&policy_file, policy).unwrap();

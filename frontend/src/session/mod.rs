@@ -236,7 +236,7 @@ impl Session {
             }
         }
         match event {
-            ServerEvent::Accepted { run_id } => {
+            ServerEvent::Accepted { run_id, .. } => {
                 if self.run_id.get_untracked().is_none() {
                     self.run_id.set(Some(run_id));
                     self.refresh_info();

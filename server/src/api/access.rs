@@ -9,10 +9,12 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use berth_shared::models::{ContainerInspectResponse, ContainerSummary};
+use berth_shared::wire::OnEngine;
 use berth_shared::{Owner, RunLabels};
 
 use super::{ApiError, AppState};
 use crate::auth::Principal;
+use crate::engines::Member;
 use crate::run::Run;
 
 type ApiResult<T> = Result<T, ApiError>;
@@ -56,21 +58,86 @@ pub fn sees_container(user: &Principal, labels: Option<&HashMap<String, String>>
     berth_owner(labels).is_none_or(|owner| user.sees(&owner))
 }
 
+/// A container as the engine that has it describes it.
+pub struct Found {
+    pub engine: Arc<Member>,
+    pub container: ContainerInspectResponse,
+}
+
+/// The engine named `name` (`?engine=`), or 400.
+pub fn engine_named(app: &AppState, name: &str) -> ApiResult<Arc<Member>> {
+    app.engines
+        .get(name)
+        .cloned()
+        .ok_or_else(|| ApiError::BadRequest(format!("no such engine: {name}")))
+}
+
+/// Inspects container `id` on the engine `engine` names, or on whichever engine has it: on
+/// one engine it is found there; on several it is 409, asking which.
+async fn find(app: &AppState, id: &str, engine: Option<&str>) -> ApiResult<Found> {
+    let candidates: Vec<Arc<Member>> = match engine {
+        Some(name) => vec![engine_named(app, name)?],
+        None => app.engines.all().to_vec(),
+    };
+    if let [only] = candidates.as_slice() {
+        let container = only.engine.inspect(id).await?;
+        return Ok(Found {
+            engine: Arc::clone(only),
+            container,
+        });
+    }
+    let looks = candidates
+        .iter()
+        .filter(|m| m.is_reachable())
+        .map(|m| async move { (m, m.engine.inspect(id).await) });
+    let mut found = Vec::new();
+    let mut failure = None;
+    for (member, looked) in futures_util::future::join_all(looks).await {
+        match looked {
+            Ok(container) => found.push((member, container)),
+            Err(e) if e.status() == Some(404) => {}
+            Err(e) => failure = Some(e),
+        }
+    }
+    match found.len() {
+        1 => {
+            let (member, container) = found.pop().expect("one");
+            Ok(Found {
+                engine: Arc::clone(member),
+                container,
+            })
+        }
+        0 => Err(failure.map_or_else(
+            || ApiError::NotFound(format!("No such container: {id}")),
+            ApiError::from,
+        )),
+        _ => {
+            let names: Vec<&str> = found.iter().map(|(m, _)| m.name.as_str()).collect();
+            Err(ApiError::Conflict(format!(
+                "container {id} exists on the engines {}: say which with ?engine=NAME",
+                names.join(", ")
+            )))
+        }
+    }
+}
+
 /// Inspects a container `user` sees; one they do not is 404, as if it did not exist. For
 /// non-admins, a container Berth did not create comes without its environment and mounts.
 pub async fn visible_container(
     app: &AppState,
     user: &Principal,
     id: &str,
-) -> ApiResult<ContainerInspectResponse> {
-    let mut container = app.engine.inspect(id).await?;
-    if !sees_container(user, labels_of(&container)) {
+    engine: Option<&str>,
+) -> ApiResult<Found> {
+    let mut found = find(app, id, engine).await?;
+    let labels = labels_of(&found.container);
+    if !sees_container(user, labels) {
         return Err(ApiError::NotFound(format!("No such container: {id}")));
     }
-    if !user.is_admin() && berth_owner(labels_of(&container)).is_none() {
-        redact(&mut container);
+    if !user.is_admin() && berth_owner(labels).is_none() {
+        redact(&mut found.container);
     }
-    Ok(container)
+    Ok(found)
 }
 
 /// Inspects a container `user` may act on.
@@ -78,16 +145,17 @@ pub async fn actionable_container(
     app: &AppState,
     user: &Principal,
     id: &str,
-) -> ApiResult<ContainerInspectResponse> {
-    let container = visible_container(app, user, id).await?;
+    engine: Option<&str>,
+) -> ApiResult<Found> {
+    let found = visible_container(app, user, id, engine).await?;
     let allowed = user.is_admin()
-        || berth_owner(labels_of(&container)).is_some_and(|o| acts_on(app, user, &o));
+        || berth_owner(labels_of(&found.container)).is_some_and(|o| acts_on(app, user, &o));
     if !allowed {
         return Err(ApiError::Forbidden(format!(
             "container {id} is read-only for you"
         )));
     }
-    Ok(container)
+    Ok(found)
 }
 
 /// Whether `user` may read the logs of `container`: not those of containers Berth did not
@@ -108,12 +176,15 @@ pub fn labels_of(container: &ContainerInspectResponse) -> Option<&HashMap<String
 
 /// The containers `user` sees, those Berth did not create without their mounts for
 /// non-admins.
-pub fn visible_containers(user: &Principal, all: Vec<ContainerSummary>) -> Vec<ContainerSummary> {
+pub fn visible_containers(
+    user: &Principal,
+    all: Vec<OnEngine<ContainerSummary>>,
+) -> Vec<OnEngine<ContainerSummary>> {
     all.into_iter()
-        .filter(|c| sees_container(user, c.labels.as_ref()))
+        .filter(|c| sees_container(user, c.item.labels.as_ref()))
         .map(|mut c| {
-            if !user.is_admin() && berth_owner(c.labels.as_ref()).is_none() {
-                c.mounts = None;
+            if !user.is_admin() && berth_owner(c.item.labels.as_ref()).is_none() {
+                c.item.mounts = None;
             }
             c
         })

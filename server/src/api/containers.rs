@@ -1,5 +1,6 @@
-//! `/api/containers` and `/api/images`: the engine's containers and images as each user may
-//! see them (`access`), the actions on them, and `docker attach`.
+//! `/api/containers` and `/api/images`: every engine's containers and images as each user may
+//! see them (`access`), each with its engine; the actions on them, and `docker attach`. A
+//! container is found on the engine `?engine=` names, or on the one engine that has it.
 
 use axum::Json;
 use axum::extract::rejection::QueryRejection;
@@ -11,36 +12,101 @@ use berth_shared::models::{ContainerInspectResponse, ContainerSummary, ImageSumm
 use berth_shared::wire::AttachedRun;
 use serde::Deserialize;
 
+use std::sync::Arc;
+use std::time::Duration;
+
+use berth_shared::wire::OnEngine;
+
 use super::access::{
-    actionable_container, labels_of, reads_logs, visible_container, visible_containers,
+    Found, actionable_container, engine_named, labels_of, reads_logs, visible_container,
+    visible_containers,
 };
 use super::request::{KillQuery, StopQuery, audited, checked_signal, query};
 use super::{Action, ApiError, AppState, Outcome};
 use crate::auth::Principal;
+use crate::engine::{Engine, EngineError};
+use crate::engines::Member;
 
 type ApiResult<T> = Result<T, ApiError>;
+
+/// `?engine=NAME`: one engine.
+#[derive(Deserialize)]
+pub struct EngineQuery {
+    engine: Option<String>,
+}
+
+/// How long a listing waits for one engine: one that does not answer is left out (and shows
+/// as unreachable in `/api/engines`), never waited on.
+const LISTING_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// `list` of each engine `q` selects (all reachable ones without `?engine=`), each item with
+/// its engine's name. With one engine, its failure is the answer.
+async fn on_engines<T, F>(app: &AppState, q: &EngineQuery, list: F) -> ApiResult<Vec<OnEngine<T>>>
+where
+    F: AsyncFn(&Engine) -> Result<Vec<T>, EngineError>,
+{
+    let engines: Vec<Arc<Member>> = match &q.engine {
+        Some(name) => vec![engine_named(app, name)?],
+        None => app.engines.all().to_vec(),
+    };
+    let single = engines.len() == 1;
+    let mut all = Vec::new();
+    for member in engines.iter().filter(|m| single || m.is_reachable()) {
+        let listed = match tokio::time::timeout(LISTING_TIMEOUT, list(&member.engine)).await {
+            Ok(listed) => listed,
+            Err(_) if !single => continue,
+            Err(_) => {
+                return Err(ApiError::Engine(EngineError::Stream(format!(
+                    "engine {} did not answer within {LISTING_TIMEOUT:?}",
+                    member.name
+                ))));
+            }
+        };
+        match listed {
+            Ok(items) => all.extend(items.into_iter().map(|item| OnEngine {
+                item,
+                engine: member.name.clone(),
+            })),
+            Err(e) if single => return Err(e.into()),
+            Err(e) => tracing::debug!(engine = %member.name, "listing: {}", e.message()),
+        }
+    }
+    Ok(all)
+}
 
 pub async fn list_containers(
     State(app): State<AppState>,
     user: Principal,
-) -> ApiResult<Json<Vec<ContainerSummary>>> {
-    let all = app.engine.list_containers(None).await?;
+    q: Result<Query<EngineQuery>, QueryRejection>,
+) -> ApiResult<Json<Vec<OnEngine<ContainerSummary>>>> {
+    let q = query(q)?;
+    let all = on_engines(&app, &q, async |e: &Engine| e.list_containers(None).await).await?;
     Ok(Json(visible_containers(&user, all)))
 }
 
 pub async fn list_images(
     State(app): State<AppState>,
     _user: Principal,
-) -> ApiResult<Json<Vec<ImageSummary>>> {
-    Ok(Json(app.engine.list_images().await?))
+    q: Result<Query<EngineQuery>, QueryRejection>,
+) -> ApiResult<Json<Vec<OnEngine<ImageSummary>>>> {
+    let q = query(q)?;
+    Ok(Json(
+        on_engines(&app, &q, async |e: &Engine| e.list_images().await).await?,
+    ))
 }
 
 pub async fn inspect_container(
     State(app): State<AppState>,
     user: Principal,
     Path(id): Path<String>,
-) -> ApiResult<Json<ContainerInspectResponse>> {
-    Ok(Json(visible_container(&app, &user, &id).await?))
+    q: Result<Query<EngineQuery>, QueryRejection>,
+) -> ApiResult<Json<OnEngine<ContainerInspectResponse>>> {
+    let q = query(q)?;
+    let found = visible_container(&app, &user, &id, q.engine.as_deref()).await?;
+    Ok(Json(OnEngine {
+        item: found.container,
+        engine: found.engine.name.clone(),
+    }))
 }
 
 pub async fn stop_container(
@@ -50,8 +116,8 @@ pub async fn stop_container(
     q: Result<Query<StopQuery>, QueryRejection>,
 ) -> ApiResult<StatusCode> {
     let q = query(q)?;
-    actionable_container(&app, &user, &id).await?;
-    let result = app.engine.stop(&id, q.t).await;
+    let found = actionable_container(&app, &user, &id, q.engine.as_deref()).await?;
+    let result = found.engine.engine.stop(&id, q.t).await;
     audited(&app, &user, Action::ContainerStop, &id, result).await
 }
 
@@ -61,9 +127,10 @@ pub async fn kill_container(
     Path(id): Path<String>,
     q: Result<Query<KillQuery>, QueryRejection>,
 ) -> ApiResult<StatusCode> {
-    let signal = checked_signal(query(q)?.signal)?;
-    actionable_container(&app, &user, &id).await?;
-    let result = app.engine.kill(&id, &signal).await;
+    let q = query(q)?;
+    let signal = checked_signal(q.signal)?;
+    let found = actionable_container(&app, &user, &id, q.engine.as_deref()).await?;
+    let result = found.engine.engine.kill(&id, &signal).await;
     audited(&app, &user, Action::ContainerKill, &id, result).await
 }
 
@@ -71,6 +138,7 @@ pub async fn kill_container(
 pub struct RemoveQuery {
     #[serde(default)]
     force: bool,
+    engine: Option<String>,
 }
 
 pub async fn remove_container(
@@ -80,14 +148,15 @@ pub async fn remove_container(
     q: Result<Query<RemoveQuery>, QueryRejection>,
 ) -> ApiResult<StatusCode> {
     let q = query(q)?;
-    actionable_container(&app, &user, &id).await?;
-    let result = app.engine.remove(&id, q.force).await;
+    let found = actionable_container(&app, &user, &id, q.engine.as_deref()).await?;
+    let result = found.engine.engine.remove(&id, q.force).await;
     audited(&app, &user, Action::ContainerRemove, &id, result).await
 }
 
 #[derive(Deserialize)]
 pub struct LogsQuery {
     tail: Option<u32>,
+    engine: Option<String>,
 }
 
 /// A container's logs (stdout and stderr interleaved), at most `tail` lines when given.
@@ -98,10 +167,11 @@ pub async fn container_logs(
     q: Result<Query<LogsQuery>, QueryRejection>,
 ) -> ApiResult<Response> {
     let q = query(q)?;
-    let container = visible_container(&app, &user, &id).await?;
+    let Found { engine, container } =
+        visible_container(&app, &user, &id, q.engine.as_deref()).await?;
     reads_logs(&user, &container)?;
     let tty = container.config.and_then(|c| c.tty).unwrap_or(false);
-    let frames = app.engine.logs(&id, tty, q.tail).await?;
+    let frames = engine.engine.logs(&id, tty, q.tail).await?;
     let body: Vec<u8> = frames.iter().flat_map(|f| f.data.iter().copied()).collect();
     Ok(([(header::CONTENT_TYPE, "application/octet-stream")], body).into_response())
 }
@@ -112,8 +182,11 @@ pub async fn attach_container(
     State(app): State<AppState>,
     user: Principal,
     Path(id): Path<String>,
+    q: Result<Query<EngineQuery>, QueryRejection>,
 ) -> ApiResult<(StatusCode, Json<AttachedRun>)> {
-    let container = actionable_container(&app, &user, &id).await?;
+    let q = query(q)?;
+    let Found { engine, container } =
+        actionable_container(&app, &user, &id, q.engine.as_deref()).await?;
     let labels = labels_of(&container).and_then(RunLabels::from_labels);
     if let Some(run) = labels.as_ref().and_then(|l| app.runs.get(&l.run_id))
         && !run.journal.is_finished()
@@ -140,7 +213,9 @@ pub async fn attach_container(
     // signals) only where they could act on that container.
     let followed = labels.and_then(|l| l.owner).and_then(|o| o.policy);
     owner.policy = owner.policy.filter(|p| followed.as_ref() == Some(p));
-    let run = app.runs.attach(&container, app.runs.new_record(&owner));
+    let run = app
+        .runs
+        .attach(&container, app.runs.new_record(&owner), &engine);
     drop(turn);
     app.audit(&user, Action::ContainerAttach, &id, Outcome::Ok, &run.id)
         .await;

@@ -26,6 +26,9 @@ pub enum ApiError {
     Forbidden(String),
     #[error("{0}")]
     TooManyRequests(String),
+    /// No engine can take a run now.
+    #[error("{0}")]
+    Unavailable(String),
     #[error(transparent)]
     Store(#[from] StoreError),
     /// A run refused by the policy: 403 on REST, an `error` event (125) on the WebSocket.
@@ -46,6 +49,7 @@ impl From<Refusal> for ApiError {
             Refusal::Denied(d) => ApiError::Denied(d),
             Refusal::Limit(m) => ApiError::TooManyRequests(m),
             Refusal::Engine(e) => ApiError::Engine(e),
+            Refusal::NoEngine(m) => ApiError::Unavailable(m),
         }
     }
 }
@@ -80,6 +84,7 @@ impl ApiError {
             ApiError::Auth(_) => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden(_) | ApiError::Denied(_) => StatusCode::FORBIDDEN,
             ApiError::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Engine(EngineError::Daemon { status, .. }) => daemon_status(Some(*status)),
             ApiError::Engine(_) => StatusCode::BAD_GATEWAY,
             ApiError::RunFailed(f) if f.unreachable => StatusCode::BAD_GATEWAY,

@@ -1,17 +1,20 @@
-//! `GET /api/health`: whether the gateway and its engine answer; and the API's 404.
+//! `GET /api/health` (whether the gateway and its first engine answer, and every engine's
+//! last state), `GET /api/engines` (the fleet, its health and load), and the API's 404.
 
 use axum::Json;
 use axum::extract::State;
-use berth_shared::wire::{EngineHealth, Health};
+use berth_shared::wire::{EngineHealth, EngineState, EngineView, Health};
 
 use super::{ApiError, AppState};
+use crate::auth::Principal;
 
 pub async fn health(State(app): State<AppState>) -> Json<Health> {
-    let engine = match app.engine.ping().await {
+    let first = &app.engines.first().engine;
+    let engine = match first.ping().await {
         Ok(ping) => EngineHealth {
             reachable: true,
             api_version: Some(ping.api_version),
-            version: app.engine.version().await.ok().and_then(|v| v.version),
+            version: first.version().await.ok().and_then(|v| v.version),
             error: None,
         },
         Err(e) => EngineHealth {
@@ -21,10 +24,43 @@ pub async fn health(State(app): State<AppState>) -> Json<Health> {
             error: Some(e.to_string()),
         },
     };
+    let engines = app
+        .engines
+        .all()
+        .iter()
+        .map(|m| EngineState {
+            name: m.name.clone(),
+            reachable: m.health().reachable,
+        })
+        .collect();
     Json(Health {
         status: "ok".into(),
         engine,
+        engines,
     })
+}
+
+/// Every engine as the background checks last found it (never waiting on one now), with the
+/// Berth runs in progress on it; how Berth reaches it is for admins.
+pub async fn engines(State(app): State<AppState>, user: Principal) -> Json<Vec<EngineView>> {
+    let views = app.engines.all().iter().map(|m| {
+        let health = m.health();
+        EngineView {
+            name: m.name.clone(),
+            host: user.is_admin().then(|| m.host.clone()),
+            reachable: health.reachable,
+            version: health.version,
+            api_version: health.api_version,
+            os: health.os,
+            arch: health.arch,
+            labels: m.labels.clone(),
+            max_runs: m.max_runs,
+            runs: app.runs.on_engine(&m.name) as u64,
+            containers_running: health.containers_running,
+            error: health.error,
+        }
+    });
+    Json(views.collect())
 }
 
 pub async fn no_such_route() -> ApiError {

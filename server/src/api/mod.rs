@@ -30,6 +30,7 @@ const MAX_BODY: usize = 1024 * 1024;
 pub fn router(state: AppState, config: &Config) -> Router {
     let api = Router::new()
         .route("/health", get(health::health))
+        .route("/engines", get(health::engines))
         .route("/login", post(users::login))
         .route("/logout", post(users::logout))
         .route("/me", get(users::me))

@@ -26,11 +26,15 @@ pub fn query<T>(q: Result<Query<T>, QueryRejection>) -> ApiResult<T> {
 pub struct StopQuery {
     /// Seconds to wait before killing.
     pub t: Option<u32>,
+    /// Container routes: the engine (`?engine=NAME`).
+    pub engine: Option<String>,
 }
 
 #[derive(Deserialize)]
 pub struct KillQuery {
     pub signal: Option<String>,
+    /// Container routes: the engine (`?engine=NAME`).
+    pub engine: Option<String>,
 }
 
 /// A signal as the Engine API takes it: a name (`TERM`, `SIGTERM`, `SIGRTMIN+3`) or a number.

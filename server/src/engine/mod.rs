@@ -152,6 +152,18 @@ impl Engine {
         read_json(self.call(Method::GET, "/version", &[], None).await?).await
     }
 
+    /// How many containers run on it (`GET /info`'s `ContainersRunning`; only that field is
+    /// read, so other daemons' fields cannot break it).
+    pub async fn containers_running(&self) -> Result<u64> {
+        #[derive(serde::Deserialize)]
+        struct Info {
+            #[serde(rename = "ContainersRunning", default)]
+            running: u64,
+        }
+        let info: Info = read_json(self.call(Method::GET, "/info", &[], None).await?).await?;
+        Ok(info.running)
+    }
+
     /// The API version spoken with the daemon (negotiated on first use).
     pub async fn api_version(&self) -> Result<String> {
         self.transport.api_version().await

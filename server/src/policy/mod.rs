@@ -233,6 +233,15 @@ impl RolePolicy {
         }
     }
 
+    /// Whether this role may run on the engine `name` (`allowed_engines`; admins and roles
+    /// without the key: every engine).
+    pub fn allows_engine(&self, name: &str) -> bool {
+        match self.rules().and_then(|r| r.engines.as_ref()) {
+            Some(patterns) => patterns.iter().any(|p| glob::glob(p, name, false)),
+            None => true,
+        }
+    }
+
     /// Runs a user of this role may have going at once (the caller counts and refuses).
     pub fn max_concurrent_runs(&self) -> Option<u32> {
         self.rules().and_then(|r| r.max_concurrent_runs)
@@ -296,6 +305,8 @@ struct RulesFile {
     allow_restart_policies: bool,
     allow_oom_adjustments: bool,
     allowed_ulimits: Vec<String>,
+    /// Glob patterns of engine names; absent: every engine.
+    allowed_engines: Option<Vec<String>>,
 
     default_memory: Option<ByteSize>,
     max_memory: Option<ByteSize>,
@@ -341,6 +352,7 @@ impl Default for RulesFile {
             allow_restart_policies: false,
             allow_oom_adjustments: false,
             allowed_ulimits: Vec::new(),
+            allowed_engines: None,
             default_memory: None,
             max_memory: None,
             default_cpus: None,
@@ -386,6 +398,7 @@ struct Rules {
     allow_restart_policies: bool,
     allow_oom_adjustments: bool,
     ulimits: Vec<String>,
+    engines: Option<Vec<String>>,
     memory: Limit,
     cpus: Limit,
     pids: Limit,
@@ -453,6 +466,10 @@ impl RulesFile {
             ("allowed_networks", &self.allowed_networks),
             ("allowed_log_drivers", &self.allowed_log_drivers),
             ("allowed_ulimits", &self.allowed_ulimits),
+            (
+                "allowed_engines",
+                self.allowed_engines.as_ref().unwrap_or(&Vec::new()),
+            ),
         ] {
             if list.iter().any(|v| v.trim().is_empty() || v.trim() != v) {
                 return Err(PolicyError::Invalid(format!(
@@ -523,6 +540,7 @@ impl RulesFile {
             allow_restart_policies: self.allow_restart_policies,
             allow_oom_adjustments: self.allow_oom_adjustments,
             ulimits: self.allowed_ulimits,
+            engines: self.allowed_engines,
             memory: Limit::new(
                 "memory",
                 self.default_memory.map(|b| b.0),

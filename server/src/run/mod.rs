@@ -19,6 +19,7 @@ use bytes::Bytes;
 use tokio::sync::mpsc;
 
 use crate::engine::{Engine, EngineError};
+use crate::engines::{Engines, Member};
 use crate::store::{Store, StoredRun};
 use crate::time::{rfc3339_now, unix_now};
 use journal::Journal;
@@ -77,6 +78,11 @@ impl Run {
         self.info.lock().expect("run lock").detach
     }
 
+    /// The engine it runs on.
+    pub fn engine_name(&self) -> String {
+        self.info.lock().expect("run lock").engine.clone()
+    }
+
     pub fn owner(&self) -> Owner {
         self.info.lock().expect("run lock").owner()
     }
@@ -87,12 +93,18 @@ impl Run {
         self.ended.load(Ordering::Acquire)
     }
 
-    fn new(runs: &Runs, info: RunInfo, stdin: bool, start: bool) -> (Run, mpsc::Receiver<Input>) {
+    fn new(
+        runs: &Runs,
+        engine: Engine,
+        info: RunInfo,
+        stdin: bool,
+        start: bool,
+    ) -> (Run, mpsc::Receiver<Input>) {
         let (input, inputs) = mpsc::channel(INPUT_QUEUE);
         let run = Run {
             id: info.run_id.clone(),
             journal: Journal::new(runs.output_limit),
-            engine: runs.engine.clone(),
+            engine,
             info: Mutex::new(info),
             input,
             stdin_attached: stdin,
@@ -217,7 +229,7 @@ enum Launch {
 /// Every run this gateway knows, newest last, kept in the store too.
 pub struct Runs {
     inner: Mutex<Registry>,
-    engine: Engine,
+    engines: Arc<Engines>,
     store: Store,
     /// This gateway's instance id, on the labels of the containers it starts.
     instance: String,
@@ -242,7 +254,7 @@ fn new_id() -> String {
 
 impl Runs {
     pub fn new(
-        engine: Engine,
+        engines: Arc<Engines>,
         store: Store,
         instance: String,
         output_limit: usize,
@@ -250,7 +262,7 @@ impl Runs {
     ) -> Self {
         Runs {
             inner: Mutex::default(),
-            engine,
+            engines,
             store,
             instance,
             output_limit,
@@ -270,6 +282,7 @@ impl Runs {
         start: bool,
         owner: &Owner,
         deadline: Option<i64>,
+        engine: &Member,
     ) -> Arc<Run> {
         let id = new_id();
         let labels = RunLabels {
@@ -280,28 +293,31 @@ impl Runs {
         };
         labels.write(plan.body.labels.get_or_insert_default());
         let mut info = new_info(&id, owner, argv);
+        info.engine = engine.name.clone();
         info.image = plan.body.image.clone().unwrap_or_default();
         info.tty = plan.tty();
         info.interactive = plan.attach_stdin();
         info.detach = plan.detach;
         let stdin = plan.attach_stdin();
-        self.start(
-            info,
-            stdin,
+        let launch = Launch::Run {
+            plan: Box::new(plan),
             start,
-            Launch::Run {
-                plan: Box::new(plan),
-                start,
-            },
-        )
+        };
+        self.start(info, stdin, start, launch, engine.engine.clone())
     }
 
-    /// Follows a running container (`docker attach`), or resumes following one of Berth's own
-    /// runs after a restart (`info` then carries the run's record).
-    pub fn attach(&self, container: &ContainerInspectResponse, info: RunInfo) -> Arc<Run> {
+    /// Follows a running container of `engine` (`docker attach`), or resumes following one of
+    /// Berth's own runs after a restart (`info` then carries the run's record).
+    pub fn attach(
+        &self,
+        container: &ContainerInspectResponse,
+        info: RunInfo,
+        engine: &Member,
+    ) -> Arc<Run> {
         let config = container.config.clone().unwrap_or_default();
         let container_id = container.id.clone().unwrap_or_default();
         let mut info = info;
+        info.engine = engine.name.clone();
         info.container_id = Some(container_id.clone());
         info.tty = config.tty.unwrap_or(false);
         info.interactive = config.open_stdin.unwrap_or(false);
@@ -309,7 +325,8 @@ impl Runs {
             info.image = config.image.unwrap_or_default();
         }
         let stdin = info.interactive;
-        self.start(info, stdin, true, Launch::Attach { container_id })
+        let launch = Launch::Attach { container_id };
+        self.start(info, stdin, true, launch, engine.engine.clone())
     }
 
     /// A new record for a run of `owner` (or an attach by them).
@@ -317,15 +334,26 @@ impl Runs {
         new_info(&new_id(), owner, Vec::new())
     }
 
-    fn start(&self, info: RunInfo, stdin: bool, start: bool, launch: Launch) -> Arc<Run> {
+    fn start(
+        &self,
+        info: RunInfo,
+        stdin: bool,
+        start: bool,
+        launch: Launch,
+        engine: Engine,
+    ) -> Arc<Run> {
         let id = info.run_id.clone();
-        let (run, inputs) = Run::new(self, info, stdin, start);
+        let on = info.engine.clone();
+        let (run, inputs) = Run::new(self, engine.clone(), info, stdin, start);
         let run = Arc::new(run);
         // Not the arguments: they may carry secrets (`-e PASSWORD=…`).
         tracing::info!(run = %id, image = %run.info().image, "run accepted");
-        run.record(ServerEvent::Accepted { run_id: id });
+        run.record(ServerEvent::Accepted {
+            run_id: id,
+            engine: on,
+        });
         self.register(run.clone());
-        let (engine, store, task_run) = (self.engine.clone(), self.store.clone(), run.clone());
+        let (store, task_run) = (self.store.clone(), run.clone());
         tokio::spawn(async move {
             // The first record is written while the sequence runs, not before: a disk write
             // is no reason to make the container wait.
@@ -352,21 +380,21 @@ impl Runs {
             loop {
                 tick.tick().await;
                 let Some(runs) = runs.upgrade() else { return };
-                if let Err(e) = runs.stop_expired().await {
-                    tracing::debug!(
-                        "looking for containers past their deadline: {}",
-                        e.message()
-                    );
+                for member in runs.engines.all().iter().filter(|m| m.is_reachable()) {
+                    if let Err(e) = runs.stop_expired(&member.engine).await {
+                        let e = e.message();
+                        let engine = &member.name;
+                        tracing::debug!(engine, "looking for containers past their deadline: {e}");
+                    }
                 }
             }
         });
     }
 
-    async fn stop_expired(&self) -> Result<(), EngineError> {
+    async fn stop_expired(&self, engine: &Engine) -> Result<(), EngineError> {
         let mine = format!("{LABEL_INSTANCE}={}", self.instance);
         let now = unix_now();
-        let live = self
-            .engine
+        let live = engine
             .list_live_containers(&[&mine, LABEL_DEADLINE])
             .await?;
         for c in live {
@@ -389,7 +417,7 @@ impl Runs {
                 run.note_error("stopped by Berth: the maximum run time was reached");
             }
             tracing::info!(run = %labels.run_id, "maximum run time reached: stopping and removing");
-            let engine = self.engine.clone();
+            let engine = engine.clone();
             let expiring = Arc::clone(&self.expiring);
             tokio::spawn(async move {
                 let _ = engine.stop(&id, Some(10)).await;
@@ -438,13 +466,25 @@ impl Runs {
     }
 
     /// How many runs of the user `user_id` are in progress: their containers that run (or
-    /// are paused or restarting) in the engine, however their runs' clients left, and the
+    /// are paused or restarting) on the engines, however their runs' clients left, and the
     /// runs not over yet that have no container so far. Each container counts once, also
-    /// when someone attached to it.
+    /// when someone attached to it. An engine that does not answer is counted by the runs
+    /// this gateway follows on it.
     pub async fn in_progress_of(&self, user_id: &str) -> Result<usize, EngineError> {
         let theirs = format!("{LABEL_OWNER_ID}={user_id}");
-        let containers = self.engine.list_live_containers(&[&theirs]).await?;
-        let mut live: HashSet<String> = containers.into_iter().filter_map(|c| c.id).collect();
+        let listings = self
+            .engines
+            .all()
+            .iter()
+            .filter(|m| m.is_reachable())
+            .map(|m| {
+                let filter = [theirs.as_str()];
+                async move { m.engine.list_live_containers(&filter).await }
+            });
+        let mut live = HashSet::new();
+        for listed in futures_util::future::join_all(listings).await {
+            live.extend(listed?.into_iter().filter_map(|c| c.id));
+        }
         let mut pending = 0;
         for run in self.list() {
             if run.has_ended() || run.owner().user_id != user_id {
@@ -458,6 +498,19 @@ impl Runs {
             }
         }
         Ok(live.len() + pending)
+    }
+
+    /// Berth runs in progress on the engine `name` (what `max_runs` limits and placement
+    /// weighs).
+    pub fn on_engine(&self, name: &str) -> usize {
+        self.list()
+            .iter()
+            .filter(|r| !r.has_ended() && r.engine_name() == name)
+            .count()
+    }
+
+    pub fn engines(&self) -> &Arc<Engines> {
+        &self.engines
     }
 
     /// Records the runs still in progress as they are now (state, container), so that the
@@ -480,7 +533,7 @@ impl Runs {
     pub async fn remove(&self, run: &Run) -> Result<(), EngineError> {
         run.journal.release_primary();
         if let Some(container) = run.container_id() {
-            match self.engine.remove(&container, true).await {
+            match run.engine.remove(&container, true).await {
                 Err(e) if e.status() == Some(404) => {}
                 other => other?,
             }
@@ -504,6 +557,7 @@ fn new_info(id: &str, owner: &Owner, argv: Vec<String>) -> RunInfo {
         team: owner.team.clone(),
         owner_id: owner.user_id.clone(),
         policy: owner.policy.clone(),
+        engine: String::new(),
         state: RunState::Pending,
         exit_code: None,
         error: None,

@@ -12,6 +12,7 @@ use berth_shared::{LABEL_INSTANCE, RunLabels};
 
 use super::{Run, Runs, decode_output, persist};
 use crate::engine::EngineError;
+use crate::engines::Member;
 use crate::store::StoredRun;
 use crate::time::rfc3339_now;
 
@@ -42,21 +43,32 @@ impl Runs {
                 tracing::warn!("loading run history: {e}");
                 Vec::new()
             });
+        // Each engine's containers of this gateway, by run id; and which engines answered.
         let mine = format!("{LABEL_INSTANCE}={}", self.instance);
-        let containers = timeout(self.engine.list_containers(Some(&mine))).await;
-        let by_run: HashMap<String, ContainerSummary> = match &containers {
-            Ok(list) => list
-                .iter()
-                .filter_map(|c| {
-                    let labels = RunLabels::from_labels(c.labels.as_ref()?)?;
-                    Some((labels.run_id, c.clone()))
-                })
-                .collect(),
-            Err(e) => {
-                tracing::warn!("cannot list containers to follow again: {}", e.message());
-                HashMap::new()
+        let mut by_run: HashMap<String, (Arc<Member>, ContainerSummary)> = HashMap::new();
+        let mut listed = HashSet::new();
+        let mut failure = None;
+        for member in self.engines.all() {
+            match timeout(member.engine.list_containers(Some(&mine))).await {
+                Ok(list) => {
+                    listed.insert(member.name.clone());
+                    for c in list {
+                        if let Some(labels) = c.labels.as_ref().and_then(RunLabels::from_labels) {
+                            by_run.insert(labels.run_id, (Arc::clone(member), c));
+                        }
+                    }
+                }
+                Err(e) => {
+                    let engine = &member.name;
+                    tracing::warn!(
+                        engine,
+                        "cannot list containers to follow again: {}",
+                        e.message()
+                    );
+                    failure = Some(e);
+                }
             }
-        };
+        }
         let mut known = HashSet::new();
         // Oldest first, so the registry keeps the original order.
         for run in stored.into_iter().rev() {
@@ -66,29 +78,42 @@ impl Runs {
                 continue;
             }
             let events = stored_events(&run);
-            match by_run.get(&run.info.run_id) {
-                Some(c) => self.resume(c, run.info, events).await,
-                None if containers.is_ok() => {
-                    let gone = ServerEvent::Error {
-                        code: berth_shared::exit::DOCKER_ERROR,
-                        message: "the container was removed while Berth was not running; its exit status is unknown".into(),
-                    };
-                    self.finish_restored(run.info, events, gone, rfc3339_now(), Vec::new())
+            let mut info = run.info;
+            if info.engine.is_empty() {
+                info.engine = self.engines.first().name.clone();
+            }
+            let ended_as = |message: String| ServerEvent::Error {
+                code: berth_shared::exit::DOCKER_ERROR,
+                message,
+            };
+            match by_run.get(&info.run_id) {
+                Some((member, c)) => self.resume(member, c, info, events).await,
+                None if listed.contains(&info.engine) => {
+                    let gone = ended_as("the container was removed while Berth was not running; its exit status is unknown".into());
+                    self.finish_restored(info, events, gone, rfc3339_now(), Vec::new())
+                        .await;
+                }
+                None if self.engines.get(&info.engine).is_none() => {
+                    let gone = ended_as(format!(
+                        "the engine {} is no longer configured; the run's exit status is unknown",
+                        info.engine
+                    ));
+                    self.finish_restored(info, events, gone, rfc3339_now(), Vec::new())
                         .await;
                 }
                 // The engine is unreachable: nothing can be said about the run yet.
                 None => {
-                    let unknown = ServerEvent::Error {
-                        code: berth_shared::exit::DOCKER_ERROR,
-                        message: "Berth restarted while the engine was unreachable".into(),
-                    };
+                    let unknown = ended_as(format!(
+                        "Berth restarted while the engine {} was unreachable",
+                        info.engine
+                    ));
                     let events = [events, vec![ended(unknown, rfc3339_now())]].concat();
-                    self.register(replayed_run(run.info, &events, Vec::new(), self).await);
+                    self.register(replayed_run(info, &events, Vec::new(), self).await);
                 }
             }
         }
         // Containers of runs the store does not know (no store, or a store that was reset).
-        for (run_id, c) in &by_run {
+        for (run_id, (member, c)) in &by_run {
             if known.contains(run_id) {
                 continue;
             }
@@ -102,18 +127,27 @@ impl Runs {
             let mut info = self.new_record(&owner);
             info.run_id = run_id.clone();
             info.image = c.image.clone().unwrap_or_default();
-            self.resume(c, info, Vec::new()).await;
+            self.resume(member, c, info, Vec::new()).await;
         }
-        containers.map(|_| ())
+        match failure {
+            Some(e) if listed.is_empty() => Err(e),
+            _ => Ok(()),
+        }
     }
 
     /// Follows a stored run's container again, or records how it ended while Berth was away.
     /// `events` are what the run recorded before.
-    async fn resume(&self, container: &ContainerSummary, info: RunInfo, events: Vec<Recorded>) {
+    async fn resume(
+        &self,
+        member: &Member,
+        container: &ContainerSummary,
+        info: RunInfo,
+        events: Vec<Recorded>,
+    ) {
         let Some(id) = container.id.clone() else {
             return;
         };
-        let inspect = match timeout(self.engine.inspect(&id)).await {
+        let inspect = match timeout(member.engine.inspect(&id)).await {
             Ok(i) => i,
             Err(e) => {
                 tracing::warn!(container = %id, "inspecting to follow again: {}", e.message());
@@ -123,14 +157,14 @@ impl Runs {
         let state = inspect.state.clone().unwrap_or_default();
         if state.running.unwrap_or(false) {
             tracing::info!(run = %info.run_id, "following the run again");
-            let run = self.attach(&inspect, info);
+            let run = self.attach(&inspect, info, member);
             // Its record goes on from what it recorded before.
             run.recorded.lock().expect("run lock").splice(0..0, events);
             return;
         }
         // It ended while Berth was away: its exit code and logs are still with the engine.
         let tty = inspect.config.as_ref().and_then(|c| c.tty).unwrap_or(false);
-        let output = timeout(self.engine.logs(&id, tty, None))
+        let output = timeout(member.engine.logs(&id, tty, None))
             .await
             .map(|frames| frames.into_iter().map(|f| (f.stream, f.data)).collect())
             .unwrap_or_default();
@@ -222,6 +256,7 @@ fn stored_events(stored: &StoredRun) -> Vec<Recorded> {
         at: info.created_at.clone(),
         event: ServerEvent::Accepted {
             run_id: info.run_id.clone(),
+            engine: info.engine.clone(),
         },
         ends: false,
     }];
@@ -262,7 +297,10 @@ async fn replayed_run(
     output: Vec<(u8, bytes::Bytes)>,
     runs: &Runs,
 ) -> Arc<Run> {
-    let (run, _) = Run::new(runs, info.replay(&[]), false, true);
+    // Actions on the ended run (removing its container) go to its engine, or the first.
+    let engines = runs.engines();
+    let member = engines.get(&info.engine).unwrap_or(engines.first());
+    let (run, _) = Run::new(runs, member.engine.clone(), info.replay(&[]), false, true);
     let (last, events): (Vec<&Recorded>, Vec<&Recorded>) = events.iter().partition(|r| r.ends);
     for r in events {
         run.replay(r.clone());

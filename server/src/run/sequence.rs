@@ -80,6 +80,9 @@ pub(super) async fn drive(
             if run.owner().policy.is_some() {
                 f.message = redact_daemon_message(&f.message);
             }
+            if f.unreachable {
+                f.message = format!("engine {}: {}", run.engine_name(), f.message);
+            }
             *run.failure.lock().expect("run lock") = Some(f.clone());
             run.finish(ServerEvent::Error {
                 code: f.code,

@@ -3,6 +3,7 @@
 //! docker CLI's `runContainer` (docs: docker-run-flow.md §1). The same runs against the real
 //! daemon are in `tests/tests/run_gateway.rs`.
 
+use crate::engines::{DEFAULT_ENGINE, Engines};
 use std::future::Future;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -46,7 +47,8 @@ impl Gateway {
         let store = Store::open(&dir.join("berth.db")).unwrap();
         let fake = FakeEngine::new();
         let engine = Engine::fake(fake.clone());
-        let runs = Runs::new(engine, store, "test-instance".into(), 1 << 20, 16);
+        let engines = Arc::new(Engines::one(DEFAULT_ENGINE, "fake", engine));
+        let runs = Runs::new(engines, store, "test-instance".into(), 1 << 20, 16);
         Gateway { fake, runs, dir }
     }
 
@@ -60,7 +62,8 @@ impl Gateway {
             policy: None,
         };
         let argv = args.iter().map(|a| a.to_string()).collect();
-        self.runs.launch(plan, argv, true, &owner, None)
+        let engine = self.runs.engines().first();
+        self.runs.launch(plan, argv, true, &owner, None, engine)
     }
 
     /// Scripts the container `ID`: its create (after any answers scripted before), attach, a
@@ -143,6 +146,7 @@ async fn finished(run: &Run) -> Record {
 fn accepted(run: &Run) -> ServerEvent {
     ServerEvent::Accepted {
         run_id: run.id.clone(),
+        engine: "local".into(),
     }
 }
 

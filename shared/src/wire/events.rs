@@ -48,6 +48,9 @@ pub struct PullProgress {
 pub enum ServerEvent {
     Accepted {
         run_id: String,
+        /// The engine the run was placed on.
+        #[serde(default)]
+        engine: String,
     },
     Pull(PullProgress),
     Created {

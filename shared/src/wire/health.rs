@@ -6,7 +6,11 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Health {
     pub status: String,
+    /// The first engine (the only one without an engines file), looked at now.
     pub engine: EngineHealth,
+    /// Every engine, as the background checks last found it.
+    #[serde(default)]
+    pub engines: Vec<super::EngineState>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

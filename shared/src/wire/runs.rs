@@ -22,6 +22,12 @@ pub struct RunRequest {
     pub cols: Option<u16>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rows: Option<u16>,
+    /// The engine to run on; without it Berth places the run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub engine: Option<String>,
+    /// Placement only among engines with all of these labels.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub engine_labels: Option<std::collections::BTreeMap<String, String>>,
 }
 
 /// `POST /api/runs` answer.
@@ -55,6 +61,9 @@ pub enum RunState {
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct RunInfo {
     pub run_id: String,
+    /// The engine it runs on (records of a Berth with one engine have it empty: `local`).
+    #[serde(default)]
+    pub engine: String,
     /// Who started it, and their team (empty when none).
     pub owner: String,
     pub team: String,
