@@ -87,6 +87,28 @@ launch_engine() { # SOCKET DATA_ROOT PID_FILE LOG [more dockerd flags…]
   ENGINE_PID=$!
 }
 
+# The second dockerd's start: the test bed's, and the one the fault tests of tests/tests/engines.rs
+# restart it with (`--launch-second-engine`) after they killed it.
+launch_second_engine() {
+  mkdir -p "$DATA_ROOT_2"
+  launch_engine "$SOCK_2" "$DATA_ROOT_2" "$PIDFILE_2" "$STATE_DIR/dockerd-2.log" \
+    --exec-root "$EXEC_ROOT_2" --pidfile "$PIDFILE_2"
+}
+
+# `testbed.sh --launch-second-engine`: only starts the second dockerd, as below, and prints its
+# pid; the caller waits for it (and keeps the containers it stops while it starts, for their
+# exit statuses).
+if [ "${1:-}" = --launch-second-engine ]; then
+  if engine_up "$SOCK_2"; then
+    log "the second engine already answers on $SOCK_2"
+    exit 1
+  fi
+  log "starting the second dockerd (data root $DATA_ROOT_2)"
+  launch_second_engine
+  echo "$ENGINE_PID"
+  exit 0
+fi
+
 wait_engine() { # NAME SOCKET PID LOG
   local name=$1 sock=$2 pid=$3 logfile=$4 started=$SECONDS reported=$SECONDS
   # Waits as long as the daemon lives and starts (up to 15 minutes), saying what it is doing.
@@ -124,9 +146,7 @@ if engine_up "$SOCK_2"; then
   log "reusing the second engine on $SOCK_2"
 else
   log "starting the second dockerd (data root $DATA_ROOT_2)"
-  mkdir -p "$DATA_ROOT_2"
-  launch_engine "$SOCK_2" "$DATA_ROOT_2" "$PIDFILE_2" "$STATE_DIR/dockerd-2.log" \
-    --exec-root "$EXEC_ROOT_2" --pidfile "$PIDFILE_2"
+  launch_second_engine
   pid_2=$ENGINE_PID
 fi
 [ -z "$pid_1" ] || wait_engine dockerd "$SOCK" "$pid_1" "$STATE_DIR/dockerd.log"

@@ -62,6 +62,7 @@ impl AppState {
             );
         }
         runs.sweep_deadlines();
+        runs.follow_returns();
         Ok(AppState {
             auth: Arc::new(Auth::new(
                 store.clone(),

@@ -83,11 +83,18 @@ pub struct Member {
     /// The most Berth runs in progress on it at once.
     pub max_runs: Option<u32>,
     health: Mutex<Health>,
+    /// Bumped each time it answers again after it did not.
+    returned: tokio::sync::watch::Sender<()>,
 }
 
 impl Member {
     pub fn health(&self) -> Health {
         self.health.lock().expect("health lock").clone()
+    }
+
+    /// Changes each time the engine answers again after it did not.
+    pub fn returns(&self) -> tokio::sync::watch::Receiver<()> {
+        self.returned.subscribe()
     }
 
     /// Whether it answered the last look (an engine not looked at yet counts as answering,
@@ -119,6 +126,7 @@ impl Member {
             Err(_) => unreachable(format!("no answer within {HEALTH_TIMEOUT:?}")),
         };
         let mut current = self.health.lock().expect("health lock");
+        let came_back = current.error.is_some() && health.reachable;
         if current.reachable != health.reachable {
             match &health.error {
                 None => tracing::info!(engine = %self.name, "engine reachable"),
@@ -126,6 +134,10 @@ impl Member {
             }
         }
         *current = health;
+        drop(current);
+        if came_back {
+            self.returned.send_replace(());
+        }
     }
 }
 
@@ -267,6 +279,7 @@ fn member(
         labels,
         max_runs,
         health: Mutex::default(),
+        returned: tokio::sync::watch::Sender::new(()),
     }
 }
 

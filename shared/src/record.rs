@@ -40,7 +40,6 @@ impl RunInfo {
     pub fn apply(&mut self, event: &ServerEvent, at: &str) {
         let at = || (!at.is_empty()).then(|| at.to_string());
         match event {
-            ServerEvent::Accepted { .. } => self.state = RunState::Pending,
             ServerEvent::Pull(_) => self.state = RunState::Pulling,
             ServerEvent::Created {
                 container_id,
@@ -65,7 +64,10 @@ impl RunInfo {
                 self.error = Some(message.clone());
                 self.finished_at = at();
             }
-            ServerEvent::Detached { .. }
+            // A new record is pending already; one followed again (after a restart) is where
+            // it was.
+            ServerEvent::Accepted { .. }
+            | ServerEvent::Detached { .. }
             | ServerEvent::Gap { .. }
             | ServerEvent::Warning { .. }
             | ServerEvent::ResumeRefused { .. } => {}

@@ -6,6 +6,8 @@ pub mod team;
 
 pub mod browser;
 
+pub mod testbed;
+
 use std::net::SocketAddr;
 use std::process::Command;
 use std::sync::OnceLock;
@@ -47,6 +49,66 @@ pub fn spawn_gateway(mut config: Config) -> SocketAddr {
         });
     });
     rx.recv().expect("gateway started")
+}
+
+/// A gateway on a runtime of its own that a test can stop, as SIGTERM stops `berth` (the same
+/// shutdown: runs in progress are recorded, their containers keep running), to start another
+/// on the same data directory. Dropped without [`StoppableGateway::stop`], it stops too.
+pub struct StoppableGateway {
+    pub addr: SocketAddr,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl StoppableGateway {
+    pub fn start(mut config: Config) -> StoppableGateway {
+        config.listen = "127.0.0.1:0".parse().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let thread = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async move {
+                let shutdown = async move {
+                    let _ = stopped.await;
+                };
+                let (addr, server) = berth_server::bind_until(config, shutdown)
+                    .await
+                    .expect("gateway binds");
+                tx.send(addr).unwrap();
+                server.await.unwrap();
+            });
+            // Dropping the runtime ends every task of the gateway (health checks, followers).
+        });
+        let addr = rx.recv().expect("gateway started");
+        StoppableGateway {
+            addr,
+            stop: Some(stop),
+            thread: Some(thread),
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    /// Stops the gateway and waits (`limit` at most) until nothing of it runs any more;
+    /// returns how long that took.
+    pub async fn stop(mut self, limit: Duration) -> Duration {
+        let since = std::time::Instant::now();
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        let thread = self.thread.take().expect("a gateway thread");
+        let joined = tokio::task::spawn_blocking(move || thread.join());
+        match tokio::time::timeout(limit, joined).await {
+            Ok(Ok(Ok(()))) => since.elapsed(),
+            Ok(_) => panic!("the gateway's thread panicked while stopping"),
+            Err(_) => panic!("the gateway did not stop within {limit:?}"),
+        }
+    }
 }
 
 /// A loopback port free at the time of asking, for a process or proxy to listen on.

@@ -61,6 +61,20 @@ impl Team {
         team
     }
 
+    /// The admin of a gateway at `addr` on `data_dir` made by other means (a gateway of the
+    /// test's own, started again on a data directory): no users of its own here.
+    pub fn admin_only(addr: SocketAddr, data_dir: PathBuf) -> Team {
+        Team {
+            addr,
+            data_dir,
+            admin: ADMIN.into(),
+            alice: String::new(),
+            bob: String::new(),
+            vic: String::new(),
+            root: String::new(),
+        }
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.addr)
     }

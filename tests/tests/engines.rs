@@ -5,13 +5,15 @@
 //! holds for operators; the engines' status, merged listings, and container names that exist on
 //! both engines. Every placement is checked against the engines themselves with the docker CLI.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use berth_server::Config;
-use berth_tests::team::Team;
+use berth_tests::team::{self, Team};
+use berth_tests::testbed::{SecondEngine, kill_second_engine};
 use berth_tests::{
-    Client, DOCKER_HOST, FIXTURE, SECOND_DOCKER_HOST, containers_of_run_on, docker_on, http_as,
-    json_of, poll_exit, poll_json, run_id_of, status_and_json, status_of, text_of, unique,
+    Client, DOCKER_HOST, FIXTURE, SECOND_DOCKER_HOST, StoppableGateway, containers_of_run_on,
+    docker_on, http_as, json_of, poll_exit, poll_json, run_id_of, status_and_json, status_of,
+    text_of, unique,
 };
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
@@ -911,4 +913,608 @@ async fn health_lists_both_engines() {
         ],
         "{health}"
     );
+}
+
+// Faults: engine two taken away (its dockerd killed with SIGKILL) and brought back, and the
+// gateway itself stopped and started again. Each holds the turn for its whole duration, and
+// a `SecondEngine` guard that brings engine two back however the test ends.
+
+/// A shell loop that prints all the time, for runs whose output must be seen to go on; it ends
+/// by itself after two minutes, should a failed test leave it behind.
+const TICKER: &str = "i=0; while [ $i -lt 600 ]; do echo tick; sleep 0.2; i=$((i+1)); done";
+
+/// How often the fault tests look again at what they wait for.
+const POLL: Duration = Duration::from_millis(50);
+
+/// Polls `GET path` of `team` as its admin, every 50 ms and `limit` at most, until `done` holds
+/// for the answer: the answer, and how long after `since` it held. Panics naming `what`, with
+/// the last answer and the time waited, when it does not hold in time.
+async fn poll_until(
+    team: &Team,
+    path: &str,
+    since: Instant,
+    limit: Duration,
+    what: &str,
+    done: impl Fn(&Value) -> bool,
+) -> (Value, Duration) {
+    let mut last = Value::Null;
+    let polled = tokio::time::timeout(limit, async {
+        loop {
+            last = team.get_json(&team.admin, path).await;
+            if done(&last) {
+                return;
+            }
+            tokio::time::sleep(POLL).await;
+        }
+    })
+    .await;
+    let after = since.elapsed();
+    assert!(
+        polled.is_ok(),
+        "{what}: not within {limit:?} ({after:?} after the start of the wait's clock); GET {path} said {last}"
+    );
+    (last, after)
+}
+
+/// The record of `run_id` (`GET /api/runs/{id}`).
+async fn record(team: &Team, run_id: &str) -> Value {
+    team.get_json(&team.admin, &format!("/api/runs/{run_id}"))
+        .await
+}
+
+/// The runs of a fault test, whose containers it removes from both engines if the test fails
+/// (when it passes, `clean_up` has). Declared before the test's `SecondEngine`, so that it is
+/// dropped after it: once engine two is back.
+#[derive(Default)]
+struct Leftovers(std::sync::Mutex<Vec<String>>);
+
+impl Leftovers {
+    fn keep(&self, run_id: &str) {
+        self.0.lock().unwrap().push(run_id.to_string());
+    }
+}
+
+impl Drop for Leftovers {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            return;
+        }
+        for run_id in self.0.lock().unwrap().iter() {
+            for (_, host, _) in ENGINES {
+                for container in containers_of_run_on(host, run_id) {
+                    docker_on(host, &["rm", "-f", &container]);
+                }
+            }
+        }
+    }
+}
+
+/// A run over `/api/runs/ws` of `team`, read as it goes: its events as JSON and its output.
+struct Live {
+    client: Client,
+    seen: Seen,
+    open: bool,
+}
+
+impl Live {
+    /// Opens the run socket as the admin and sends `first` (raw JSON).
+    async fn run(team: &Team, first: Value) -> Live {
+        let mut client = Client::connect_to(team.addr, "/api/runs/ws", &team.admin)
+            .await
+            .expect("WebSocket connects");
+        client
+            .socket
+            .send(Message::text(first.to_string()))
+            .await
+            .expect("send");
+        Live {
+            client,
+            seen: Seen::default(),
+            open: true,
+        }
+    }
+
+    async fn step(&mut self) {
+        match self.client.socket.next().await {
+            Some(Ok(Message::Text(text))) => self
+                .seen
+                .events
+                .push(serde_json::from_str(text.as_str()).expect("events are JSON")),
+            Some(Ok(Message::Binary(frame))) => self.seen.output.extend_from_slice(&frame[1..]),
+            Some(Ok(Message::Close(_))) | Some(Err(_)) | None => self.open = false,
+            Some(Ok(_)) => {}
+        }
+    }
+
+    /// Reads until `done` holds for what it saw (`limit` at most, and while the socket is
+    /// open); panics naming `what` otherwise.
+    async fn until(&mut self, limit: Duration, what: &str, done: impl Fn(&Seen) -> bool) {
+        let since = Instant::now();
+        let _ = tokio::time::timeout(limit, async {
+            while self.open && !done(&self.seen) {
+                self.step().await;
+            }
+        })
+        .await;
+        assert!(
+            done(&self.seen),
+            "{what}: not within {limit:?} (waited {:?}, socket open: {}); saw {:?}, output {:?}",
+            since.elapsed(),
+            self.open,
+            self.seen.kinds(),
+            self.seen.output_str()
+        );
+    }
+
+    /// Reads until the server closes, `limit` at most: how long after `since` it had closed.
+    async fn closed(&mut self, since: Instant, limit: Duration) -> Duration {
+        let _ = tokio::time::timeout(limit, async {
+            while self.open {
+                self.step().await;
+            }
+        })
+        .await;
+        let after = since.elapsed();
+        assert!(
+            !self.open,
+            "the run's socket still open {after:?} on (waited {limit:?} at most); saw {:?}",
+            self.seen.kinds()
+        );
+        after
+    }
+
+    fn run_id(&self) -> String {
+        let accepted = self.seen.event("accepted").expect("accepted");
+        accepted["run_id"].as_str().expect("a run id").to_string()
+    }
+}
+
+/// The message of a record's or an event's error, or "".
+fn said(value: &Value, field: &str) -> String {
+    value[field].as_str().unwrap_or_default().to_string()
+}
+
+/// Starts the ticker on engine two over the WebSocket and reads until it ticked twice.
+async fn ticker_on_two(team: &Team) -> Live {
+    let first = json!({"type": "run", "argv": [FIXTURE, "sh", "-c", TICKER], "engine": "two"});
+    let mut live = Live::run(team, first).await;
+    live.until(
+        Duration::from_secs(30),
+        "two ticks from engine two",
+        |seen| seen.output_str().contains("tick\ntick\n"),
+    )
+    .await;
+    let accepted = live.seen.event("accepted").expect("accepted");
+    assert_eq!(accepted["engine"], "two", "{accepted}");
+    live
+}
+
+/// Waits (10 s at most) until every one of `runs` is `running` by its record.
+async fn all_running(team: &Team, runs: &[String]) {
+    for run_id in runs {
+        let path = format!("/api/runs/{run_id}");
+        let since = Instant::now();
+        let limit = Duration::from_secs(10);
+        poll_until(team, &path, since, limit, "state running", |info| {
+            info["state"] == "running"
+        })
+        .await;
+    }
+}
+
+/// What the runs on engine two said when it was killed.
+struct Killed {
+    at: Instant,
+    /// Each error message with where it was read (the WebSocket, a record).
+    errors: Vec<(String, String)>,
+}
+
+impl Killed {
+    /// Every error names the engine. Checked last in each test, so that one failing wording
+    /// does not hide how the rest behaved.
+    fn assert_errors_name_engine_two(&self) {
+        for (at, message) in &self.errors {
+            assert!(
+                message.contains("engine two"),
+                "the error of {at} names engine two: {message:?}"
+            );
+        }
+    }
+}
+
+/// Kills engine two's dockerd and asserts that the WebSocket run `live` on it ends within 2 s
+/// with a 125, that the records of `runs` on it (the WebSocket run's among them) say `failed`
+/// (125, the WebSocket's message for its run), and that `/api/engines` shows two unreachable
+/// within 5 s. Returns the instant of the kill and the messages, which must name the engine.
+async fn kill_two_and_see_its_runs_fail(team: &Team, live: &mut Live, runs: &[String]) -> Killed {
+    let killed = kill_second_engine();
+    let mut errors = Vec::new();
+    eprintln!("engine two's dockerd killed (SIGKILL)");
+
+    let ended = live.closed(killed, Duration::from_secs(10)).await;
+    eprintln!(
+        "the WebSocket run on two ended {ended:?} after the kill: {:?}",
+        live.seen.kinds()
+    );
+    let error = live.seen.event("error").cloned().unwrap_or_else(|| {
+        panic!(
+            "no error event; {ended:?} after the kill saw {:?}",
+            live.seen.kinds()
+        )
+    });
+    assert_eq!(error["code"], 125, "{error}, {ended:?} after the kill");
+    let message = said(&error, "message");
+    errors.push((
+        format!("the WebSocket of run {}", live.run_id()),
+        message.clone(),
+    ));
+    assert!(live.seen.event("exit").is_none(), "{:?}", live.seen.kinds());
+    assert!(
+        ended <= Duration::from_secs(2),
+        "the WebSocket run ended {ended:?} after the kill (2 s at most): {error}"
+    );
+
+    let limit = Duration::from_secs(10);
+    for run_id in runs {
+        let path = format!("/api/runs/{run_id}");
+        let (info, after) = poll_until(team, &path, killed, limit, "state failed", |info| {
+            info["state"] == "failed"
+        })
+        .await;
+        eprintln!(
+            "run {run_id} on two recorded failed {after:?} after the kill: {}",
+            info["error"]
+        );
+        assert_eq!(info["engine"], "two", "{info}");
+        assert_eq!(info["exit_code"], 125, "{info}, {after:?} after the kill");
+        assert!(!said(&info, "error").is_empty(), "{info}");
+        errors.push((format!("the record of run {run_id}"), said(&info, "error")));
+    }
+    let ws_record = record(team, &live.run_id()).await;
+    assert_eq!(said(&ws_record, "error"), message, "{ws_record}");
+
+    let (engines, after) = poll_until(
+        team,
+        "/api/engines",
+        killed,
+        limit,
+        "two unreachable",
+        |list| engine_in(list, "two")["reachable"] == false,
+    )
+    .await;
+    eprintln!(
+        "/api/engines showed two unreachable {after:?} after the kill: {}",
+        engine_in(&engines, "two")
+    );
+    assert!(
+        after <= Duration::from_secs(5),
+        "two shown unreachable {after:?} after the kill (5 s at most): {engines}"
+    );
+    assert!(
+        !said(engine_in(&engines, "two"), "error").is_empty(),
+        "{engines}"
+    );
+    assert_eq!(engine_in(&engines, "one")["reachable"], true, "{engines}");
+    Killed { at: killed, errors }
+}
+
+#[tokio::test]
+async fn an_engine_that_dies_mid_run_ends_its_runs_and_is_avoided() {
+    let _turn = TURN.lock().await;
+    let left = Leftovers::default();
+    let two = SecondEngine::guard().await;
+    let team = gateway().await;
+
+    // On two: a WebSocket run that prints all the time, and a detached REST run.
+    let mut live = ticker_on_two(&team).await;
+    let ws_run = live.run_id();
+    left.keep(&ws_run);
+    let body = json!({"argv": ["-d", FIXTURE, "sleep", "300"], "engine": "two"});
+    let (rest_run, _) = placed(&team, &team.admin, body).await;
+    left.keep(&rest_run);
+    // On one: a detached run that prints all the time.
+    let body = json!({"argv": ["-d", FIXTURE, "sh", "-c", TICKER], "engine": "one"});
+    let (on_one, _) = placed(&team, &team.admin, body).await;
+    left.keep(&on_one);
+    let mut runs = vec![ws_run.clone(), rest_run.clone(), on_one.clone()];
+    all_running(&team, &runs).await;
+
+    let on_two = [ws_run, rest_run];
+    let kill = kill_two_and_see_its_runs_fail(&team, &mut live, &on_two).await;
+    let killed = kill.at;
+
+    // The run on one goes on: running, by its record and by engine one, and still printing.
+    let one_path = format!("/api/runs/{on_one}");
+    let info = record(&team, &on_one).await;
+    assert_eq!(
+        info["state"],
+        "running",
+        "{info}, {:?} after the kill",
+        killed.elapsed()
+    );
+    let bytes = info["output_bytes"].as_u64().unwrap_or_default();
+    let since = Instant::now();
+    let (info, after) = poll_until(
+        &team,
+        &one_path,
+        since,
+        Duration::from_secs(5),
+        "more output from the run on one",
+        |info| info["output_bytes"].as_u64() > Some(bytes),
+    )
+    .await;
+    eprintln!(
+        "the run on one printed on ({} bytes, {after:?} after {bytes}), {:?} after the kill",
+        info["output_bytes"],
+        killed.elapsed()
+    );
+    assert_eq!(info["state"], "running", "{info}");
+    let container = &containers_of_run_on(DOCKER_HOST, &on_one)[0];
+    assert!(running_on(DOCKER_HOST, container), "{info}");
+
+    // A placed run lands on one: two, with no Berth run in progress left, would be picked if
+    // it were not skipped for not answering.
+    let (placed_run, engine) = placed(&team, &team.admin, sleeper(json!({}))).await;
+    left.keep(&placed_run);
+    assert_eq!(engine, "one", "{:?} after the kill", killed.elapsed());
+    runs.push(placed_run);
+
+    // A run that names two fails fast.
+    let body = json!({"argv": [FIXTURE, "true"], "engine": "two"});
+    let since = Instant::now();
+    let (code, refused) =
+        tokio::time::timeout(Duration::from_secs(30), team.create(&team.admin, body))
+            .await
+            .expect("an answer within 30 s");
+    let took = since.elapsed();
+    eprintln!("a run naming two: {code} {refused} in {took:?}");
+    assert_eq!(code, 502, "{refused} in {took:?}");
+    assert!(
+        message(&refused).contains("two"),
+        "names the engine: {refused} in {took:?}"
+    );
+    assert!(
+        took <= Duration::from_secs(3),
+        "a run naming two answered {code} in {took:?} (3 s at most): {refused}"
+    );
+
+    // Two back, then every run and container of the test removed from both engines.
+    let started = two.restart().await;
+    eprintln!("engine two answered {:?} after its start", started.took());
+    clean_up(&team, &runs).await;
+    kill.assert_errors_name_engine_two();
+}
+
+#[tokio::test]
+async fn an_engine_that_returns_has_its_runs_looked_up_again() {
+    let _turn = TURN.lock().await;
+    let left = Leftovers::default();
+    let two = SecondEngine::guard().await;
+    let team = gateway().await;
+
+    // On two: the ticker over the WebSocket; detached, a sleep (PID 1, it ignores the
+    // daemon's SIGTERM: killed 10 s later), a shell that exits 143 on SIGTERM, and one that
+    // exits 7 by itself while the engine is down.
+    let mut live = ticker_on_two(&team).await;
+    let mut runs = vec![live.run_id()];
+    left.keep(&runs[0]);
+    let detached = [
+        "sleep 300",
+        "trap 'exit 143' TERM; while :; do sleep 0.2; done",
+        "sleep 2; exit 7",
+    ];
+    let mut quick_started = Instant::now();
+    for script in detached {
+        quick_started = Instant::now();
+        let body = json!({"argv": ["-d", FIXTURE, "sh", "-c", script], "engine": "two"});
+        let (run_id, _) = placed(&team, &team.admin, body).await;
+        left.keep(&run_id);
+        runs.push(run_id);
+    }
+    all_running(&team, &runs).await;
+    let since_quick = quick_started.elapsed();
+    assert!(
+        since_quick < Duration::from_secs(2),
+        "the run that exits 7 ran {since_quick:?} before the kill: it must still run at the kill"
+    );
+
+    let kill = kill_two_and_see_its_runs_fail(&team, &mut live, &runs).await;
+    let killed = kill.at;
+
+    // Nothing can be polled on an engine that is down: the quick one's container exits on its
+    // own schedule, 2 s after its start; engine two comes back after that.
+    tokio::time::sleep_until((quick_started + Duration::from_secs(3)).into()).await;
+    let started = two.restart().await;
+    eprintln!(
+        "engine two answered {:?} after its start ({:?} after the kill)",
+        started.took(),
+        killed.elapsed()
+    );
+    let (engines, after) = poll_until(
+        &team,
+        "/api/engines",
+        started.answered,
+        Duration::from_secs(15),
+        "two reachable again",
+        |list| engine_in(list, "two")["reachable"] == true,
+    )
+    .await;
+    eprintln!("/api/engines showed two reachable {after:?} after it answered again");
+    assert!(
+        after <= Duration::from_secs(5),
+        "two shown reachable {after:?} after it answered again (5 s at most): {engines}"
+    );
+
+    // Each run on two gets the exit status its container really had.
+    for run_id in &runs {
+        let path = format!("/api/runs/{run_id}");
+        let (info, after) = poll_until(
+            &team,
+            &path,
+            started.answered,
+            Duration::from_secs(20),
+            "state exited once two answers again",
+            |info| info["state"] == "exited",
+        )
+        .await;
+        let container = said(&info, "container_id");
+        let (ok, out, err) = docker_on(
+            SECOND_DOCKER_HOST,
+            &[
+                "inspect",
+                "--format",
+                "{{.State.Status}} {{.State.ExitCode}}",
+                &container,
+            ],
+        );
+        assert!(ok, "docker inspect {container}: {err}");
+        let (status, code) = out.trim().split_once(' ').unwrap_or_default();
+        eprintln!(
+            "run {run_id} recorded exited {} {after:?} after two answered again; docker inspect: {status} {code}",
+            info["exit_code"]
+        );
+        assert_eq!(status, "exited", "docker inspect {container}: {out}");
+        let code: i64 = code.parse().expect("an exit code");
+        assert_eq!(
+            info["exit_code"], code,
+            "the record against docker inspect ({status} {code}), {after:?} after two answered: {info}"
+        );
+    }
+
+    clean_up(&team, &runs).await;
+    kill.assert_errors_name_engine_two();
+}
+
+#[tokio::test]
+async fn a_gateway_restart_keeps_every_runs_engine() {
+    let _turn = TURN.lock().await;
+    let left = Leftovers::default();
+    let _two = SecondEngine::guard().await;
+    let mut config = Config::local(DOCKER_HOST);
+    let file = config.data_dir.with_extension("engines.toml");
+    std::fs::write(&file, engines_toml([None, None])).unwrap();
+    config.engines = Some(file);
+    config.admin_token = Some(team::ADMIN.into());
+    let both_reachable = |list: &Value| {
+        ENGINES
+            .iter()
+            .all(|(name, ..)| engine_in(list, name)["reachable"] == true)
+    };
+
+    let first = StoppableGateway::start(config.clone());
+    let team = Team::admin_only(first.addr, config.data_dir.clone());
+    let limit = Duration::from_secs(10);
+    let since = Instant::now();
+    poll_until(
+        &team,
+        "/api/engines",
+        since,
+        limit,
+        "both reachable",
+        both_reachable,
+    )
+    .await;
+    let mut runs = Vec::new();
+    for (name, ..) in ENGINES {
+        let (run_id, engine) = placed(&team, &team.admin, sleeper(json!({"engine": name}))).await;
+        left.keep(&run_id);
+        assert_eq!(engine, name);
+        runs.push(run_id);
+    }
+    all_running(&team, &runs).await;
+
+    let first_url = first.url("/api/health");
+    let took = first.stop(Duration::from_secs(30)).await;
+    eprintln!("the first gateway stopped in {took:?}");
+    let gone = http_as("").get(&first_url).send().await;
+    assert!(
+        gone.is_err(),
+        "the first gateway still answers after its stop: {gone:?}"
+    );
+    let containers: Vec<String> = ENGINES
+        .iter()
+        .zip(&runs)
+        .map(|((name, host, _), run_id)| {
+            let on_engine = containers_of_run_on(host, run_id);
+            assert_eq!(on_engine.len(), 1, "run {run_id} on {name}: {on_engine:?}");
+            assert!(
+                running_on(host, &on_engine[0]),
+                "run {run_id}'s container on {name} runs on without the gateway"
+            );
+            on_engine[0].clone()
+        })
+        .collect();
+
+    let since = Instant::now();
+    let second = StoppableGateway::start(config.clone());
+    let team = Team::admin_only(second.addr, config.data_dir.clone());
+    let (_, after) = poll_until(
+        &team,
+        "/api/engines",
+        since,
+        limit,
+        "both reachable",
+        both_reachable,
+    )
+    .await;
+    eprintln!("the second gateway up, both engines reachable, {after:?} after its start");
+    for ((name, ..), run_id) in ENGINES.iter().zip(&runs) {
+        let info = record(&team, run_id).await;
+        assert_eq!(info["engine"], *name, "{info}");
+        assert_eq!(info["state"], "running", "{info}");
+    }
+
+    // Each is followed again on its engine: killed through the new gateway, the container on
+    // that engine stops and the record has its status; the other engine's goes on.
+    let order = [1, 0];
+    for (i, &at) in order.iter().enumerate() {
+        let (name, host, _) = ENGINES[at];
+        let run_id = &runs[at];
+        let since = Instant::now();
+        let path = format!("/api/runs/{run_id}/kill?signal=KILL");
+        let code = status_of(http_as(&team.admin).post(team.url(&path))).await;
+        assert_eq!(code, 204, "killing run {run_id} on {name}");
+        let path = format!("/api/runs/{run_id}");
+        let (info, after) = poll_until(
+            &team,
+            &path,
+            since,
+            Duration::from_secs(30),
+            "an exit code",
+            |info| !info["exit_code"].is_null(),
+        )
+        .await;
+        eprintln!(
+            "run {run_id} on {name} recorded {} {after:?} after the kill",
+            info["exit_code"]
+        );
+        assert_eq!(info["exit_code"], 137, "{info}, {after:?} after the kill");
+        assert_eq!(info["state"], "exited", "{info}");
+        assert_eq!(info["engine"], name, "{info}");
+        let (_, out, _) = docker_on(
+            host,
+            &[
+                "inspect",
+                "--format",
+                "{{.State.ExitCode}}",
+                &containers[at],
+            ],
+        );
+        assert!(
+            !running_on(host, &containers[at]),
+            "run {run_id}'s container on {name}"
+        );
+        assert_eq!(out.trim(), "137", "docker inspect on {name}");
+        for &other in &order[i + 1..] {
+            let (other_name, other_host, _) = ENGINES[other];
+            assert!(
+                running_on(other_host, &containers[other]),
+                "run {}'s container on {other_name} still runs",
+                runs[other]
+            );
+        }
+    }
+
+    clean_up(&team, &runs).await;
+    second.stop(Duration::from_secs(30)).await;
 }

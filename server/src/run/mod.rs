@@ -451,6 +451,13 @@ impl Runs {
         }
     }
 
+    /// Drops a run from memory (not from the store): another `Run` follows it on.
+    fn unregister(&self, id: &str) {
+        let mut reg = self.inner.lock().expect("runs lock");
+        reg.order.retain(|o| o != id);
+        reg.by_id.remove(id);
+    }
+
     pub fn get(&self, id: &str) -> Option<Arc<Run>> {
         self.inner.lock().expect("runs lock").by_id.get(id).cloned()
     }
@@ -538,11 +545,7 @@ impl Runs {
                 other => other?,
             }
         }
-        {
-            let mut reg = self.inner.lock().expect("runs lock");
-            reg.order.retain(|o| o != &run.id);
-            reg.by_id.remove(&run.id);
-        }
+        self.unregister(&run.id);
         if let Err(e) = self.store.delete_run(&run.id).await {
             tracing::warn!(run = %run.id, "forgetting the run in the store: {e}");
         }

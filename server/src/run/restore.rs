@@ -10,7 +10,7 @@ use berth_shared::record::Recorded;
 use berth_shared::wire::{RunInfo, RunState, ServerEvent};
 use berth_shared::{LABEL_INSTANCE, RunLabels};
 
-use super::{Run, Runs, decode_output, persist};
+use super::{Failure, Run, Runs, decode_output, persist};
 use crate::engine::EngineError;
 use crate::engines::Member;
 use crate::store::StoredRun;
@@ -108,7 +108,15 @@ impl Runs {
                         info.engine
                     ));
                     let events = [events, vec![ended(unknown, rfc3339_now())]].concat();
-                    self.register(replayed_run(info, &events, Vec::new(), self).await);
+                    let run = replayed_run(info, &events, Vec::new(), self).await;
+                    // Looked up again when the engine answers (`look_again`).
+                    *run.failure.lock().expect("run lock") = Some(Failure {
+                        code: berth_shared::exit::DOCKER_ERROR,
+                        message: String::new(),
+                        daemon_status: None,
+                        unreachable: true,
+                    });
+                    self.register(run);
                 }
             }
         }
@@ -192,6 +200,59 @@ impl Runs {
 }
 
 impl Runs {
+    /// Follows every engine's returns: when one answers again after it did not, its runs that
+    /// ended because it stopped answering are looked up again, as after a restart.
+    pub fn follow_returns(self: &Arc<Self>) {
+        for member in self.engines.all() {
+            let mut returns = member.returns();
+            let (runs, member) = (Arc::downgrade(self), Arc::clone(member));
+            tokio::spawn(async move {
+                while returns.changed().await.is_ok() {
+                    let Some(runs) = runs.upgrade() else { return };
+                    runs.look_again(&member).await;
+                }
+            });
+        }
+    }
+
+    /// The runs on `member` that ended when it stopped answering: a container that still
+    /// runs is followed again; one that ended has its real exit status recorded.
+    async fn look_again(&self, member: &Member) {
+        let lost = self.list().into_iter().filter(|r| {
+            r.engine_name() == member.name && r.failure().is_some_and(|f| f.unreachable)
+        });
+        for run in lost.collect::<Vec<_>>() {
+            let Some(id) = run.container_id() else {
+                continue;
+            };
+            let inspect = match timeout(member.engine.inspect(&id)).await {
+                Ok(inspect) => inspect,
+                Err(e) if e.status() == Some(404) => {
+                    *run.failure.lock().expect("run lock") = None;
+                    continue;
+                }
+                Err(_) => continue,
+            };
+            *run.failure.lock().expect("run lock") = None;
+            let state = inspect.state.clone().unwrap_or_default();
+            if state.running.unwrap_or(false) {
+                tracing::info!(run = %run.id, engine = %member.name, "following the run again");
+                self.unregister(&run.id);
+                let follower = self.attach(&inspect, run.info(), member);
+                follower
+                    .recorded
+                    .lock()
+                    .expect("run lock")
+                    .splice(0..0, run.recorded());
+            } else {
+                let code = state.exit_code.unwrap_or_default();
+                tracing::info!(run = %run.id, engine = %member.name, code, "the run's exit, once its engine answered again");
+                run.finish(ServerEvent::Exit { code });
+                persist(&self.store, &run).await;
+            }
+        }
+    }
+
     /// A run by id: from memory, or else rebuilt from the store (finished runs that memory
     /// no longer holds).
     pub async fn find(&self, id: &str) -> Option<Arc<Run>> {

@@ -75,6 +75,13 @@ pub(super) async fn drive(
         }
         Err(mut f) => {
             tracing::info!(run = %run.id, code = f.code, "run failed: {}", f.message);
+            // A stream that broke without a daemon's answer: if the engine does not answer
+            // now either, it is the engine that went (and the run is looked at again when it
+            // answers).
+            if !f.unreachable && f.daemon_status.is_none() {
+                let ping = tokio::time::timeout(Duration::from_secs(1), engine.ping()).await;
+                f.unreachable = !matches!(ping, Ok(Ok(_)));
+            }
             // Checked runs are non-admins': their clients, and teammates watching, see the
             // daemon's message without what it reveals beyond the request.
             if run.owner().policy.is_some() {
