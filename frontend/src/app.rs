@@ -8,6 +8,7 @@ use berth_shared::wire::Health;
 use leptos::prelude::*;
 
 use crate::api::{self, ApiErr};
+use crate::engines;
 use crate::pages;
 use crate::route::{self, Link, Route};
 use crate::theme;
@@ -19,6 +20,11 @@ struct HealthState(ArcRwSignal<Option<Result<Health, ApiErr>>>);
 fn poll_health(state: HealthState) {
     leptos::task::spawn_local(async move {
         let answer = api::get::<Health>("/api/health").await;
+        if let Ok(h) = &answer
+            && !h.engines.is_empty()
+        {
+            engines::learn(h.engines.clone());
+        }
         state.0.set(Some(answer));
     });
 }
@@ -81,6 +87,7 @@ pub fn App() -> impl IntoView {
                 Route::RunView(id) => view! { <pages::run_view::RunView id=id/> }.into_any(),
                 Route::Containers => view! { <pages::containers::ContainersPage/> }.into_any(),
                 Route::Images => view! { <pages::images::ImagesPage/> }.into_any(),
+                Route::Engines => view! { <pages::engines::EnginesPage/> }.into_any(),
                 Route::History => view! { <pages::history::HistoryPage/> }.into_any(),
                 Route::Login => view! { <pages::login::LoginPage/> }.into_any(),
                 Route::Tokens => view! { <pages::tokens::TokensPage/> }.into_any(),
@@ -151,6 +158,7 @@ fn Nav() -> impl IntoView {
                 </Show>
                 {item("/containers", "Containers", |r| *r == Route::Containers)}
                 {item("/images", "Images", |r| *r == Route::Images)}
+                {item("/engines", "Engines", |r| *r == Route::Engines)}
                 {item("/history", "History", |r| *r == Route::History)}
                 {item("/tokens", "Tokens", |r| *r == Route::Tokens)}
                 <Show when=move || is_admin.get()>
@@ -211,6 +219,33 @@ fn UserMenu() -> impl IntoView {
 fn EngineStatus(health: HealthState) -> impl IntoView {
     let h = health.0;
     move || {
+        // Several engines: how many answer, linking to the Engines page that says more.
+        if let Some(Ok(_)) = h.get()
+            && let Some((total, down)) = engines::unreachable_of_several()
+        {
+            let (class, text) = if down.is_empty() {
+                ("pill ok", format!("{total} engines"))
+            } else {
+                (
+                    "pill bad",
+                    format!("{} of {total} engines unreachable", down.len()),
+                )
+            };
+            let title = if down.is_empty() {
+                "Every engine is reachable. Open the Engines page".to_string()
+            } else {
+                format!("Unreachable: {}. Open the Engines page", down.join(", "))
+            };
+            return view! {
+                <Link href="/engines".into() class=format!("{class} pill-link")>
+                    <span data-testid="engine-status" title=title role="status">
+                        <span class="dot" aria-hidden="true"></span>
+                        {text}
+                    </span>
+                </Link>
+            }
+            .into_any();
+        }
         let (class, text, title) = match h.get() {
             None => ("pill", "checking…".to_string(), String::new()),
             Some(Ok(h)) if h.engine.reachable => (
@@ -235,6 +270,7 @@ fn EngineStatus(health: HealthState) -> impl IntoView {
                 {text}
             </span>
         }
+        .into_any()
     }
 }
 
@@ -253,6 +289,34 @@ fn Banner(health: HealthState) -> impl IntoView {
                 </div>
             }
             .into_any();
+        }
+        let several = matches!(h.get(), Some(Ok(_)))
+            .then(engines::unreachable_of_several)
+            .flatten();
+        if let Some((total, down)) = several {
+            return match down.len() {
+                0 => ().into_any(),
+                n if n == total => view! {
+                    <div class="banner bad" role="alert" data-testid="banner">
+                        <strong>"No engine is reachable."</strong>
+                        " Runs cannot start until one answers. "
+                        <Link href="/engines".into()>"Engines"</Link>
+                    </div>
+                }
+                .into_any(),
+                _ => view! {
+                    <div class="banner warn" role="status" data-testid="banner">
+                        <strong>
+                            {if down.len() == 1 { "Engine " } else { "Engines " }}
+                            {down.join(", ")}
+                            {if down.len() == 1 { " is unreachable." } else { " are unreachable." }}
+                        </strong>
+                        " New runs go to the other engines. "
+                        <Link href="/engines".into()>"Engines"</Link>
+                    </div>
+                }
+                .into_any(),
+            };
         }
         match h.get() {
             Some(Ok(h)) if !h.engine.reachable => view! {

@@ -6,6 +6,7 @@ mod api;
 mod app;
 mod clipboard;
 mod command;
+mod engines;
 mod format;
 mod pages;
 mod route;

@@ -14,6 +14,8 @@ pub enum Route {
     RunView(String),
     Containers,
     Images,
+    /// `/engines`: the engines the gateway drives, their health and load.
+    Engines,
     History,
     /// `/login?next=/where/you/were`: the sign-in page.
     Login,
@@ -36,6 +38,7 @@ impl Route {
             ["runs", id] if !id.is_empty() => Route::RunView(id.to_string()),
             ["containers"] => Route::Containers,
             ["images"] => Route::Images,
+            ["engines"] => Route::Engines,
             ["login"] => Route::Login,
             ["tokens"] => Route::Tokens,
             ["admin", "users"] => Route::Users,

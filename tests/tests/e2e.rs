@@ -13,7 +13,9 @@ use std::time::{Duration, Instant};
 
 use berth_server::Config;
 use berth_tests::browser::{Browser, dist_dir};
-use berth_tests::{DOCKER_HOST, FIXTURE, PULLABLE, docker, spawn_gateway, unique};
+use berth_tests::{
+    DOCKER_HOST, FIXTURE, PULLABLE, SECOND_DOCKER_HOST, docker, docker_on, spawn_gateway, unique,
+};
 use serde_json::json;
 
 /// The bootstrap token of this file's gateway, and the dashboard user it creates.
@@ -1069,6 +1071,198 @@ fn the_keyboard_can_leave_the_terminal() {
         // The run still takes keys: Ctrl-D ends cat.
         b.type_into(term, "\u{E009}d\u{E000}").await;
         b.wait_text("[data-testid=run-status]", "exited 0").await;
+        b.close().await;
+    });
+}
+
+/// The test bed's two dockerds as a gateway's engines file names them: `one` (zone a), then
+/// `two` (zone b).
+fn two_engines_toml() -> String {
+    format!(
+        "[engines.one]\nhost = \"{DOCKER_HOST}\"\nlabels = {{ zone = \"a\" }}\n\n\
+         [engines.two]\nhost = \"{SECOND_DOCKER_HOST}\"\nlabels = {{ zone = \"b\" }}\n"
+    )
+}
+
+/// A gateway of its own over the two engines of [`two_engines_toml`], with the dashboard user.
+async fn two_engine_gateway() -> String {
+    // A minute's grace: the fault tests of tests/tests/engines.rs, if they run meanwhile, kill
+    // the second engine and start it again.
+    let started = Instant::now();
+    for host in [DOCKER_HOST, SECOND_DOCKER_HOST] {
+        loop {
+            let (ok, _, err) = docker_on(host, &["version", "--format", "{{.Server.APIVersion}}"]);
+            if ok {
+                break;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(60),
+                "no Docker engine at {host}: run scripts/testbed.sh ({err})"
+            );
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+    }
+    let mut config = Config::local(DOCKER_HOST);
+    config.static_dir = dist_dir();
+    config.admin_token = Some(ADMIN_TOKEN.into());
+    let engines = config.data_dir.with_extension("engines.toml");
+    std::fs::write(&engines, two_engines_toml()).expect("write the engines file");
+    config.engines = Some(engines);
+    let base = format!("http://{}", spawn_gateway(config));
+    let created = reqwest::Client::new()
+        .post(format!("{base}/api/users"))
+        .bearer_auth(ADMIN_TOKEN)
+        .json(&json!({"username": USER, "password": PASSWORD, "role": "admin"}))
+        .send()
+        .await
+        .expect("the gateway answers");
+    assert_eq!(created.status().as_u16(), 201, "creating {USER}");
+    base
+}
+
+/// Whether the engine at `host` has a container named `name`.
+fn has_container(host: &str, name: &str) -> bool {
+    docker_on(host, &["container", "inspect", "--format", "{{.Id}}", name]).0
+}
+
+/// With two engines: the Engines page lists both, reachable, with their labels (and, for an
+/// admin, their hosts); the Run form's picker (Automatic by default) sends a run to `two`,
+/// where the engine itself has it, and the run page and the history say `two`. On the
+/// containers page, where the same name is now on both engines, each row names its engine,
+/// the filter keeps to one, and Remove removes the row's container and not its namesake.
+#[test]
+fn a_run_goes_to_the_engine_picked_on_the_form() {
+    one_at_a_time(|| async {
+        let base = two_engine_gateway().await;
+        let b = browser_on(&base, DESKTOP, USER, PASSWORD).await;
+        b.wait_text("[data-testid=nav]", "Engines").await;
+        b.click("[data-testid=nav] a[href='/engines']").await;
+        wait_path(&b, "/engines").await;
+        for name in ["one", "two"] {
+            b.find(&format!(
+                "[data-testid=engines-table] tr[data-engine='{name}'][data-reachable=true]"
+            ))
+            .await;
+        }
+        let table = b.wait_text("[data-testid=engines-table]", "zone=b").await;
+        assert!(table.contains("zone=a"), "{table}");
+        assert!(
+            table.contains(SECOND_DOCKER_HOST),
+            "an admin sees the hosts: {table}"
+        );
+        // The header agrees: no banner, both engines up.
+        wait_gone(&b, "[data-testid=banner]").await;
+        let status = b
+            .wait_text("[data-testid=engine-status]", "2 engines")
+            .await;
+        assert_eq!(status, "2 engines", "the header's engine status");
+        b.screenshot("engines").await;
+
+        // The form: Automatic unless chosen; the engine is no docker flag.
+        b.goto("/").await;
+        let picker = b.find("[data-testid=run-engine]").await;
+        b.find("[data-testid=run-engine] option[value=two]").await;
+        let chosen = |el: &fantoccini::elements::Element| {
+            let el = el.clone();
+            async move { el.prop("value").await.unwrap().unwrap_or_default() }
+        };
+        assert_eq!(chosen(&picker).await, "", "Automatic by default");
+        let name = unique("e2e-pick");
+        let line = format!("docker run --name {name} {FIXTURE} echo ran on engine two");
+        b.paste_command(&line).await;
+        b.wait_text("#run-command-check", "Valid").await;
+        picker
+            .select_by_value("two")
+            .await
+            .expect("pick engine two");
+        assert_eq!(chosen(&picker).await, "two");
+        let command = b
+            .find("[data-testid=run-command]")
+            .await
+            .prop("value")
+            .await
+            .unwrap()
+            .unwrap_or_default();
+        assert_eq!(command, line, "picking an engine changed the command line");
+        b.screenshot("run-engine-picker").await;
+
+        b.click("[data-testid=run-submit]").await;
+        let started = Instant::now();
+        let id = loop {
+            if let Some(id) = b.path().await.strip_prefix("/runs/") {
+                break id.to_string();
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(30),
+                "the run page never opened"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        };
+        b.wait_text("[data-testid=run-status]", "exited 0").await;
+        b.wait_terminal("ran on engine two", 1).await;
+        b.wait_text("[data-testid=run-engine]", "two").await;
+        assert!(
+            has_container(SECOND_DOCKER_HOST, &name) && !has_container(DOCKER_HOST, &name),
+            "{name} is not on engine two alone"
+        );
+        b.goto("/history").await;
+        b.wait_text(&format!("tr[data-run='{id}']"), "exited 0")
+            .await;
+        b.wait_text(&format!("tr[data-run='{id}'] td[data-label=Engine]"), "two")
+            .await;
+
+        // The same name on engine one too: two rows, each with its engine.
+        let (ok, _, err) = docker_on(DOCKER_HOST, &["create", "--name", &name, FIXTURE, "true"]);
+        assert!(ok, "docker create on engine one: {err}");
+        b.goto("/containers").await;
+        let on = |engine: &str| format!("tr[data-container='{name}'][data-engine='{engine}']");
+        b.wait_text(&format!("{} td[data-label=Engine]", on("one")), "one")
+            .await;
+        b.wait_text(&format!("{} td[data-label=Engine]", on("two")), "two")
+            .await;
+        b.find("[data-testid=engine-filter]")
+            .await
+            .select_by_value("two")
+            .await
+            .expect("filter on engine two");
+        wait_gone(&b, &on("one")).await;
+        let engines_shown = b
+            .js("return [...new Set([...document.querySelectorAll('[data-testid=containers-table] tr[data-engine]')].map(r => r.dataset.engine))]")
+            .await;
+        assert_eq!(engines_shown, json!(["two"]), "the filter on engine two");
+        b.find("[data-testid=engine-filter]")
+            .await
+            .select_by_value("")
+            .await
+            .expect("all engines again");
+        b.wait_text(&on("one"), "one").await;
+        confirm_click(&b, &format!("{} button[data-action=remove]", on("two"))).await;
+        wait_gone(&b, &on("two")).await;
+        b.find(&on("one")).await;
+        assert!(
+            !has_container(SECOND_DOCKER_HOST, &name),
+            "engine two still has {name}"
+        );
+        assert!(
+            has_container(DOCKER_HOST, &name),
+            "removing the container on engine two removed its namesake on engine one"
+        );
+        docker(&["rm", "-f", &name]);
+
+        // Each engine's images, each row with its engine; "Run…" runs it where it is.
+        b.goto("/images").await;
+        for engine in ["one", "two"] {
+            b.find(&format!(
+                "[data-testid=images-table] tr[data-engine={engine}]"
+            ))
+            .await;
+        }
+        b.click("[data-testid=images-table] tr[data-engine=two] .row-actions button")
+            .await;
+        wait_path(&b, "/").await;
+        b.find("[data-testid=run-engine] option[value=two]").await;
+        let picker = b.find("[data-testid=run-engine]").await;
+        assert_eq!(chosen(&picker).await, "two", "Run… on engine two's image");
         b.close().await;
     });
 }

@@ -1,10 +1,12 @@
-//! All containers of the engine, with stop / kill / remove / logs / attach.
+//! All containers of the engines (or of one), with stop / kill / remove / logs / attach, each
+//! acting on its own row's engine: a name may be on several.
 
-use berth_shared::wire::AttachedRun;
+use berth_shared::wire::{AttachedRun, OnEngine};
 use leptos::prelude::*;
 use serde::Deserialize;
 
 use crate::api;
+use crate::engines::{self, EngineFilter, with_engine};
 use crate::format;
 use crate::pages::list::{self, Table, refresh_every};
 use crate::route::{self, Link};
@@ -75,11 +77,21 @@ impl Container {
     }
 }
 
+const COLUMNS: &[&str] = &["Name", "State", "Image", "Created", "Ports"];
+const WITH_ENGINE: &[&str] = &["Name", "Engine", "State", "Image", "Created", "Ports"];
+
 #[component]
 pub fn ContainersPage() -> impl IntoView {
+    // Every engine's, or the one the filter names.
+    let engine = RwSignal::new(String::new());
+    // (Asked again when an answer arrives, maybe after the page is gone.)
+    let path = move || match engine.try_get_untracked().unwrap_or_default() {
+        e if e.is_empty() => "/api/containers".to_string(),
+        e => with_engine("/api/containers", &e),
+    };
     // Running ones first (what you act on), then newest first.
-    let (containers, load) = list::load("/api/containers", |v: &mut Vec<Container>| {
-        v.sort_by_key(|c| (!c.running(), std::cmp::Reverse(c.created)));
+    let (containers, load) = list::load_from(path, |v: &mut Vec<OnEngine<Container>>| {
+        v.sort_by_key(|c| (!c.item.running(), std::cmp::Reverse(c.item.created)));
     });
     refresh_every(3, load);
     let error = RwSignal::new(None::<String>);
@@ -99,9 +111,18 @@ pub fn ContainersPage() -> impl IntoView {
 
     view! {
         <section class="page">
-            <header class="page-head">
-                <h1>"Containers"</h1>
-                <p class="lead">"Every container of the engine, refreshed every few seconds."</p>
+            <header class="page-head head-row">
+                <div>
+                    <h1>"Containers"</h1>
+                    <p class="lead">
+                        {move || if engines::several() {
+                            "Every container of the engines, refreshed every few seconds."
+                        } else {
+                            "Every container of the engine, refreshed every few seconds."
+                        }}
+                    </p>
+                </div>
+                <EngineFilter value=engine on_change=load/>
             </header>
             {move || error.get().map(|e| view! { <p class="callout bad" role="alert">{e}</p> })}
             {move || logs.get().map(|(name, text)| view! {
@@ -113,20 +134,27 @@ pub fn ContainersPage() -> impl IntoView {
                     <pre class="mono">{if text.is_empty() { "(no output)".to_string() } else { text }}</pre>
                 </section>
             })}
-            <Table
-                list=containers
-                testid="containers-table"
-                empty="No containers. Run one from the Run page."
-                columns=&["Name", "State", "Image", "Created", "Ports"]
-                actions=true
-                row=move |c| row(c, act, logs)
-            />
+            {move || {
+                let several = engines::several();
+                view! {
+                    <Table
+                        list=containers
+                        testid="containers-table"
+                        empty="No containers. Run one from the Run page."
+                        columns=if several { WITH_ENGINE } else { COLUMNS }
+                        actions=true
+                        row=move |c| row(c, several, act, logs)
+                    />
+                }
+            }}
         </section>
     }
 }
 
+/// One container's row; `several`: the engines are told apart (its engine's column).
 fn row(
-    c: Container,
+    OnEngine { item: c, engine }: OnEngine<Container>,
+    several: bool,
     act: impl Fn(&'static str, String, bool) + Copy + Send + Sync + 'static,
     logs: RwSignal<Option<(String, String)>>,
 ) -> impl IntoView {
@@ -135,15 +163,27 @@ fn row(
     let running = c.running();
     let run_id = c.labels.get(berth_shared::LABEL_RUN_ID).cloned();
     let base = format!("/api/containers/{id}");
+    // Every action names the row's engine: the same name on another engine is another container.
+    let on_engine = |path: String| {
+        if engine.is_empty() {
+            path
+        } else {
+            with_engine(&path, &engine)
+        }
+    };
     let (stop, kill, remove, attach, log_path) = (
-        format!("{base}/stop"),
-        format!("{base}/kill?signal=KILL"),
-        format!("{base}?force=true"),
-        format!("{base}/attach"),
-        format!("{base}/logs?tail=500"),
+        on_engine(format!("{base}/stop")),
+        on_engine(format!("{base}/kill?signal=KILL")),
+        on_engine(format!("{base}?force=true")),
+        on_engine(format!("{base}/attach")),
+        on_engine(format!("{base}/logs?tail=500")),
     );
     let confirm_remove = RwSignal::new(false);
-    let log_name = name.clone();
+    let log_name = if several {
+        format!("{name} on {engine}")
+    } else {
+        name.clone()
+    };
     let show_logs = move |_| {
         let (path, name) = (log_path.clone(), log_name.clone());
         leptos::task::spawn_local(async move {
@@ -166,12 +206,13 @@ fn row(
     // Viewers act on nothing (the API would refuse): they see the list and the logs.
     let may_act = api::may_act();
     view! {
-        <tr data-container=name.clone()>
+        <tr data-container=name.clone() data-engine=engine.clone()>
             <td data-label="Name">
                 <strong class="name">{name.clone()}</strong>
                 <div class="sub mono muted">{format::short_id(&c.id).to_string()}</div>
                 {run_id.map(|r| view! { <Link href=format!("/runs/{r}") class="sub">"view run"</Link> })}
             </td>
+            {several.then(|| view! { <td data-label="Engine">{engines::chip(engine.clone())}</td> })}
             <td data-label="State">
                 <span class=state_class>{c.state.clone()}</span>
                 <div class="sub muted">{c.status.clone()}</div>

@@ -4,6 +4,7 @@ use berth_shared::argv;
 use berth_shared::wire::{RunInfo, RunState};
 use leptos::prelude::*;
 
+use crate::engines;
 use crate::format;
 use crate::pages::list::{self, Table, refresh_every};
 use crate::pages::status_badge;
@@ -46,18 +47,29 @@ pub fn HistoryPage() -> impl IntoView {
                     "Runs this gateway remembers, newest first. Open one for its status and full output."
                 </p>
             </header>
-            <Table
-                list=runs
-                testid="run-history"
-                empty="No runs yet."
-                columns=&["Status", "Command", "Started", "Duration", "Output"]
-                row=row
-            />
+            // The engine's column only when there are several to tell apart.
+            {move || {
+                let several = engines::several();
+                view! {
+                    <Table
+                        list=runs
+                        testid="run-history"
+                        empty="No runs yet."
+                        columns=if several { WITH_ENGINE } else { COLUMNS }
+                        row=move |r| row(r, several)
+                    />
+                }
+            }}
         </section>
     }
 }
 
-fn row(r: RunInfo) -> impl IntoView {
+const COLUMNS: &[&str] = &["Status", "Command", "Started", "Duration", "Output"];
+const WITH_ENGINE: &[&str] = &[
+    "Status", "Engine", "Command", "Started", "Duration", "Output",
+];
+
+fn row(r: RunInfo, several: bool) -> impl IntoView {
     let (kind, text) = status(&r);
     let line = argv::parse(&r.argv)
         .map(|s| argv::render_command_line(&s))
@@ -66,6 +78,9 @@ fn row(r: RunInfo) -> impl IntoView {
     view! {
         <tr data-run=r.run_id.clone()>
             <td data-label="Status">{status_badge(kind, text)}</td>
+            {several.then(|| view! {
+                <td data-label="Engine">{engines::chip(engines::of_run(&r.engine))}</td>
+            })}
             <td data-label="Command" class="mono cmd-cell">
                 <Link href=href>{line}</Link>
                 {r.error.clone().map(|e| view! { <div class="sub error">{e}</div> })}

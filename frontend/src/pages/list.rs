@@ -23,10 +23,30 @@ pub fn load<T>(
 where
     T: DeserializeOwned + Send + Sync + 'static,
 {
+    load_from(move || path.to_string(), order)
+}
+
+/// [`load`] from a path that changes (a filter in its query): `path` is asked at each load,
+/// untracked, and an answer for a path that is no longer the one asked is dropped (a newer
+/// load is on its way), so a slow answer never shows the rows of the previous filter. `path`
+/// may run after its page is gone: it should read its signals with `try_get_untracked`.
+pub fn load_from<T, P>(
+    path: P,
+    order: fn(&mut Vec<T>),
+) -> (Listing<T>, impl Fn() + Copy + Send + Sync + 'static)
+where
+    T: DeserializeOwned + Send + Sync + 'static,
+    P: Fn() -> String + Copy + Send + Sync + 'static,
+{
     let list: Listing<T> = RwSignal::new(None);
     let reload = move || {
+        let asked = untrack(path);
         leptos::task::spawn_local(async move {
-            let mut answer = api::get::<Vec<T>>(path).await;
+            let mut answer = api::get::<Vec<T>>(&asked).await;
+            // The page is gone, or its filter changed meanwhile.
+            if list.is_disposed() || untrack(path) != asked {
+                return;
+            }
             if let Ok(rows) = &mut answer {
                 order(rows);
             }

@@ -3,6 +3,7 @@
 
 pub mod audit;
 pub mod containers;
+pub mod engines;
 pub mod history;
 pub mod images;
 pub mod list;

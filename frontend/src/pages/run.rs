@@ -5,25 +5,39 @@
 use std::cell::RefCell;
 
 use berth_shared::spec::RunSpec;
-use berth_shared::wire::Me;
+use berth_shared::wire::{EngineView, Me};
 use leptos::ev;
 use leptos::prelude::*;
 
 use crate::api;
 use crate::clipboard;
 use crate::command;
+use crate::engines;
 use crate::format;
 use crate::route::{self, Link};
 use crate::session::{self, Mode, Phase, Session};
 
+/// What the next form starts with: a command line, and the engine to run it on (`None`:
+/// automatic).
+struct Prefill {
+    line: String,
+    engine: Option<String>,
+}
+
 thread_local! {
-    /// A command line for the next form ("Run again", "Run this image").
-    static PREFILL: RefCell<Option<String>> = const { RefCell::new(None) };
+    /// The next form's start ("Run again", "Run this image").
+    static PREFILL: RefCell<Option<Prefill>> = const { RefCell::new(None) };
 }
 
 /// Opens the run form filled with `line`.
 pub fn open_with(line: String) {
-    PREFILL.with(|p| *p.borrow_mut() = Some(line));
+    open_with_on(line, None);
+}
+
+/// Opens the run form filled with `line`, on `engine` (`None`: automatic), e.g. where the
+/// image to run already is.
+pub fn open_with_on(line: String, engine: Option<String>) {
+    PREFILL.with(|p| *p.borrow_mut() = Some(Prefill { line, engine }));
     route::navigate("/");
 }
 
@@ -167,6 +181,9 @@ fn RunForm() -> impl IntoView {
     let submitting: RwSignal<Option<Session>> = RwSignal::new(None);
     let submit_error = RwSignal::new(None::<SubmitError>);
     let copied = RwSignal::new(false);
+    // The engine to run on, by name; empty: the gateway places the run.
+    let engine = RwSignal::new(String::new());
+    let choices = engine_choices(engine);
 
     let set_line = move |text: String| {
         if let Ok(args) = command::run_args(&text)
@@ -177,8 +194,9 @@ fn RunForm() -> impl IntoView {
         }
         line.set(text);
     };
-    if let Some(text) = PREFILL.with(|p| p.borrow_mut().take()) {
-        set_line(text);
+    if let Some(prefill) = PREFILL.with(|p| p.borrow_mut().take()) {
+        set_line(prefill.line);
+        engine.set(prefill.engine.unwrap_or_default());
     }
 
     // A field changed: rewrite the command line from the fields.
@@ -201,6 +219,9 @@ fn RunForm() -> impl IntoView {
             return;
         }
         let s = spec.get_untracked();
+        // Only a choice the picker offered: with one engine there is nothing to choose.
+        let on = Some(engine.get_untracked())
+            .filter(|e| !e.is_empty() && choices.with_untracked(|c| c.len() > 1));
         submit_error.set(None);
         submitting.set(Some(Session::start(
             args,
@@ -208,6 +229,7 @@ fn RunForm() -> impl IntoView {
                 tty: s.tty,
                 interactive: s.interactive,
             },
+            on,
         )));
     };
 
@@ -291,6 +313,7 @@ fn RunForm() -> impl IntoView {
                                 .into_any(),
                             }}
                         </p>
+                        <EnginePicker choices=choices value=engine/>
                         <div class="actions">
                             <button
                                 type="button"
@@ -349,6 +372,71 @@ fn RunForm() -> impl IntoView {
                 </fieldset>
             </form>
         </section>
+    }
+}
+
+/// The engines a run can be sent to (`/api/engines`, asked when the form opens). A chosen
+/// engine the gateway does not list (any more) goes back to automatic.
+fn engine_choices(chosen: RwSignal<String>) -> RwSignal<Vec<EngineView>> {
+    let choices = RwSignal::new(Vec::<EngineView>::new());
+    leptos::task::spawn_local(async move {
+        if let Ok(list) = api::get::<Vec<EngineView>>("/api/engines").await {
+            engines::learn_views(&list);
+            // The form may be gone by now.
+            let name = chosen.try_get_untracked().unwrap_or_default();
+            if !name.is_empty() && !list.iter().any(|e| e.name == name) {
+                chosen.set(String::new());
+            }
+            choices.set(list);
+        }
+    });
+    choices
+}
+
+/// "Automatic" (the gateway places the run) or one engine by name, each saying when it would
+/// not take the run now; not shown with a single engine.
+#[component]
+fn EnginePicker(choices: RwSignal<Vec<EngineView>>, value: RwSignal<String>) -> impl IntoView {
+    move || {
+        let list = choices.get();
+        (list.len() > 1).then(|| {
+            let options = list
+                .into_iter()
+                .map(|e| {
+                    let mut text = e.name.clone();
+                    if !e.labels.is_empty() {
+                        let labels: Vec<String> =
+                            e.labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
+                        text += &format!(" ({})", labels.join(", "));
+                    }
+                    if !e.reachable {
+                        text += " · unreachable";
+                    } else if e.max_runs.is_some_and(|max| e.runs >= u64::from(max)) {
+                        text += " · full";
+                    }
+                    let name = e.name.clone();
+                    view! {
+                        <option value=e.name prop:selected=move || value.get() == name>{text}</option>
+                    }
+                })
+                .collect_view();
+            view! {
+                <div class="engine-picker">
+                    <label for="run-engine">"Engine"</label>
+                    <select
+                        id="run-engine"
+                        data-testid="run-engine"
+                        title="Where the container runs; Automatic lets Berth choose"
+                        on:change=move |e| value.set(event_target_value(&e))
+                    >
+                        <option value="" prop:selected=move || value.get().is_empty()>
+                            "Automatic"
+                        </option>
+                        {options}
+                    </select>
+                </div>
+            }
+        })
     }
 }
 

@@ -8,6 +8,7 @@ use berth_shared::wire::RunInfo;
 use leptos::prelude::*;
 
 use crate::api;
+use crate::engines;
 use crate::format;
 use crate::pages::run::open_with;
 use crate::route::Link;
@@ -143,6 +144,15 @@ fn StatusBar(session: Session, now: RwSignal<f64>) -> impl IntoView {
             }
         }
     };
+    // The engine it runs on, when there are several it could be on.
+    let engine = {
+        let info = info.clone();
+        move || {
+            engines::several()
+                .then(|| info.get().map(|i| engines::of_run(&i.engine)))
+                .flatten()
+        }
+    };
     let meta = move || {
         info.get().map(|i| {
             let container = i
@@ -167,6 +177,12 @@ fn StatusBar(session: Session, now: RwSignal<f64>) -> impl IntoView {
                     </span>
                 }
             }}
+            {move || engine().map(|name| view! {
+                <span class="run-engine" data-testid="run-engine">
+                    <span class="muted">"on "</span>
+                    {engines::chip(name)}
+                </span>
+            })}
             <span class="meta muted">{meta}</span>
             {move || (link.get() == LinkState::Reconnecting && !matches!(session.phase.get(), Phase::Connecting)).then(|| view! {
                 <span class="reconnecting" role="status">"connection lost · reconnecting…"</span>

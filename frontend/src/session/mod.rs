@@ -172,8 +172,9 @@ impl Session {
         s
     }
 
-    /// Starts `docker run <args>` on `/api/runs/ws`.
-    pub fn start(args: Vec<String>, mode: Mode) -> Session {
+    /// Starts `docker run <args>` on `/api/runs/ws`, on `engine` (`None`: where the gateway
+    /// places it).
+    pub fn start(args: Vec<String>, mode: Mode, engine: Option<String>) -> Session {
         let s = Session::new(mode);
         let (cols, rows) = LAST_SIZE.with(|l| *l.borrow());
         s.inner.state.borrow_mut().sent_size = Some((cols, rows));
@@ -181,6 +182,7 @@ impl Session {
             argv: Some(args),
             cols: Some(cols),
             rows: Some(rows),
+            engine,
             ..Default::default()
         })));
         s.connect("/api/runs/ws".into());
