@@ -137,15 +137,7 @@ pub fn gateway() -> SocketAddr {
 
 /// Runs the official docker CLI; returns (success, stdout, stderr).
 pub fn docker(args: &[&str]) -> (bool, String, String) {
-    let out = Command::new("docker")
-        .args(args)
-        .output()
-        .expect("docker CLI runs");
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    docker_on(DOCKER_HOST, args)
 }
 
 /// Runs the official docker CLI against the engine at `host` (`docker -H host …`); returns
@@ -162,6 +154,23 @@ pub fn docker_on(host: &str, args: &[&str]) -> (bool, String, String) {
         String::from_utf8_lossy(&out.stdout).into_owned(),
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
+}
+
+/// The message of an API error answer (`{"error":{"message"}}`), or "".
+pub fn error_message(body: &Value) -> String {
+    body["error"]["message"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
+}
+
+/// Asserts a policy denial (403) naming `rule`.
+pub fn assert_rule(code: u16, body: &Value, rule: &str) {
+    assert_eq!(code, 403, "{body}");
+    assert!(
+        error_message(body).contains(&format!("`{rule}`")),
+        "rule {rule}: {body}"
+    );
 }
 
 /// A name no other test uses.

@@ -11,9 +11,9 @@ use berth_server::Config;
 use berth_tests::team::{self, Team};
 use berth_tests::testbed::{SecondEngine, kill_second_engine};
 use berth_tests::{
-    Client, DOCKER_HOST, FIXTURE, SECOND_DOCKER_HOST, StoppableGateway, containers_of_run_on,
-    docker_on, http_as, json_of, poll_exit, poll_json, run_id_of, status_and_json, status_of,
-    text_of, unique,
+    Client, DOCKER_HOST, FIXTURE, SECOND_DOCKER_HOST, StoppableGateway, assert_rule,
+    containers_of_run_on, docker_on, error_message, http_as, json_of, poll_exit, poll_json,
+    run_id_of, status_and_json, status_of, text_of, unique,
 };
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
@@ -162,22 +162,6 @@ async fn exited(team: &Team, run_id: &str) -> Value {
     let path = format!("/api/runs/{run_id}");
     let req = || http_as(&team.admin).get(team.url(&path));
     poll_exit(req, 300, Duration::from_millis(100)).await
-}
-
-fn message(body: &Value) -> String {
-    body["error"]["message"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string()
-}
-
-/// A policy denial naming `rule`.
-fn assert_rule(code: u16, body: &Value, rule: &str) {
-    assert_eq!(code, 403, "{body}");
-    assert!(
-        message(body).contains(&format!("`{rule}`")),
-        "rule {rule}: {body}"
-    );
 }
 
 /// What a WebSocket client saw: the events as JSON, and the output (both streams).
@@ -505,7 +489,7 @@ async fn engine_labels_confine_placement() {
         let body = sleeper(json!({"engine_labels": labels}));
         let (code, refused) = team.create(&team.admin, body).await;
         assert_eq!(code, 503, "{labels}: {refused}");
-        assert!(!message(&refused).is_empty(), "{refused}");
+        assert!(!error_message(&refused).is_empty(), "{refused}");
     }
 
     clean_up(&team, &runs).await;
@@ -537,7 +521,7 @@ async fn full_engines_are_skipped_then_refused() {
     // Both full: refused, naming the engines it considered; nothing was created.
     let (code, refused) = team.create(&team.admin, sleeper(json!({}))).await;
     assert_eq!(code, 503, "{refused}");
-    let said = message(&refused);
+    let said = error_message(&refused);
     assert!(said.contains("one") && said.contains("two"), "{refused}");
     let (code, refused) = team
         .create(
@@ -843,7 +827,7 @@ async fn a_name_on_both_engines_needs_the_engine() {
     let (code, body) = status_and_json(admin.get(team.url(&base))).await;
     assert_eq!(code, 409, "{body}");
     assert!(
-        message(&body).contains("engine"),
+        error_message(&body).contains("engine"),
         "asks for the engine: {body}"
     );
     let logs = format!("{base}/logs");
@@ -1270,7 +1254,7 @@ async fn an_engine_that_dies_mid_run_ends_its_runs_and_is_avoided() {
     eprintln!("a run naming two: {code} {refused} in {took:?}");
     assert_eq!(code, 502, "{refused} in {took:?}");
     assert!(
-        message(&refused).contains("two"),
+        error_message(&refused).contains("two"),
         "names the engine: {refused} in {took:?}"
     );
     assert!(

@@ -8,7 +8,9 @@ use std::time::Duration;
 
 use berth_shared::wire::{ClientMessage, RunRequest, ServerEvent};
 use berth_tests::team::Team;
-use berth_tests::{Client, FIXTURE, docker, http_as, run_id_of, status_of, unique};
+use berth_tests::{
+    Client, FIXTURE, assert_rule, docker, error_message, http_as, run_id_of, status_of, unique,
+};
 use serde_json::{Value, json};
 
 /// Host directories of the policy: one read-only, one writable (the same for every test).
@@ -70,21 +72,6 @@ impl Crew {
     async fn post(&self, token: &str, path: &str) -> u16 {
         status_of(http_as(token).post(self.team.url(path))).await
     }
-}
-
-fn message(body: &Value) -> String {
-    body["error"]["message"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string()
-}
-
-fn assert_rule(code: u16, body: &Value, rule: &str) {
-    assert_eq!(code, 403, "{body}");
-    assert!(
-        message(body).contains(&format!("`{rule}`")),
-        "rule {rule}: {body}"
-    );
 }
 
 /// Finding 1: an operator may not use a teammate admin's container — not its volumes, not
@@ -325,7 +312,7 @@ async fn attaching_counts_against_runs_per_minute() {
     assert_eq!(status_of(http_as(&team.alice).post(&attach)).await, 201);
     let (code, body) = berth_tests::status_and_json(http_as(&team.alice).post(&attach)).await;
     assert_eq!(code, 429, "{body}");
-    assert!(message(&body).contains("runs in a minute"), "{body}");
+    assert!(error_message(&body).contains("runs in a minute"), "{body}");
     docker(&["rm", "-f", &container]);
     team.remove_all_runs().await;
 }
@@ -461,7 +448,7 @@ async fn device_throttles_are_no_host_path_oracle() {
                 .create_only(&team.alice, &[flag, &value, FIXTURE, "true"])
                 .await;
             assert_rule(code, &body, "devices");
-            message(&body).replace(path, "PATH")
+            error_message(&body).replace(path, "PATH")
         };
         let existing = answers("/dev/../etc/shadow").await;
         let missing = answers("/dev/../etc/no-such-file").await;
@@ -515,7 +502,7 @@ async fn name_conflicts_keep_the_other_containers_id() {
         .create_only(&team.alice, &["--name", &name, FIXTURE, "true"])
         .await;
     assert_eq!(code, 409, "{body}");
-    let said = message(&body);
+    let said = error_message(&body);
     assert!(said.contains("already in use"), "{said}");
     assert!(!said.contains(&hidden[..12]), "{said}");
     // The run's record, which her team can read, says no more.
@@ -526,7 +513,7 @@ async fn name_conflicts_keep_the_other_containers_id() {
         .create_only(&team.root, &["--name", &name, FIXTURE, "true"])
         .await;
     assert_eq!(code, 409);
-    assert!(message(&body).contains(&hidden[..12]), "{body}");
+    assert!(error_message(&body).contains(&hidden[..12]), "{body}");
     team.remove_all_runs().await;
 }
 
