@@ -45,15 +45,7 @@ impl Team {
         config.policy = Some(policy_file);
         let data_dir = config.data_dir.clone();
         let addr = spawn_gateway(config);
-        let mut team = Team {
-            addr,
-            data_dir,
-            admin: ADMIN.into(),
-            alice: String::new(),
-            bob: String::new(),
-            vic: String::new(),
-            root: String::new(),
-        };
+        let mut team = Team::admin_only(addr, data_dir);
         team.alice = team.user("alice", "operator", "red").await;
         team.bob = team.user("bob", "operator", "blue").await;
         team.vic = team.user("vic", "viewer", "red").await;

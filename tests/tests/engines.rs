@@ -742,15 +742,16 @@ async fn listings_merge_both_engines_and_filter_by_engine() {
         &["--name", &unique("engines-list"), FIXTURE, "true"],
     );
 
-    let list = |query: &'static str| {
+    // A listing as the admin: `/api/containers…` or `/api/images…`.
+    let listing = |path: String| {
         let team = &team;
         async move {
-            let path = format!("/api/containers{query}");
             let (code, list) = status_and_json(http_as(&team.admin).get(team.url(&path))).await;
             assert_eq!(code, 200, "{path}: {list}");
             list.as_array().cloned().unwrap_or_default()
         }
     };
+    let list = |query: &'static str| listing(format!("/api/containers{query}"));
     let engine_of = |list: &[Value], id: &str| {
         list.iter()
             .find(|c| c["Id"] == id)
@@ -774,15 +775,7 @@ async fn listings_merge_both_engines_and_filter_by_engine() {
     assert!(only_one.iter().all(|c| c["engine"] == "one"));
 
     // Images: the fixture is on both, each entry says where.
-    let images = |query: &'static str| {
-        let team = &team;
-        async move {
-            let path = format!("/api/images{query}");
-            let (code, list) = status_and_json(http_as(&team.admin).get(team.url(&path))).await;
-            assert_eq!(code, 200, "{path}: {list}");
-            list.as_array().cloned().unwrap_or_default()
-        }
-    };
+    let images = |query: &'static str| listing(format!("/api/images{query}"));
     let fixture_on = |list: &[Value], engine: &str| {
         list.iter().any(|i| {
             i["engine"] == engine
