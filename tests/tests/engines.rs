@@ -546,6 +546,53 @@ async fn full_engines_are_skipped_then_refused() {
     clean_up(&team, &runs).await;
 }
 
+/// An operator's limits count every engine's runs, and the run-time limit stops and removes a
+/// container on the engine it runs on: two runs in progress on engine two (one detached) leave
+/// alice no room on engine one nor anywhere placement could put her; past the deadline both
+/// containers are gone from engine two, and she may run again.
+#[tokio::test]
+async fn limits_hold_on_the_second_engine() {
+    let _turn = TURN.lock().await;
+    let policy = policy(None)
+        .replace("max_concurrent_runs = 20", "max_concurrent_runs = 2")
+        .replace("max_run_seconds = 120", "max_run_seconds = 3");
+    let team = gateway_with(&engines_toml([None, None]), &policy, &["one", "two"]).await;
+    let detached = sleeper(json!({"engine": "two"}));
+    let attached = json!({"argv": [FIXTURE, "sleep", "60"], "engine": "two"});
+    let (first, _) = placed(&team, &team.alice, detached).await;
+    let (second, _) = placed(&team, &team.alice, attached).await;
+    let containers: Vec<String> = [&first, &second]
+        .iter()
+        .flat_map(|run_id| containers_of_run_on(SECOND_DOCKER_HOST, run_id))
+        .collect();
+    assert_eq!(containers.len(), 2, "{containers:?}");
+
+    let (code, body) = team
+        .create(&team.alice, sleeper(json!({"engine": "one"})))
+        .await;
+    assert_eq!(code, 429, "runs on engine two count on engine one: {body}");
+    let (code, body) = team.create(&team.alice, sleeper(json!({}))).await;
+    assert_eq!(code, 429, "and for placement: {body}");
+    // Past the 3 s deadline and the 10 s stop grace `sleep` ignores, both are gone from two.
+    let gone = |id: &String| !docker_on(SECOND_DOCKER_HOST, &["inspect", id]).0;
+    let since = Instant::now();
+    while !containers.iter().all(gone) && since.elapsed() < Duration::from_secs(40) {
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    assert!(
+        containers.iter().all(gone),
+        "removed from engine two at the deadline"
+    );
+    for run_id in [&first, &second] {
+        let info = exited(&team, run_id).await;
+        assert_eq!(info["engine"], "two", "{info}");
+    }
+    let info = exited(&team, &second).await;
+    assert!(said(&info, "error").contains("maximum run time"), "{info}");
+    let (run_id, _) = placed(&team, &team.alice, sleeper(json!({"engine": "one"}))).await;
+    clean_up(&team, &[first, second, run_id]).await;
+}
+
 #[tokio::test]
 async fn the_policy_gives_operators_only_their_engines() {
     let _turn = TURN.lock().await;
