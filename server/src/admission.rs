@@ -13,13 +13,14 @@ use std::time::Duration;
 
 use berth_shared::models::MountType;
 use berth_shared::plan::{self, Plan};
-use berth_shared::wire::RunRequest;
+use berth_shared::wire::{Role, RunRequest};
 use berth_shared::{Owner, RunLabels, argv, spec::RunSpec};
 use tokio::sync::OwnedMutexGuard;
 
 use crate::app::AppState;
 use crate::audit::{Action, Outcome};
 use crate::auth::Principal;
+use crate::demo::StoredTemplate;
 use crate::engine::{Engine, EngineError, VolumeCreate};
 use crate::engines::Member;
 use crate::policy::{Denial, ExistingVolume, Facts, Lookups, MayNotRun, RolePolicy};
@@ -58,6 +59,30 @@ pub struct Admitted {
     /// Held until the run is registered, so that runs of a role with a concurrency limit are
     /// counted one after the other (two at once would both see room for one).
     _turn: Option<OwnedMutexGuard<()>>,
+}
+
+/// A plan that passed the rules on the engine it was placed on.
+struct Checked {
+    engine: Arc<Member>,
+    defaults: crate::policy::Defaults,
+    volumes: HashMap<String, ExistingVolume>,
+}
+
+impl Checked {
+    /// Fills in the policy's defaults and creates the named volumes the plan mounts that do
+    /// not exist yet, labelled as `owner`'s.
+    async fn apply(
+        self,
+        plan: &mut Plan,
+        owner: &Owner,
+        rules: &RolePolicy,
+    ) -> Result<(), Refusal> {
+        self.defaults.apply(plan);
+        if rules.checks_requests() {
+            create_volumes(&self.engine.engine, plan, &self.volumes, owner).await?;
+        }
+        Ok(())
+    }
 }
 
 impl AppState {
@@ -145,6 +170,23 @@ impl AppState {
     ) -> Result<(Arc<Member>, Owner, Option<u64>, Option<OwnedMutexGuard<()>>), Refusal> {
         let rules = self.policy.for_role(user.role);
         rules.allows_running(user.role)?;
+        let checked = self.check_plan(user, rules, req, plan).await?;
+        let turn = self.check_limits(user, rules).await?;
+        let owner = user.owner(self.checked_under(rules));
+        let engine = Arc::clone(&checked.engine);
+        checked.apply(plan, &owner, rules).await?;
+        Ok((engine, owner, rules.max_run_seconds(), turn))
+    }
+
+    /// Places the run and checks its plan against `rules` on that engine: what passed, with
+    /// the defaults and volumes still to apply ([`Checked::apply`]).
+    async fn check_plan(
+        &self,
+        user: &Principal,
+        rules: &RolePolicy,
+        req: &RunRequest,
+        plan: &Plan,
+    ) -> Result<Checked, Refusal> {
         let member = self.place(rules, req)?;
         let engine = &member.engine;
         let policy = self.checked_under(rules);
@@ -160,13 +202,67 @@ impl AppState {
             volumes: &volumes,
         };
         let defaults = rules.check(plan, &facts)?;
-        let turn = self.check_limits(user, rules).await?;
-        defaults.apply(plan);
-        let owner = user.owner(policy);
-        if rules.checks_requests() {
-            create_volumes(engine, plan, &volumes, &owner).await?;
+        Ok(Checked {
+            engine: member,
+            defaults,
+            volumes,
+        })
+    }
+
+    /// A demo session's run of `template` for `owner` (a visitor, or the warm pool): checked
+    /// against the `[guest]` rules when the template is public, as the admin who defined it
+    /// otherwise. `create` false only checks (a template being defined): nothing is created.
+    pub async fn admit_template(
+        &self,
+        template: &StoredTemplate,
+        owner: &Owner,
+        create: bool,
+    ) -> Result<Admitted, Refusal> {
+        let req = template.run_request();
+        let (mut plan, argv) = plan_for(&req)?;
+        if plan.name.is_some() {
+            return Err(Refusal::Invalid(
+                "a template cannot name its containers (--name): every session has its own".into(),
+            ));
         }
-        Ok((member, owner, rules.max_run_seconds(), turn))
+        let role = if template.is_public() {
+            Role::Guest
+        } else {
+            Role::Admin
+        };
+        let rules = self.policy.for_role(role);
+        if template.is_public() && !rules.checks_requests() {
+            return Err(Refusal::Invalid(
+                "no template can be public without a [guest] table in the policy file \
+                 (docs/POLICY.md)"
+                    .into(),
+            ));
+        }
+        let visitor = Principal {
+            user_id: owner.user_id.clone(),
+            username: owner.username.clone(),
+            role,
+            team: owner.team.clone(),
+            via: crate::auth::Via::Guest,
+            remote: String::new(),
+        };
+        let checked = self.check_plan(&visitor, rules, &req, &plan).await?;
+        let owner = Owner {
+            policy: self.checked_under(rules).map(String::from),
+            ..owner.clone()
+        };
+        let engine = Arc::clone(&checked.engine);
+        if create {
+            checked.apply(&mut plan, &owner, rules).await?;
+        }
+        Ok(Admitted {
+            plan,
+            engine,
+            argv,
+            owner,
+            deadline: None,
+            _turn: None,
+        })
     }
 
     /// The engine a run goes to: the one it names, or the least busy of those it may use

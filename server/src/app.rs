@@ -1,5 +1,5 @@
-//! The gateway's state and start-up: the engines, the runs, the store, identities, the policy
-//! and the limits every request shares.
+//! The gateway's state and start-up: the engines, the runs, the demo sessions, the store,
+//! identities, the policy and the limits every request shares.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -7,6 +7,7 @@ use std::sync::Arc;
 use crate::StartError;
 use crate::auth::{Auth, RateLimiter};
 use crate::config::Config;
+use crate::demo::Demo;
 use crate::engines::Engines;
 use crate::policy::Policy;
 use crate::run::Runs;
@@ -16,6 +17,8 @@ use crate::store::Store;
 pub struct AppState {
     pub engines: Arc<Engines>,
     pub runs: Arc<Runs>,
+    /// Demo templates, their sessions and pools.
+    pub demo: Arc<Demo>,
     pub store: Store,
     pub auth: Arc<Auth>,
     pub policy: Arc<Policy>,
@@ -63,7 +66,7 @@ impl AppState {
         }
         runs.sweep_deadlines();
         runs.follow_returns();
-        Ok(AppState {
+        let state = AppState {
             auth: Arc::new(Auth::new(
                 store.clone(),
                 admin_token,
@@ -75,11 +78,15 @@ impl AppState {
                 .is_some_and(|o| o.starts_with("https://")),
             runs,
             engines,
+            demo: Arc::new(Demo::new(store.clone(), config.guest_sessions_per_ip)),
             store,
             policy: Arc::new(policy),
             limits: Arc::new(RateLimiter::default()),
             admission: Arc::default(),
-        })
+        };
+        state.restore_demo().await;
+        state.schedule_demo();
+        Ok(state)
     }
 }
 

@@ -24,6 +24,12 @@ pub enum Action {
     ContainerKill,
     ContainerRemove,
     ContainerAttach,
+    TemplateCreate,
+    TemplateUpdate,
+    TemplateDelete,
+    SessionStart,
+    SessionExtend,
+    SessionEnd,
 }
 
 impl Action {
@@ -44,6 +50,12 @@ impl Action {
             Action::ContainerKill => "container.kill",
             Action::ContainerRemove => "container.remove",
             Action::ContainerAttach => "container.attach",
+            Action::TemplateCreate => "template.create",
+            Action::TemplateUpdate => "template.update",
+            Action::TemplateDelete => "template.delete",
+            Action::SessionStart => "session.start",
+            Action::SessionExtend => "session.extend",
+            Action::SessionEnd => "session.end",
         }
     }
 }
@@ -86,7 +98,7 @@ impl AppState {
             .await;
     }
 
-    async fn append_audit(
+    pub(crate) async fn append_audit(
         &self,
         actor: &str,
         action: Action,

@@ -33,6 +33,9 @@ pub enum Via {
     AdminToken,
     ApiToken,
     Session,
+    /// A demo visitor without an account (the `berth_guest` cookie), or a session's run
+    /// checked on a visitor's behalf.
+    Guest,
 }
 
 /// An authenticated requester.
@@ -73,6 +76,7 @@ impl Principal {
         match self.role {
             Role::Admin => true,
             Role::Viewer => false,
+            Role::Guest => self.is(owner),
             Role::Operator => self.is(owner) || (self.in_team_of(owner) && checked(owner, policy)),
         }
     }
@@ -242,6 +246,24 @@ impl Auth {
         Ok(principal(user, Via::ApiToken, remote))
     }
 
+    /// The guest a request's `berth_guest` cookie names, if it has one: the cookie is a random
+    /// secret, the guest's id a digest of it. Requests that change something or open a
+    /// WebSocket must come from Berth's own origin, as for sessions.
+    pub fn guest(
+        &self,
+        method: &Method,
+        headers: &HeaderMap,
+        remote: String,
+    ) -> Result<Option<Principal>, AuthError> {
+        let Some(secret) = cookie(headers, GUEST_COOKIE).filter(|s| is_guest_secret(s)) else {
+            return Ok(None);
+        };
+        if headers.contains_key(header::UPGRADE) || !matches!(*method, Method::GET | Method::HEAD) {
+            self.check_origin(headers)?;
+        }
+        Ok(Some(guest_principal(secret, remote)))
+    }
+
     fn check_origin(&self, headers: &HeaderMap) -> Result<(), AuthError> {
         let Some(origin) = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) else {
             // Browsers always send Origin on these requests; other clients are not CSRF victims.
@@ -323,6 +345,33 @@ impl Auth {
         };
         self.store.create_token(row.clone()).await?;
         Ok((row, format!("{API_TOKEN_PREFIX}{id}_{secret}")))
+    }
+}
+
+/// The cookie of a demo visitor without an account.
+pub const GUEST_COOKIE: &str = "berth_guest";
+/// How long a guest identity lasts in the browser.
+pub const GUEST_SECONDS: i64 = 24 * 3600;
+
+/// A guest cookie's value: 64 hex digits (what [`random_secret`] makes).
+fn is_guest_secret(s: &str) -> bool {
+    s.len() == 64 && s.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+/// The guest a cookie secret stands for: `guest-` and a digest of the secret, so that neither
+/// the id nor the name (both in records and the audit log) gives the cookie away.
+pub fn guest_principal(secret: &str, remote: String) -> Principal {
+    let digest: String = sha256(secret.as_bytes())[..8]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    Principal {
+        user_id: format!("guest-{digest}"),
+        username: format!("guest-{}", &digest[..8]),
+        role: Role::Guest,
+        team: String::new(),
+        via: Via::Guest,
+        remote,
     }
 }
 

@@ -86,6 +86,15 @@ pub struct Config {
         value_parser = clap::value_parser!(u32).range(1..)
     )]
     pub max_connections_per_address: u32,
+
+    /// Demo sessions (running or queued, across templates) one client address may hold.
+    #[arg(
+        long,
+        env = "BERTH_GUEST_SESSIONS_PER_IP",
+        default_value_t = 3,
+        value_parser = clap::value_parser!(u32).range(1..)
+    )]
+    pub guest_sessions_per_ip: u32,
 }
 
 /// DOCKER_TLS_VERIFY as the docker CLI reads it: set and not empty.
@@ -120,6 +129,7 @@ impl Config {
             policy: None,
             public_origin: None,
             max_connections_per_address: 256,
+            guest_sessions_per_ip: 3,
         }
     }
 }

@@ -153,8 +153,8 @@ pub struct Engines {
     members: Vec<Arc<Member>>,
 }
 
-/// Engine names: short, lowercase, safe in labels and URLs.
-fn valid_name(name: &str) -> bool {
+/// Engine (and demo template) names: short, lowercase, safe in labels and URLs.
+pub fn valid_name(name: &str) -> bool {
     (1..=32).contains(&name.len())
         && name
             .bytes()

@@ -6,7 +6,8 @@
 //!   limits), `policy` (pure rules on a create request);
 //! - `run` (the run sequence, each run's journal, restore after a restart);
 //! - `app` (the state every request shares, and start-up), `audit`, `admission` (whether a
-//!   run may go ahead, and as whose);
+//!   run may go ahead, and as whose), `demo` (templates, sessions, pools: runs on visitors'
+//!   behalf);
 //! - `api` (HTTP and WebSocket handlers, access checks, errors), `serve` (the connection
 //!   loop).
 //!
@@ -18,6 +19,7 @@ pub mod app;
 pub mod audit;
 pub mod auth;
 pub mod config;
+pub mod demo;
 pub mod engine;
 pub mod engines;
 pub mod policy;

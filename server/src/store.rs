@@ -12,6 +12,8 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::time::unix_now;
 
+mod demo;
+
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("database: {0}")]
@@ -82,6 +84,21 @@ const MIGRATIONS: &[&str] = &[
     // A run's events, which its record is the fold of: a restart replays them.
     r#"
     ALTER TABLE runs ADD COLUMN events TEXT;
+"#,
+    // Demo environments: templates, and the sessions opened on them (each a JSON document).
+    r#"
+    CREATE TABLE templates (
+        name TEXT PRIMARY KEY,
+        body TEXT NOT NULL
+    );
+    CREATE TABLE demo_sessions (
+        id       TEXT PRIMARY KEY,
+        template TEXT NOT NULL,
+        ended    INTEGER NOT NULL,
+        created  INTEGER NOT NULL,
+        body     TEXT NOT NULL
+    );
+    CREATE INDEX demo_sessions_live ON demo_sessions (ended, created);
 "#,
 ];
 

@@ -8,6 +8,12 @@ pub fn rfc3339_now() -> String {
     humantime::format_rfc3339_millis(SystemTime::now()).to_string()
 }
 
+/// A time in Unix seconds as RFC 3339 (UTC, whole seconds).
+pub fn rfc3339_at(unix: i64) -> String {
+    let at = UNIX_EPOCH + std::time::Duration::from_secs(unix.max(0) as u64);
+    humantime::format_rfc3339_seconds(at).to_string()
+}
+
 /// Now in Unix seconds.
 pub fn unix_now() -> i64 {
     SystemTime::now()

@@ -70,7 +70,8 @@ impl RunInfo {
             | ServerEvent::Detached { .. }
             | ServerEvent::Gap { .. }
             | ServerEvent::Warning { .. }
-            | ServerEvent::ResumeRefused { .. } => {}
+            | ServerEvent::ResumeRefused { .. }
+            | ServerEvent::Expiring { .. } => {}
         }
     }
 }

@@ -6,6 +6,7 @@
 
 mod audit;
 mod containers;
+mod demo;
 mod engines;
 mod error;
 mod events;
@@ -16,6 +17,10 @@ mod users;
 
 pub use audit::AuditEntry;
 pub use containers::AttachedRun;
+pub use demo::{
+    EndedReason, Extended, PoolStatus, SessionCounts, SessionInfo, SessionRequest, SessionState,
+    Template, TemplateAccess, TemplateRequest,
+};
 pub use engines::{EngineState, EngineView, OnEngine};
 pub use error::{ApiError, ApiErrorBody};
 pub use events::{ClientMessage, PullProgress, STREAM_STDERR, STREAM_STDOUT, ServerEvent};

@@ -7,6 +7,7 @@ use berth_shared::wire::{ApiError as Body, ApiErrorBody};
 
 use crate::admission::Refusal;
 use crate::auth::AuthError;
+use crate::demo::{SessionError, TemplateError};
 use crate::engine::EngineError;
 use crate::policy::Denial;
 use crate::run::{ActionError, Failure};
@@ -39,6 +40,47 @@ pub enum ApiError {
     /// A run that failed before its command ran.
     #[error("{}", .0.message)]
     RunFailed(Failure),
+    /// 409 naming the visitor's session on the template.
+    #[error("{message}")]
+    SessionExists { message: String, session_id: String },
+    /// 503 with `Retry-After`: a demo queue is full.
+    #[error("{0}")]
+    QueueFull(String),
+}
+
+impl From<SessionError> for ApiError {
+    fn from(e: SessionError) -> ApiError {
+        let message = e.to_string();
+        match e {
+            SessionError::NoTemplate(_) | SessionError::NoSession(_) => ApiError::NotFound(message),
+            SessionError::Exists(session_id) => ApiError::SessionExists {
+                message,
+                session_id,
+            },
+            SessionError::PerAddress(_) => ApiError::TooManyRequests(message),
+            SessionError::QueueFull(_) => ApiError::QueueFull(message),
+            SessionError::NotRunning(_) | SessionError::AtCap(_) => ApiError::Conflict(message),
+            SessionError::Refused(r) => r.into(),
+            SessionError::Failed(f) => ApiError::RunFailed(f),
+        }
+    }
+}
+
+impl From<TemplateError> for ApiError {
+    fn from(e: TemplateError) -> ApiError {
+        let message = e.to_string();
+        match e {
+            TemplateError::Invalid(_) | TemplateError::Pull { .. } => ApiError::BadRequest(message),
+            // A template the policy refuses is a bad template, not a forbidden admin.
+            TemplateError::Refused(Refusal::Denied(_) | Refusal::MayNotRun(_)) => {
+                ApiError::BadRequest(message)
+            }
+            TemplateError::Refused(r) => r.into(),
+            TemplateError::Exists(_) => ApiError::Conflict(message),
+            TemplateError::NotFound(_) => ApiError::NotFound(message),
+            TemplateError::Store(e) => ApiError::Store(e),
+        }
+    }
 }
 
 impl From<Refusal> for ApiError {
@@ -76,7 +118,7 @@ impl ApiError {
         match self {
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
-            ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::Conflict(_) | ApiError::SessionExists { .. } => StatusCode::CONFLICT,
             ApiError::Auth(AuthError::Store(_)) | ApiError::Store(_) => {
                 StatusCode::INTERNAL_SERVER_ERROR
             }
@@ -84,7 +126,7 @@ impl ApiError {
             ApiError::Auth(_) => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden(_) | ApiError::Denied(_) => StatusCode::FORBIDDEN,
             ApiError::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
-            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Unavailable(_) | ApiError::QueueFull(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Engine(EngineError::Daemon { status, .. }) => daemon_status(Some(*status)),
             ApiError::Engine(_) => StatusCode::BAD_GATEWAY,
             ApiError::RunFailed(f) if f.unreachable => StatusCode::BAD_GATEWAY,
@@ -114,13 +156,25 @@ impl IntoResponse for ApiError {
             ApiError::RunFailed(f) => Some(f.code),
             _ => None,
         };
+        let session_id = match &self {
+            ApiError::SessionExists { session_id, .. } => Some(session_id.clone()),
+            _ => None,
+        };
         let body = Body {
             error: ApiErrorBody {
                 code: status.as_u16(),
                 message: self.message(),
                 exit_code,
+                session_id,
             },
         };
-        (status, Json(body)).into_response()
+        let mut resp = (status, Json(body)).into_response();
+        if let ApiError::QueueFull(_) = self {
+            resp.headers_mut().insert(
+                axum::http::header::RETRY_AFTER,
+                axum::http::HeaderValue::from_static("30"),
+            );
+        }
+        resp
     }
 }

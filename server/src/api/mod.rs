@@ -3,6 +3,7 @@
 mod access;
 mod auth;
 mod containers;
+mod demo;
 mod error;
 mod health;
 mod request;
@@ -62,6 +63,23 @@ pub fn router(state: AppState, config: &Config) -> Router {
             post(containers::attach_container),
         )
         .route("/images", get(containers::list_images))
+        .route(
+            "/templates",
+            post(demo::create_template).get(demo::list_templates),
+        )
+        .route(
+            "/templates/{name}",
+            get(demo::get_template)
+                .put(demo::put_template)
+                .delete(demo::delete_template),
+        )
+        .route("/templates/{name}/sessions", post(demo::open_session))
+        .route("/sessions", get(demo::list_sessions))
+        .route(
+            "/sessions/{id}",
+            get(demo::get_session).delete(demo::delete_session),
+        )
+        .route("/sessions/{id}/extend", post(demo::extend_session))
         .fallback(health::no_such_route)
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .with_state(state);

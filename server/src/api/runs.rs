@@ -9,6 +9,7 @@ use axum::response::{IntoResponse, Response};
 use berth_shared::wire::{RunCreated, RunInfo, RunRequest, RunState};
 
 use super::access::{actionable_run, visible_run};
+use super::auth::UserOrGuest;
 use super::request::{KillQuery, StopQuery, audited, checked_signal, json_body, query};
 use super::{Action, ApiError, AppState, Outcome};
 use crate::auth::Principal;
@@ -65,7 +66,7 @@ pub async fn list_runs(State(app): State<AppState>, user: Principal) -> Json<Vec
 
 pub async fn get_run(
     State(app): State<AppState>,
-    user: Principal,
+    UserOrGuest(user): UserOrGuest,
     Path(id): Path<String>,
 ) -> ApiResult<Json<RunInfo>> {
     Ok(Json(visible_run(&app, &user, &id).await?.info()))
@@ -75,7 +76,7 @@ pub async fn get_run(
 /// says how many bytes before it were no longer retained.
 pub async fn run_output(
     State(app): State<AppState>,
-    user: Principal,
+    UserOrGuest(user): UserOrGuest,
     Path(id): Path<String>,
 ) -> ApiResult<Response> {
     let run = visible_run(&app, &user, &id).await?;

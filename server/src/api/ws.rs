@@ -16,6 +16,7 @@ use futures_util::{SinkExt, StreamExt};
 use tokio::sync::mpsc;
 
 use super::access::{acts_on, visible_run};
+use super::auth::UserOrGuest;
 use super::request::valid_signal;
 use super::{Action, AppState, Outcome};
 use crate::auth::Principal;
@@ -43,8 +44,10 @@ pub async fn run(user: Principal, ws: WebSocketUpgrade, State(app): State<AppSta
         .on_upgrade(move |socket| start_and_follow(socket, app, user))
 }
 
+/// Open to guests: a demo session's terminal is its run, and its visitor types into it whatever
+/// their role.
 pub async fn watch(
-    user: Principal,
+    UserOrGuest(user): UserOrGuest,
     ws: WebSocketUpgrade,
     State(app): State<AppState>,
     Path(id): Path<String>,
@@ -53,7 +56,8 @@ pub async fn watch(
         Ok(run) => run,
         Err(e) => return e.into_response(),
     };
-    let may_input = acts_on(&app, &user, &run.owner());
+    let may_input =
+        acts_on(&app, &user, &run.owner()) || app.demo.is_visitor_of_run(&run.id, &user.user_id);
     ws.max_message_size(MAX_CLIENT_MESSAGE)
         .on_upgrade(move |socket| watch_and_follow(socket, run, may_input))
 }
@@ -194,6 +198,8 @@ async fn follow(
     primary: bool,
     may_input: bool,
 ) {
+    // A demo session with a client is not idle.
+    let _watching = run.watching();
     let (control_tx, mut control) = mpsc::channel(16);
     let reader = tokio::spawn(read_client(stream, run.clone(), control_tx, may_input));
     let mut follower = run.journal.follow(cursor, primary);

@@ -287,6 +287,18 @@ impl Engine {
     /// A named volume's driver and driver options (`GET /volumes/{name}`): what the run policy
     /// needs to know before a run mounts it. Only these two fields are read, so a daemon's
     /// other fields (`Status`, `UsageData`, … which vary across versions) cannot break it.
+    /// Whether the engine has the image (`GET /images/{name}/json`): a 404 error when not.
+    pub async fn inspect_image(&self, name: &str) -> Result<()> {
+        self.call(
+            Method::GET,
+            &format!("/images/{}/json", segment(name)),
+            &[],
+            None,
+        )
+        .await?;
+        Ok(())
+    }
+
     pub async fn inspect_volume(&self, name: &str) -> Result<VolumeDriver> {
         let path = format!("/volumes/{}", segment(name));
         read_json(self.call(Method::GET, &path, &[], None).await?).await

@@ -102,6 +102,9 @@ pub struct Policy {
     admin: RolePolicy,
     operator: RolePolicy,
     viewer: RolePolicy,
+    /// Visitors of public demo templates: their sessions' create bodies are checked against it,
+    /// and without it no template can be public.
+    guest: RolePolicy,
     /// Identifies these rules (a digest of the file): on the containers and volumes of the
     /// runs checked under them, so that only those count as a requester's own.
     digest: Option<String>,
@@ -119,12 +122,19 @@ impl Policy {
             },
             None => RolePolicy::nothing(),
         };
+        let guest = match file.guest {
+            Some(table) => RolePolicy {
+                access: Access::Rules(Box::new(guest_rules(table)?)),
+            },
+            None => RolePolicy::nothing(),
+        };
         let digest = crate::auth::sha256(text.as_bytes())[..16]
             .iter()
             .map(|b| format!("{b:02x}"))
             .collect();
         Ok(Policy {
             operator,
+            guest,
             digest: Some(digest),
             ..Policy::deny_all()
         })
@@ -146,6 +156,7 @@ impl Policy {
             },
             operator: RolePolicy::nothing(),
             viewer: RolePolicy::nothing(),
+            guest: RolePolicy::nothing(),
             digest: None,
         }
     }
@@ -162,6 +173,7 @@ impl Policy {
             Role::Admin => &self.admin,
             Role::Operator => &self.operator,
             Role::Viewer => &self.viewer,
+            Role::Guest => &self.guest,
         }
     }
 }
@@ -269,6 +281,32 @@ impl RolePolicy {
 #[serde(deny_unknown_fields)]
 struct PolicyFile {
     operator: Option<RulesFile>,
+    /// Read as a table first: its defaults differ from `[operator]`'s (see [`guest_rules`]).
+    guest: Option<toml::Table>,
+}
+
+/// The `[guest]` table: the keys of `[operator]`, with `allowed_networks` only `none` unless
+/// it says otherwise, and memory, CPU and pids maxima required, since a public template hands a
+/// shell to anyone.
+fn guest_rules(mut table: toml::Table) -> Result<Rules, PolicyError> {
+    table
+        .entry("allowed_networks")
+        .or_insert_with(|| toml::Value::Array(vec!["none".into()]));
+    let file =
+        RulesFile::deserialize(table).map_err(|e| PolicyError::Toml(format!("in [guest]: {e}")))?;
+    for (key, missing) in [
+        ("max_memory", file.max_memory.is_none()),
+        ("max_cpus", file.max_cpus.is_none()),
+        ("max_pids", file.max_pids.is_none()),
+    ] {
+        if missing {
+            return Err(PolicyError::Invalid(format!(
+                "[guest] needs {key}: guests get a shell on the engine, so their memory, CPUs \
+                 and processes are always limited"
+            )));
+        }
+    }
+    file.validate()
 }
 
 /// A role's table as written. Everything absent is denied, or unlimited for the counters and

@@ -1073,3 +1073,54 @@ fn policy_load_reads_a_file() {
     let err = Policy::load(&path).unwrap_err();
     assert!(matches!(err, PolicyError::Io { .. }), "{err}");
 }
+
+#[test]
+fn policy_guest_table_needs_limits_and_allows_no_network_by_default() {
+    let guest = r#"
+[guest]
+allowed_images = ["berth-fixture:*"]
+max_memory = "64m"
+max_cpus = 0.5
+max_pids = 64
+"#;
+    let p = Policy::from_toml(guest).unwrap();
+    assert!(p.for_role(Role::Guest).checks_requests());
+    assert!(
+        !p.for_role(Role::Operator).may_run(),
+        "[guest] gives operators nothing"
+    );
+    let mut plan = argv_plan(&["--network", "none", "berth-fixture:latest", "sh"]);
+    check_as(&p, Role::Guest, &mut plan).unwrap();
+    let limits = plan.body.host_config.as_ref().unwrap();
+    assert_eq!(
+        limits.memory,
+        Some(64 * 1024 * 1024),
+        "the maximum is the default"
+    );
+    assert_eq!(limits.pids_limit, Some(64));
+    // Without --network the request asks for the default network, which guests lack.
+    let mut plan = argv_plan(&["berth-fixture:latest", "sh"]);
+    assert_eq!(
+        check_as(&p, Role::Guest, &mut plan).unwrap_err().rule,
+        "networks"
+    );
+    let mut plan = argv_plan(&["--network", "none", "--privileged", "berth-fixture:latest"]);
+    assert_eq!(
+        check_as(&p, Role::Guest, &mut plan).unwrap_err().rule,
+        "privileged"
+    );
+
+    for key in ["max_memory", "max_cpus", "max_pids"] {
+        let without: String = guest
+            .lines()
+            .filter(|l| !l.starts_with(key))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        let e = Policy::from_toml(&without).unwrap_err().to_string();
+        assert!(e.contains(key), "{e}");
+    }
+    let e = Policy::from_toml("[guest]\nbogus = 1\n")
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("bogus"), "{e}");
+}

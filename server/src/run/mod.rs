@@ -8,7 +8,7 @@ mod sequence_tests;
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use berth_shared::models::ContainerInspectResponse;
 use berth_shared::plan::Plan;
@@ -57,6 +57,24 @@ pub struct Run {
     /// Every event the run recorded, with when: what its record is the fold of, kept with it
     /// in the store so that a restart replays them.
     recorded: Mutex<Vec<Recorded>>,
+    /// Its clients now, and when it last had one or took input (a demo session's idleness).
+    presence: Mutex<Presence>,
+}
+
+struct Presence {
+    watchers: usize,
+    last: Instant,
+}
+
+/// A client following a run, for as long as it lives.
+pub struct Watching<'a>(&'a Run);
+
+impl Drop for Watching<'_> {
+    fn drop(&mut self) {
+        let mut presence = self.0.presence.lock().expect("run lock");
+        presence.watchers -= 1;
+        presence.last = Instant::now();
+    }
 }
 
 impl Run {
@@ -112,6 +130,10 @@ impl Run {
             failure: Mutex::new(None),
             ended: AtomicBool::new(false),
             recorded: Mutex::default(),
+            presence: Mutex::new(Presence {
+                watchers: 0,
+                last: Instant::now(),
+            }),
         };
         (run, inputs)
     }
@@ -184,7 +206,55 @@ impl Run {
 
     /// Queues input for the container; waits while the queue is full.
     pub async fn send_input(&self, input: Input) -> bool {
+        self.presence.lock().expect("run lock").last = Instant::now();
         self.input.send(input).await.is_ok()
+    }
+
+    /// Counts as activity now (a warm demo container given to its visitor).
+    pub fn touch(&self) {
+        self.presence.lock().expect("run lock").last = Instant::now();
+    }
+
+    /// Counts a client as following the run until the guard is dropped.
+    pub fn watching(&self) -> Watching<'_> {
+        self.presence.lock().expect("run lock").watchers += 1;
+        Watching(self)
+    }
+
+    /// How long the run has had no client and no input (zero while a client follows it).
+    pub fn idle_for(&self) -> Duration {
+        let presence = self.presence.lock().expect("run lock");
+        match presence.watchers {
+            0 => presence.last.elapsed(),
+            _ => Duration::ZERO,
+        }
+    }
+
+    /// Gives the run to another owner (a warm demo container taken by a visitor); the record in
+    /// the store follows.
+    pub async fn set_owner(&self, owner: &Owner, store: &Store) {
+        {
+            let mut info = self.info.lock().expect("run lock");
+            info.owner = owner.username.clone();
+            info.team = owner.team.clone();
+            info.owner_id = owner.user_id.clone();
+            info.policy = owner.policy.clone();
+        }
+        persist(store, self).await;
+    }
+
+    /// Removes the run's container at once (killed if it runs, with its anonymous volumes),
+    /// whatever its `--rm`; one already gone is fine. The run records its end as the engine
+    /// reports it.
+    pub async fn remove_container(&self) -> Result<(), EngineError> {
+        self.journal.release_primary();
+        match self.container_id() {
+            Some(id) => match self.engine.remove(&id, true).await {
+                Err(e) if e.status() == Some(404) => Ok(()),
+                other => other,
+            },
+            None => Ok(()),
+        }
     }
 
     /// Waits until the run has started (or was created, with `start: false`), or has ended.

@@ -16,4 +16,7 @@ pub struct ApiErrorBody {
     /// For a failed run: the exit status `docker run` would have given (125, 126, 127).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub exit_code: Option<i32>,
+    /// A demo visitor's session that stands in the way (409 on opening a second one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session_id: Option<String>,
 }

@@ -82,6 +82,10 @@ pub enum ServerEvent {
     ResumeRefused {
         produced: u64,
     },
+    /// A demo session's run ends at `at` (RFC 3339), a minute from now unless extended.
+    Expiring {
+        at: String,
+    },
 }
 
 impl ServerEvent {

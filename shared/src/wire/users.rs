@@ -13,9 +13,13 @@ pub enum Role {
     Operator,
     /// Watches their team's runs; no input, no actions.
     Viewer,
+    /// A visitor of a public demo template, without an account: its own sessions and their
+    /// runs, nothing else. Never a user's role (not in [`Role::ALL`]).
+    Guest,
 }
 
 impl Role {
+    /// The roles users have.
     pub const ALL: [Role; 3] = [Role::Admin, Role::Operator, Role::Viewer];
 
     pub fn as_str(self) -> &'static str {
@@ -23,10 +27,11 @@ impl Role {
             Role::Admin => "admin",
             Role::Operator => "operator",
             Role::Viewer => "viewer",
+            Role::Guest => "guest",
         }
     }
 
-    /// The role named `name` as the wire spells it (`admin`, `operator`, `viewer`).
+    /// The users' role named `name` as the wire spells it (`admin`, `operator`, `viewer`).
     pub fn parse(name: &str) -> Option<Role> {
         Role::ALL.into_iter().find(|r| r.as_str() == name)
     }
