@@ -69,8 +69,21 @@ pub struct Health {
     pub api_version: Option<String>,
     pub os: Option<String>,
     pub arch: Option<String>,
+    /// `docker`, or `podman` for Podman's Docker-compatible API (told by its `/version`).
+    pub kind: Option<String>,
     pub containers_running: u64,
     pub error: Option<String>,
+}
+
+/// What kind of engine a `/version` answer comes from: Podman names a "Podman Engine"
+/// component.
+fn kind_of(version: &berth_shared::models::SystemVersion) -> &'static str {
+    let podman = version
+        .components
+        .iter()
+        .flatten()
+        .any(|c| c.name.starts_with("Podman"));
+    if podman { "podman" } else { "docker" }
 }
 
 /// One engine of the fleet.
@@ -115,6 +128,7 @@ impl Member {
         let health = match looked {
             Ok(Ok((ping, version, running))) => Health {
                 reachable: true,
+                kind: Some(kind_of(&version).into()),
                 version: version.version,
                 api_version: Some(ping.api_version),
                 os: version.os,

@@ -711,6 +711,7 @@ async fn engines_report_their_status_and_hosts_only_to_admins() {
             assert_eq!(e["api_version"], version("{{.Server.APIVersion}}"), "{e}");
             assert_eq!(e["os"], version("{{.Server.Os}}"), "{e}");
             assert_eq!(e["arch"], version("{{.Server.Arch}}"), "{e}");
+            assert_eq!(e["kind"], "docker", "{e}");
             assert_eq!(e["labels"], json!({"zone": zone}), "{e}");
             assert!(e["max_runs"].is_null(), "{e}");
             assert!(e["containers_running"].is_u64(), "{e}");

@@ -53,6 +53,7 @@ pub async fn engines(State(app): State<AppState>, user: Principal) -> Json<Vec<E
             api_version: health.api_version,
             os: health.os,
             arch: health.arch,
+            kind: health.kind,
             labels: m.labels.clone(),
             max_runs: m.max_runs,
             runs: app.runs.on_engine(&m.name) as u64,

@@ -16,6 +16,9 @@ pub struct EngineView {
     pub api_version: Option<String>,
     pub os: Option<String>,
     pub arch: Option<String>,
+    /// `docker`, or `podman` (its Docker-compatible API), once it has answered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
     pub labels: BTreeMap<String, String>,
     pub max_runs: Option<u32>,
     /// Berth runs in progress on it.
