@@ -133,7 +133,7 @@ impl AppState {
         user: &Principal,
         container: &str,
     ) -> Result<(Owner, Option<OwnedMutexGuard<()>>), Refusal> {
-        let rules = self.policy.for_role(user.role);
+        let rules = self.policy.for_user(user.role, &user.team);
         let result = match rules.allows_running(user.role) {
             Ok(()) => self.check_limits(user, rules).await,
             Err(e) => Err(e.into()),
@@ -168,7 +168,7 @@ impl AppState {
         req: &RunRequest,
         plan: &mut Plan,
     ) -> Result<(Arc<Member>, Owner, Option<u64>, Option<OwnedMutexGuard<()>>), Refusal> {
-        let rules = self.policy.for_role(user.role);
+        let rules = self.policy.for_user(user.role, &user.team);
         rules.allows_running(user.role)?;
         let checked = self.check_plan(user, rules, req, plan).await?;
         let turn = self.check_limits(user, rules).await?;

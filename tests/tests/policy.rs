@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use berth_tests::team::Team;
-use berth_tests::{FIXTURE, docker, http_as, poll_exit, run_id_of};
+use berth_tests::{FIXTURE, assert_rule, docker, http_as, poll_exit, run_id_of};
 use serde_json::{Value, json};
 
 const POLICY: &str = include_str!("../fixtures/policy.toml");
@@ -273,4 +273,50 @@ async fn existing_volumes_are_mounted_only_as_the_policy_allows() {
     }
     team.remove_all_runs().await;
     docker(&["volume", "rm", &plain, &with_options]);
+}
+
+/// `[team.red]` replaces `[operator]` for red's operators (alice), and only for them: what it
+/// allows red, blue (bob, under `[operator]`) may not run, and the reverse; as argv and as
+/// spec; `GET /api/me` says what each may do; viewers of red still run nothing.
+#[tokio::test]
+async fn team_tables_allow_and_deny_per_team() {
+    let policy = format!(
+        "{POLICY}\n[team.red]\nallowed_images = [\"berth-fixture:*\"]\nallowed_networks = [\"none\"]\nmax_run_seconds = 60\n"
+    );
+    let policy = policy.replacen(
+        "allowed_images = [",
+        "allowed_images = [\"127.0.0.1:5000/blue/*\", ",
+        1,
+    );
+    let team = Team::new(&policy).await;
+    let as_argv =
+        |network: &str| json!({"argv": ["--network", network, FIXTURE, "true"], "start": false});
+    let as_spec = |network: &str| json!({"spec": {"image": FIXTURE, "command": ["true"], "network": [network]}, "start": false});
+    for body in [as_argv("none"), as_spec("none")] {
+        let (code, created) = team.create(&team.alice, body.clone()).await;
+        assert_eq!(
+            code, 201,
+            "red may run the fixture without a network: {body} {created}"
+        );
+    }
+    for body in [as_argv("default"), as_spec("default")] {
+        let (code, refused) = team.create(&team.alice, body.clone()).await;
+        assert_rule(code, &refused, "networks");
+    }
+    let blue_image =
+        json!({"argv": ["--network", "none", "127.0.0.1:5000/blue/app", "true"], "start": false});
+    let (code, refused) = team.create(&team.alice, blue_image.clone()).await;
+    assert_rule(code, &refused, "image-allowlist");
+    // Bob is blue: [operator] as it was, which has no `none`-only rule but its own images.
+    let (code, created) = team.create(&team.bob, as_argv("default")).await;
+    assert_eq!(code, 201, "{created}");
+    for who in [&team.alice, &team.bob] {
+        let me = team.get_json(who, "/api/me").await;
+        assert_eq!(me["may_run"], true, "{me}");
+    }
+    let me = team.get_json(&team.vic, "/api/me").await;
+    assert_eq!(me["may_run"], false, "{me}");
+    let (code, _) = team.create(&team.vic, as_argv("none")).await;
+    assert_eq!(code, 403);
+    team.remove_all_runs().await;
 }

@@ -27,7 +27,7 @@ fn me_of(p: &Principal, app: &AppState) -> Me {
         username: p.username.clone(),
         role: p.role,
         team: p.team.clone(),
-        may_run: app.policy.for_role(p.role).may_run(),
+        may_run: app.policy.for_user(p.role, &p.team).may_run(),
     }
 }
 

@@ -105,6 +105,8 @@ pub struct Policy {
     /// Visitors of public demo templates: their sessions' create bodies are checked against it,
     /// and without it no template can be public.
     guest: RolePolicy,
+    /// `[team.NAME]`: the rules of that team's operators instead of `[operator]`'s.
+    teams: HashMap<String, RolePolicy>,
     /// Identifies these rules (a digest of the file): on the containers and volumes of the
     /// runs checked under them, so that only those count as a requester's own.
     digest: Option<String>,
@@ -128,6 +130,24 @@ impl Policy {
             },
             None => RolePolicy::nothing(),
         };
+        let mut teams = HashMap::new();
+        for (name, rules) in file.team.unwrap_or_default() {
+            if !crate::auth::valid_name(&name) {
+                return Err(PolicyError::Invalid(format!(
+                    "[team.{name}]: team names are 1-32 of a-z 0-9 . _ -"
+                )));
+            }
+            let rules = rules.validate().map_err(|e| match e {
+                PolicyError::Invalid(m) => PolicyError::Invalid(format!("[team.{name}]: {m}")),
+                other => other,
+            })?;
+            teams.insert(
+                name,
+                RolePolicy {
+                    access: Access::Rules(Box::new(rules)),
+                },
+            );
+        }
         let digest = crate::auth::sha256(text.as_bytes())[..16]
             .iter()
             .map(|b| format!("{b:02x}"))
@@ -135,6 +155,7 @@ impl Policy {
         Ok(Policy {
             operator,
             guest,
+            teams,
             digest: Some(digest),
             ..Policy::deny_all()
         })
@@ -157,6 +178,7 @@ impl Policy {
             operator: RolePolicy::nothing(),
             viewer: RolePolicy::nothing(),
             guest: RolePolicy::nothing(),
+            teams: HashMap::new(),
             digest: None,
         }
     }
@@ -165,6 +187,15 @@ impl Policy {
     /// check anything (no policy file).
     pub fn digest(&self) -> Option<&str> {
         self.digest.as_deref()
+    }
+
+    /// The rules for a user of `role` in `team`: an operator's team table if there is one,
+    /// else their role's.
+    pub fn for_user(&self, role: Role, team: &str) -> &RolePolicy {
+        match (role, self.teams.get(team)) {
+            (Role::Operator, Some(rules)) => rules,
+            _ => self.for_role(role),
+        }
     }
 
     /// The rules for a role (admins: no restriction at all).
@@ -283,6 +314,8 @@ struct PolicyFile {
     operator: Option<RulesFile>,
     /// Read as a table first: its defaults differ from `[operator]`'s (see [`guest_rules`]).
     guest: Option<toml::Table>,
+    /// `[team.NAME]` tables.
+    team: Option<HashMap<String, RulesFile>>,
 }
 
 /// The `[guest]` table: the keys of `[operator]`, with `allowed_networks` only `none` unless

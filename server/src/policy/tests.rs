@@ -1124,3 +1124,68 @@ max_pids = 64
         .to_string();
     assert!(e.contains("bogus"), "{e}");
 }
+
+#[test]
+fn policy_team_tables_replace_the_operator_table_for_their_operators() {
+    let p = Policy::from_toml(
+        r#"
+[operator]
+allowed_images = ["berth-fixture:*"]
+
+[team.red]
+allowed_images = ["127.0.0.1:5000/red/*"]
+allow_published_ports = true
+"#,
+    )
+    .unwrap();
+    let allowed = |role: Role, team: &str, args: &[&str]| {
+        let plan = argv_plan(args);
+        let own = mine();
+        let volumes = existing_volumes();
+        let facts = Facts {
+            role,
+            own_containers: &own,
+            volumes: &volumes,
+        };
+        p.for_user(role, team).check(&plan, &facts).map(|_| ())
+    };
+    let red = ["-p", "8080:80", "127.0.0.1:5000/red/app"];
+    assert_eq!(allowed(Role::Operator, "red", &red), Ok(()));
+    assert_eq!(
+        allowed(Role::Operator, "blue", &red).unwrap_err().rule,
+        "image-allowlist"
+    );
+    assert_eq!(
+        allowed(Role::Operator, "red", &["berth-fixture:latest"])
+            .unwrap_err()
+            .rule,
+        "image-allowlist",
+        "a team's table replaces [operator], it does not add to it"
+    );
+    assert!(allowed(Role::Operator, "", &["berth-fixture:latest"]).is_ok());
+    assert!(!p.for_user(Role::Viewer, "red").may_run());
+    assert!(
+        p.for_user(Role::Admin, "red")
+            .check(
+                &argv_plan(&["--privileged", "x"]),
+                &Facts {
+                    role: Role::Admin,
+                    own_containers: &mine(),
+                    volumes: &existing_volumes(),
+                }
+            )
+            .is_ok()
+    );
+
+    for bad in [
+        "[team.red]\nbogus = true\n",
+        "[team.Red]\n",
+        "[teams.red]\n",
+    ] {
+        assert!(Policy::from_toml(bad).is_err(), "{bad}");
+    }
+    // Only operators without a table of their team's fall back to [operator].
+    let only_team = Policy::from_toml("[team.red]\nallowed_images = [\"x\"]\n").unwrap();
+    assert!(only_team.for_user(Role::Operator, "red").may_run());
+    assert!(!only_team.for_user(Role::Operator, "blue").may_run());
+}
