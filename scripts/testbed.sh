@@ -15,6 +15,10 @@
 #             to the registry as 127.0.0.1:5000/berth/busybox:latest; and
 #             127.0.0.1:5000/berth/pullable:latest, the same rootfs plus a marker file (so a layer
 #             of its own), only in the registry: pulling it downloads a layer.
+#   private   a second docker-registry on 127.0.0.1:5001 with htpasswd authentication (users
+#             red-puller and everyone-puller, bcrypt entries by htpasswd -B), holding
+#             127.0.0.1:5001/private/app:latest; its log ($BERTH_TESTBED_DIR/registry-private.log)
+#             names the user of every request.
 #   tools     socat and openssl, with which server/tests/remote_engine.rs exposes the engine's
 #             socket on loopback TCP, plain and with TLS (certificates it makes itself).
 #
@@ -27,6 +31,10 @@ REGISTRY=127.0.0.1:5000
 FIXTURE=berth-fixture:latest
 PUSHED=$REGISTRY/berth/busybox:latest
 PULLABLE=$REGISTRY/berth/pullable:latest
+# A registry with htpasswd authentication, and its private image; the tests' credentials.
+PRIVATE_REGISTRY=127.0.0.1:5001
+PRIVATE=$PRIVATE_REGISTRY/private/app:latest
+PRIVATE_USERS=("red-puller:red-registry-pass" "everyone-puller:everyone-registry-pass")
 
 log() { printf 'testbed: %s\n' "$*" >&2; }
 
@@ -37,6 +45,7 @@ command -v docker-registry >/dev/null || need_debs+=(docker-registry)
 command -v curl >/dev/null || need_debs+=(curl)
 command -v socat >/dev/null || need_debs+=(socat)
 command -v openssl >/dev/null || need_debs+=(openssl)
+command -v htpasswd >/dev/null || need_debs+=(apache2-utils)
 if [ ${#need_debs[@]} -gt 0 ]; then
   log "installing ${need_debs[*]}"
   export DEBIAN_FRONTEND=noninteractive
@@ -174,6 +183,39 @@ YML
   registry_up || { tail -n 30 "$STATE_DIR/registry.log" >&2; log "registry did not come up"; exit 1; }
 fi
 
+private_up() { curl -sS --max-time 2 -o /dev/null -w '%{http_code}' "http://$PRIVATE_REGISTRY/v2/" 2>/dev/null | grep -q 401; }
+if private_up; then
+  log "reusing the private registry on $PRIVATE_REGISTRY"
+else
+  log "starting docker-registry with htpasswd on $PRIVATE_REGISTRY"
+  : >"$STATE_DIR/htpasswd"
+  for entry in "${PRIVATE_USERS[@]}"; do
+    htpasswd -Bbn "${entry%%:*}" "${entry#*:}" | sed '/^$/d' >>"$STATE_DIR/htpasswd"
+  done
+  cat >"$STATE_DIR/registry-private.yml" <<YML
+version: 0.1
+log:
+  # Debug: its lines name the user of each request (auth.user.name).
+  level: debug
+  formatter: text
+storage:
+  filesystem:
+    rootdirectory: $STATE_DIR/registry-private
+  delete:
+    enabled: true
+auth:
+  htpasswd:
+    realm: berth-testbed
+    path: $STATE_DIR/htpasswd
+http:
+  addr: $PRIVATE_REGISTRY
+YML
+  # Its log is the tests' witness of which credential each pull used.
+  nohup docker-registry serve "$STATE_DIR/registry-private.yml" >>"$STATE_DIR/registry-private.log" 2>&1 &
+  for _ in $(seq 1 60); do private_up && break; sleep 0.5; done
+  private_up || { tail -n 30 "$STATE_DIR/registry-private.log" >&2; log "private registry did not come up"; exit 1; }
+fi
+
 make_rootfs() {
   local rootfs=$1
   mkdir -p "$rootfs/bin" "$rootfs/tmp" "$rootfs/etc" "$rootfs/root"
@@ -227,4 +269,20 @@ if ! in_registry berth/pullable; then
   # Tests pull it themselves: no local copy, so its layer is downloaded.
   docker rmi "$PULLABLE" >/dev/null
 fi
-log "ready: engines $SOCK and $SOCK_2, registry $REGISTRY, images $FIXTURE, $PUSHED, $PULLABLE"
+private_has() {
+  local user=${PRIVATE_USERS[1]%%:*} pass=${PRIVATE_USERS[1]#*:}
+  curl -fsS --max-time 5 -u "$user:$pass" "http://$PRIVATE_REGISTRY/v2/private/app/manifests/latest" \
+    -H 'Accept: application/vnd.docker.distribution.manifest.v2+json' >/dev/null 2>&1
+}
+if ! private_has; then
+  log "pushing $PRIVATE"
+  # A login of its own: the host's docker configuration keeps no testbed credential.
+  login_dir=$(mktemp -d)
+  user=${PRIVATE_USERS[1]%%:*}
+  printf '%s' "${PRIVATE_USERS[1]#*:}" | DOCKER_CONFIG=$login_dir docker login -u "$user" --password-stdin "$PRIVATE_REGISTRY" >/dev/null 2>&1
+  import_image "$SOCK" "$PRIVATE" "private"
+  DOCKER_CONFIG=$login_dir docker push "$PRIVATE" >/dev/null
+  docker rmi "$PRIVATE" >/dev/null
+  rm -rf "$login_dir"
+fi
+log "ready: engines $SOCK and $SOCK_2, registries $REGISTRY and $PRIVATE_REGISTRY (htpasswd), images $FIXTURE, $PUSHED, $PULLABLE, $PRIVATE"

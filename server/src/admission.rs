@@ -56,6 +56,9 @@ pub struct Admitted {
     pub argv: Vec<String>,
     pub owner: Owner,
     pub deadline: Option<i64>,
+    /// `X-Registry-Auth` for its pulls: the owner's team's credential for the image's
+    /// registry, else a global one.
+    pub registry_auth: Option<String>,
     /// Held until the run is registered, so that runs of a role with a concurrency limit are
     /// counted one after the other (two at once would both see room for one).
     _turn: Option<OwnedMutexGuard<()>>,
@@ -91,6 +94,7 @@ impl AppState {
         let (mut plan, argv) = plan_for(req)?;
         match self.admit_plan(user, req, &mut plan).await {
             Ok((engine, owner, max_seconds, turn)) => Ok(Admitted {
+                registry_auth: self.registry_auth(&plan, &user.team, user.is_admin())?,
                 plan,
                 engine,
                 argv,
@@ -122,7 +126,23 @@ impl AppState {
             &admitted.owner,
             admitted.deadline,
             &admitted.engine,
+            admitted.registry_auth,
         )
+    }
+
+    /// The credential a run of `plan` by a user in `team` pulls with (see `registries`).
+    pub fn registry_auth(
+        &self,
+        plan: &Plan,
+        team: &str,
+        admin: bool,
+    ) -> Result<Option<String>, Refusal> {
+        let berth_shared::reference::ImageSpec::Named(image) = &plan.image else {
+            return Ok(None);
+        };
+        self.registries
+            .auth_for(&image.domain, team, admin)
+            .map_err(|e| Refusal::Invalid(e.to_string()))
     }
 
     /// Whether `user` may attach to a container (`docker attach`): an attach is a run of
@@ -256,6 +276,7 @@ impl AppState {
             checked.apply(&mut plan, &owner, rules).await?;
         }
         Ok(Admitted {
+            registry_auth: self.registry_auth(&plan, &owner.team, false)?,
             plan,
             engine,
             argv,

@@ -10,6 +10,7 @@ use crate::config::Config;
 use crate::demo::Demo;
 use crate::engines::Engines;
 use crate::policy::Policy;
+use crate::registries::{Registries, SecretKey};
 use crate::run::Runs;
 use crate::store::Store;
 
@@ -19,6 +20,8 @@ pub struct AppState {
     pub runs: Arc<Runs>,
     /// Demo templates, their sessions and pools.
     pub demo: Arc<Demo>,
+    /// Credentials for private registries.
+    pub registries: Arc<Registries>,
     pub store: Store,
     pub auth: Arc<Auth>,
     pub policy: Arc<Policy>,
@@ -39,6 +42,10 @@ impl AppState {
         std::fs::create_dir_all(&config.data_dir)
             .map_err(|e| StartError::DataDir(config.data_dir.clone(), e))?;
         let store = Store::open(&config.data_dir.join("berth.db"))?;
+        let key = SecretKey::load(config.secret_key.as_deref(), &config.data_dir)
+            .map_err(StartError::SecretKey)?;
+        let registries =
+            Registries::load(store.clone(), key, config.use_host_docker_config).await?;
         let policy = match &config.policy {
             Some(path) => Policy::load(path)?,
             None => {
@@ -79,6 +86,7 @@ impl AppState {
             runs,
             engines,
             demo: Arc::new(Demo::new(store.clone(), config.guest_sessions_per_ip)),
+            registries: Arc::new(registries),
             store,
             policy: Arc::new(policy),
             limits: Arc::new(RateLimiter::default()),

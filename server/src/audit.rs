@@ -30,6 +30,8 @@ pub enum Action {
     SessionStart,
     SessionExtend,
     SessionEnd,
+    RegistryCreate,
+    RegistryDelete,
 }
 
 impl Action {
@@ -56,6 +58,8 @@ impl Action {
             Action::SessionStart => "session.start",
             Action::SessionExtend => "session.extend",
             Action::SessionEnd => "session.end",
+            Action::RegistryCreate => "registry.create",
+            Action::RegistryDelete => "registry.delete",
         }
     }
 }

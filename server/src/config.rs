@@ -95,6 +95,16 @@ pub struct Config {
         value_parser = clap::value_parser!(u32).range(1..)
     )]
     pub guest_sessions_per_ip: u32,
+
+    /// The key stored registry passwords are sealed with: 64 hex digits. Without it, one is
+    /// generated once into `<data-dir>/secret.key`.
+    #[arg(long, env = "BERTH_SECRET_KEY", hide_env_values = true)]
+    pub secret_key: Option<String>,
+
+    /// Admins' pulls may use the gateway host's docker CLI credentials (`~/.docker/config.json`
+    /// or `$DOCKER_CONFIG`) when no stored credential matches; nobody else's ever do.
+    #[arg(long, env = "BERTH_USE_HOST_DOCKER_CONFIG", value_parser = non_empty, default_value = "", hide_default_value = true, num_args = 0..=1, default_missing_value = "1")]
+    pub use_host_docker_config: bool,
 }
 
 /// DOCKER_TLS_VERIFY as the docker CLI reads it: set and not empty.
@@ -130,6 +140,8 @@ impl Config {
             public_origin: None,
             max_connections_per_address: 256,
             guest_sessions_per_ip: 3,
+            secret_key: None,
+            use_host_docker_config: false,
         }
     }
 }

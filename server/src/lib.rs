@@ -3,7 +3,7 @@
 //! Layers, lowest first; each uses only those before it in this list (and `config`, the
 //! settings read at start):
 //! - `time`, `store` (SQLite), `engine` (the Engine API client), `auth` (identities, sign-in
-//!   limits), `policy` (pure rules on a create request);
+//!   limits), `policy` (pure rules on a create request), `registries` (pull credentials);
 //! - `run` (the run sequence, each run's journal, restore after a restart);
 //! - `app` (the state every request shares, and start-up), `audit`, `admission` (whether a
 //!   run may go ahead, and as whose), `demo` (templates, sessions, pools: runs on visitors'
@@ -23,6 +23,7 @@ pub mod demo;
 pub mod engine;
 pub mod engines;
 pub mod policy;
+pub mod registries;
 pub mod run;
 pub mod serve;
 pub mod store;
@@ -44,6 +45,8 @@ pub enum StartError {
     Store(#[from] store::StoreError),
     #[error(transparent)]
     Policy(#[from] policy::PolicyError),
+    #[error("secret key: {0}")]
+    SecretKey(String),
     #[error("data directory {0}: {1}")]
     DataDir(std::path::PathBuf, std::io::Error),
     #[error("cannot listen on {0}: {1}")]

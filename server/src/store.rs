@@ -13,6 +13,9 @@ use rusqlite::{Connection, OptionalExtension, params};
 use crate::time::unix_now;
 
 mod demo;
+mod registries;
+
+pub use registries::RegistryRow;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -99,6 +102,17 @@ const MIGRATIONS: &[&str] = &[
         body     TEXT NOT NULL
     );
     CREATE INDEX demo_sessions_live ON demo_sessions (ended, created);
+"#,
+    // Registry credentials: the password sealed (ChaCha20-Poly1305, nonce first).
+    r#"
+    CREATE TABLE registries (
+        id         TEXT PRIMARY KEY,
+        server     TEXT NOT NULL,
+        username   TEXT NOT NULL,
+        team       TEXT,
+        sealed     BLOB NOT NULL,
+        created_at TEXT NOT NULL
+    );
 "#,
 ];
 

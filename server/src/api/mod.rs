@@ -6,6 +6,7 @@ mod containers;
 mod demo;
 mod error;
 mod health;
+mod registries;
 mod request;
 mod runs;
 mod users;
@@ -63,6 +64,11 @@ pub fn router(state: AppState, config: &Config) -> Router {
             post(containers::attach_container),
         )
         .route("/images", get(containers::list_images))
+        .route(
+            "/registries",
+            post(registries::create_registry).get(registries::list_registries),
+        )
+        .route("/registries/{id}", delete(registries::delete_registry))
         .route(
             "/templates",
             post(demo::create_template).get(demo::list_templates),

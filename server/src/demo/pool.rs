@@ -68,9 +68,7 @@ impl AppState {
             .await
         {
             Ok(a) => {
-                let run = self
-                    .runs
-                    .launch(a.plan, a.argv, true, &a.owner, None, &a.engine);
+                let run = self.launch(a, true);
                 match run.launched().await.state {
                     RunState::Running => Ok(run),
                     _ => {

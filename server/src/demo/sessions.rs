@@ -178,9 +178,7 @@ impl AppState {
                 run
             }
             None => match self.admit_template(&template, &visitor, true).await {
-                Ok(a) => self
-                    .runs
-                    .launch(a.plan, a.argv, true, &a.owner, None, &a.engine),
+                Ok(a) => self.launch(a, true),
                 Err(e) => {
                     self.end_session(id, EndedReason::Engine).await;
                     return Err(e.into());

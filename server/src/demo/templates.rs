@@ -174,7 +174,12 @@ impl AppState {
                 };
                 let platform = admitted.plan.platform.as_deref();
                 let mut progress = engine
-                    .pull(&named.name(), named.api_tag(), platform)
+                    .pull(
+                        &named.name(),
+                        named.api_tag(),
+                        platform,
+                        admitted.registry_auth.as_deref(),
+                    )
                     .await
                     .map_err(failed)?;
                 while progress.next().await.map_err(failed)?.is_some() {}

@@ -189,8 +189,15 @@ impl Engine {
         read_json(resp).await
     }
 
-    /// `POST /images/create`: starts a pull of `image` (a full name) at `tag` (or digest).
-    pub async fn pull(&self, image: &str, tag: &str, platform: Option<&str>) -> Result<PullStream> {
+    /// `POST /images/create`: starts a pull of `image` (a full name) at `tag` (or digest), with
+    /// `auth` as `X-Registry-Auth` (the base64url of an `AuthConfig`).
+    pub async fn pull(
+        &self,
+        image: &str,
+        tag: &str,
+        platform: Option<&str>,
+        auth: Option<&str>,
+    ) -> Result<PullStream> {
         let mut query = vec![("fromImage", image), ("tag", tag)];
         if let Some(platform) = platform {
             query.push(("platform", platform));
@@ -198,7 +205,9 @@ impl Engine {
         // The CLI always sends credentials; anonymous is the base64url of "{}".
         let auth = [(
             HeaderName::from_static("x-registry-auth"),
-            HeaderValue::from_static("e30="),
+            HeaderValue::from_str(auth.unwrap_or("e30=")).map_err(|_| {
+                EngineError::Stream("a registry credential is not a valid header value".into())
+            })?,
         )];
         let resp = self
             .transport

@@ -59,6 +59,8 @@ pub struct Run {
     recorded: Mutex<Vec<Recorded>>,
     /// Its clients now, and when it last had one or took input (a demo session's idleness).
     presence: Mutex<Presence>,
+    /// The `X-Registry-Auth` its pulls send (its owner's credential), if any.
+    registry_auth: Option<String>,
 }
 
 struct Presence {
@@ -134,6 +136,7 @@ impl Run {
                 watchers: 0,
                 last: Instant::now(),
             }),
+            registry_auth: None,
         };
         (run, inputs)
     }
@@ -345,6 +348,7 @@ impl Runs {
     /// `argv`, and starts its sequence in the background: it goes on whether or not any client
     /// is connected. With a `deadline` (Unix seconds), the container is stopped and removed
     /// then (see [`Runs::sweep_deadlines`]).
+    #[allow(clippy::too_many_arguments)]
     pub fn launch(
         &self,
         mut plan: Plan,
@@ -353,6 +357,7 @@ impl Runs {
         owner: &Owner,
         deadline: Option<i64>,
         engine: &Member,
+        registry_auth: Option<String>,
     ) -> Arc<Run> {
         let id = new_id();
         let labels = RunLabels {
@@ -373,7 +378,7 @@ impl Runs {
             plan: Box::new(plan),
             start,
         };
-        self.start(info, stdin, start, launch, engine.engine.clone())
+        self.start(info, stdin, start, launch, engine.engine.clone(), registry_auth)
     }
 
     /// Follows a running container of `engine` (`docker attach`), or resumes following one of
@@ -396,7 +401,7 @@ impl Runs {
         }
         let stdin = info.interactive;
         let launch = Launch::Attach { container_id };
-        self.start(info, stdin, true, launch, engine.engine.clone())
+        self.start(info, stdin, true, launch, engine.engine.clone(), None)
     }
 
     /// A new record for a run of `owner` (or an attach by them).
@@ -411,10 +416,12 @@ impl Runs {
         start: bool,
         launch: Launch,
         engine: Engine,
+        registry_auth: Option<String>,
     ) -> Arc<Run> {
         let id = info.run_id.clone();
         let on = info.engine.clone();
-        let (run, inputs) = Run::new(self, engine.clone(), info, stdin, start);
+        let (mut run, inputs) = Run::new(self, engine.clone(), info, stdin, start);
+        run.registry_auth = registry_auth;
         let run = Arc::new(run);
         // Not the arguments: they may carry secrets (`-e PASSWORD=…`).
         tracing::info!(run = %id, image = %run.info().image, "run accepted");

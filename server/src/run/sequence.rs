@@ -343,7 +343,12 @@ async fn pull(
     platform: Option<&str>,
 ) -> Result<(), Failure> {
     let mut progress = engine
-        .pull(&image.name(), image.api_tag(), platform)
+        .pull(
+            &image.name(),
+            image.api_tag(),
+            platform,
+            run.registry_auth.as_deref(),
+        )
         .await
         .map_err(Failure::from_engine)?;
     while let Some(p) = progress.next().await.map_err(Failure::from_engine)? {
