@@ -103,6 +103,27 @@ async fn each_bypass_is_denied_as_argv_and_as_spec_and_allowed_for_an_admin() {
 #[tokio::test]
 async fn images_defaults_and_foreign_containers() {
     let team = Team::new(POLICY).await;
+    // The images list of an operator holds what the policy lets them run; admins', all.
+    let other = berth_tests::unique("berth-unlisted").to_lowercase();
+    assert!(docker(&["tag", FIXTURE, &format!("{other}:latest")]).0);
+    let tags = |list: &Value| -> Vec<String> {
+        let tags = list.as_array().unwrap().iter();
+        tags.flat_map(|i| i["RepoTags"].as_array().cloned().unwrap_or_default())
+            .filter_map(|t| t.as_str().map(String::from))
+            .collect()
+    };
+    let as_alice = tags(&team.get_json(&team.alice, "/api/images").await);
+    assert!(as_alice.contains(&FIXTURE.to_string()), "{as_alice:?}");
+    assert!(
+        !as_alice.iter().any(|t| t.starts_with(&other)),
+        "{as_alice:?}"
+    );
+    let as_admin = tags(&team.get_json(&team.admin, "/api/images").await);
+    assert!(
+        as_admin.contains(&format!("{other}:latest")),
+        "{as_admin:?}"
+    );
+    docker(&["rmi", &format!("{other}:latest")]);
     let (code, body) = team
         .create_only(&team.alice, &["127.0.0.1:5000/other/img", "true"])
         .await;

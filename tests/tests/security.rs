@@ -317,11 +317,12 @@ async fn attaching_counts_against_runs_per_minute() {
     team.remove_all_runs().await;
 }
 
-/// Finding 5: containers Berth did not create show non-admins no environment, no mounts and
-/// no logs; admins see everything.
+/// Finding 5 and issue 12: containers Berth did not create are not there for non-admins (404
+/// on every route, absent from the list) unless their role's table says
+/// `show_foreign_containers`; then read-only, with no environment, command, labels, mounts or
+/// logs. Viewers (no table) never see them; admins see everything.
 #[tokio::test]
 async fn other_tools_containers_keep_their_secrets() {
-    let team = Team::new(&permissive()).await;
     let name = unique("foreign");
     let (ok, _, err) = docker(&[
         "run",
@@ -330,33 +331,68 @@ async fn other_tools_containers_keep_their_secrets() {
         &name,
         "-e",
         "SECRET=hunter2",
+        "-l",
+        "password=hunter2",
         "-v",
         "/tmp:/t",
         FIXTURE,
         "sh",
         "-c",
-        "echo $SECRET; sleep 60",
+        "echo hunter2; sleep 60",
     ]);
     assert!(ok, "{err}");
     let path = format!("/api/containers/{name}");
-    for token in [&team.alice, &team.vic, &team.bob] {
-        let inspect = team.get_json(token, &path).await;
-        assert!(inspect["Id"].is_string(), "{inspect}");
-        assert!(!inspect.to_string().contains("hunter2"), "{inspect}");
-        assert!(inspect["Mounts"].is_null() && inspect["HostConfig"]["Binds"].is_null());
-        let logs = status_of(http_as(token).get(team.url(&format!("{path}/logs")))).await;
-        assert_eq!(logs, 403);
-        let listed = team.get_json(token, "/api/containers").await;
-        let entry = listed
+    let listed_by = |listing: &Value| {
+        listing
             .as_array()
             .unwrap()
             .iter()
             .find(|c| c["Names"][0] == format!("/{name}"))
-            .unwrap()
-            .clone();
-        assert!(entry["Mounts"].is_null(), "{entry}");
+            .cloned()
+    };
+
+    let hidden = Team::new(&permissive()).await;
+    for token in [&hidden.alice, &hidden.vic, &hidden.bob] {
+        for (method, route) in [
+            ("GET", path.clone()),
+            ("GET", format!("{path}/logs")),
+            ("POST", format!("{path}/attach")),
+            ("POST", format!("{path}/stop")),
+            ("POST", format!("{path}/kill")),
+            ("DELETE", format!("{path}?force=true")),
+        ] {
+            let req = http_as(token).request(method.parse().unwrap(), hidden.url(&route));
+            assert_eq!(status_of(req).await, 404, "{method} {route}");
+        }
+        let listed = hidden.get_json(token, "/api/containers").await;
+        assert!(listed_by(&listed).is_none(), "{listed}");
     }
-    let inspect = team.get_json(&team.root, &path).await;
+
+    let shown = Team::new(&format!("{}show_foreign_containers = true\n", permissive())).await;
+    for token in [&shown.alice, &shown.bob] {
+        let inspect = shown.get_json(token, &path).await;
+        assert!(inspect["Id"].is_string(), "{inspect}");
+        assert!(!inspect.to_string().contains("hunter2"), "{inspect}");
+        assert!(
+            inspect["Config"]["Cmd"].is_null() && inspect["Args"].is_null(),
+            "{inspect}"
+        );
+        assert!(inspect["Mounts"].is_null() && inspect["HostConfig"]["Binds"].is_null());
+        let logs = status_of(http_as(token).get(shown.url(&format!("{path}/logs")))).await;
+        assert_eq!(logs, 403);
+        let kill = status_of(http_as(token).post(shown.url(&format!("{path}/kill")))).await;
+        assert_eq!(kill, 403, "read-only");
+        let listed = shown.get_json(token, "/api/containers").await;
+        let entry = listed_by(&listed).expect("listed");
+        assert!(!entry.to_string().contains("hunter2"), "{entry}");
+        assert!(
+            entry["Mounts"].is_null() && entry["Command"].is_null(),
+            "{entry}"
+        );
+    }
+    let as_viewer = status_of(http_as(&shown.vic).get(shown.url(&path))).await;
+    assert_eq!(as_viewer, 404, "viewers have no table to show them");
+    let inspect = shown.get_json(&shown.root, &path).await;
     assert!(inspect.to_string().contains("SECRET=hunter2"));
     docker(&["rm", "-f", &name]);
 }

@@ -2,8 +2,9 @@
 //!
 //! Runs and Berth's containers: their owner and team see them; their owner acts on them, and
 //! so does a teammate when the run's request was checked under the rules in force — never on
-//! an admin's. Containers Berth did not create: admins only act on them; others see them with
-//! what may hold secrets (environment, mounts, logs) left out.
+//! an admin's. Containers Berth did not create: admins only; others see them only when their
+//! policy says `show_foreign_containers`, read-only, with what may hold secrets (environment,
+//! command, labels, mounts, logs) left out.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -53,9 +54,22 @@ fn berth_owner(labels: Option<&HashMap<String, String>>) -> Option<Owner> {
 }
 
 /// Whether `user` sees a container: admins all; others their own and their team's Berth
-/// containers, and containers Berth did not create (redacted, read-only).
-pub fn sees_container(user: &Principal, labels: Option<&HashMap<String, String>>) -> bool {
-    berth_owner(labels).is_none_or(|owner| user.sees(&owner))
+/// containers, and those Berth did not create when their policy shows them (redacted).
+fn sees_container(
+    app: &AppState,
+    user: &Principal,
+    labels: Option<&HashMap<String, String>>,
+) -> bool {
+    match berth_owner(labels) {
+        Some(owner) => user.sees(&owner),
+        None => {
+            user.is_admin()
+                || app
+                    .policy
+                    .for_user(user.role, &user.team)
+                    .shows_foreign_containers()
+        }
+    }
 }
 
 /// A container as the engine that has it describes it.
@@ -131,7 +145,7 @@ pub async fn visible_container(
 ) -> ApiResult<Found> {
     let mut found = find(app, id, engine).await?;
     let labels = labels_of(&found.container);
-    if !sees_container(user, labels) {
+    if !sees_container(app, user, labels) {
         return Err(ApiError::NotFound(format!("No such container: {id}")));
     }
     if !user.is_admin() && berth_owner(labels).is_none() {
@@ -174,17 +188,19 @@ pub fn labels_of(container: &ContainerInspectResponse) -> Option<&HashMap<String
     container.config.as_ref().and_then(|c| c.labels.as_ref())
 }
 
-/// The containers `user` sees, those Berth did not create without their mounts for
-/// non-admins.
+/// The containers `user` sees, those Berth did not create redacted for non-admins.
 pub fn visible_containers(
+    app: &AppState,
     user: &Principal,
     all: Vec<OnEngine<ContainerSummary>>,
 ) -> Vec<OnEngine<ContainerSummary>> {
     all.into_iter()
-        .filter(|c| sees_container(user, c.item.labels.as_ref()))
+        .filter(|c| sees_container(app, user, c.item.labels.as_ref()))
         .map(|mut c| {
             if !user.is_admin() && berth_owner(c.item.labels.as_ref()).is_none() {
                 c.item.mounts = None;
+                c.item.command = None;
+                c.item.labels = None;
             }
             c
         })
@@ -192,11 +208,16 @@ pub fn visible_containers(
 }
 
 /// Leaves out of a container Berth did not create what commonly holds secrets: the
-/// environment and what it mounts from the host.
+/// environment, the command, the labels and what it mounts from the host.
 fn redact(container: &mut ContainerInspectResponse) {
     if let Some(config) = &mut container.config {
         config.env = None;
+        config.cmd = None;
+        config.entrypoint = None;
+        config.labels = None;
     }
+    container.path = None;
+    container.args = None;
     if let Some(host) = &mut container.host_config {
         host.binds = None;
         host.mounts = None;

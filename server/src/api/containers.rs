@@ -81,18 +81,26 @@ pub async fn list_containers(
 ) -> ApiResult<Json<Vec<OnEngine<ContainerSummary>>>> {
     let q = query(q)?;
     let all = on_engines(&app, &q, async |e: &Engine| e.list_containers(None).await).await?;
-    Ok(Json(visible_containers(&user, all)))
+    Ok(Json(visible_containers(&app, &user, all)))
 }
 
+/// Every engine's images; for a role with rules, those it may run, with the tags it may run.
 pub async fn list_images(
     State(app): State<AppState>,
-    _user: Principal,
+    user: Principal,
     q: Result<Query<EngineQuery>, QueryRejection>,
 ) -> ApiResult<Json<Vec<OnEngine<ImageSummary>>>> {
     let q = query(q)?;
-    Ok(Json(
-        on_engines(&app, &q, async |e: &Engine| e.list_images().await).await?,
-    ))
+    let all = on_engines(&app, &q, async |e: &Engine| e.list_images().await).await?;
+    let rules = app.policy.for_user(user.role, &user.team);
+    if !rules.checks_requests() {
+        return Ok(Json(all));
+    }
+    let runnable = all.into_iter().filter_map(|mut i| {
+        i.item.repo_tags.retain(|t| rules.lists_image(t));
+        (!i.item.repo_tags.is_empty()).then_some(i)
+    });
+    Ok(Json(runnable.collect()))
 }
 
 pub async fn inspect_container(

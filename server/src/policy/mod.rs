@@ -285,6 +285,25 @@ impl RolePolicy {
         }
     }
 
+    /// Whether this role is shown containers Berth did not create (admins: always).
+    pub fn shows_foreign_containers(&self) -> bool {
+        match &self.access {
+            Access::Unrestricted => true,
+            Access::Nothing => false,
+            Access::Rules(r) => r.show_foreign_containers,
+        }
+    }
+
+    /// Whether an image named `reference` (a repository tag) is one this role may run, for
+    /// listing images: by `allowed_images` for roles with rules; every image otherwise.
+    pub fn lists_image(&self, reference: &str) -> bool {
+        let Some(rules) = self.rules() else {
+            return true;
+        };
+        berth_shared::reference::ImageRef::parse_normalized(reference)
+            .is_ok_and(|r| rules.images.iter().any(|p| p.matches(&r)))
+    }
+
     /// Runs a user of this role may have going at once (the caller counts and refuses).
     pub fn max_concurrent_runs(&self) -> Option<u32> {
         self.rules().and_then(|r| r.max_concurrent_runs)
@@ -378,6 +397,8 @@ struct RulesFile {
     allowed_ulimits: Vec<String>,
     /// Glob patterns of engine names; absent: every engine.
     allowed_engines: Option<Vec<String>>,
+    /// Containers Berth did not create are listed (read-only, redacted).
+    show_foreign_containers: bool,
 
     default_memory: Option<ByteSize>,
     max_memory: Option<ByteSize>,
@@ -424,6 +445,7 @@ impl Default for RulesFile {
             allow_oom_adjustments: false,
             allowed_ulimits: Vec::new(),
             allowed_engines: None,
+            show_foreign_containers: false,
             default_memory: None,
             max_memory: None,
             default_cpus: None,
@@ -470,6 +492,7 @@ struct Rules {
     allow_oom_adjustments: bool,
     ulimits: Vec<String>,
     engines: Option<Vec<String>>,
+    show_foreign_containers: bool,
     memory: Limit,
     cpus: Limit,
     pids: Limit,
@@ -612,6 +635,7 @@ impl RulesFile {
             allow_oom_adjustments: self.allow_oom_adjustments,
             ulimits: self.allowed_ulimits,
             engines: self.allowed_engines,
+            show_foreign_containers: self.show_foreign_containers,
             memory: Limit::new(
                 "memory",
                 self.default_memory.map(|b| b.0),
