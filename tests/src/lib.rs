@@ -238,6 +238,7 @@ impl Transcript {
                 ServerEvent::Gap { .. } => "gap",
                 ServerEvent::Warning { .. } => "warning",
                 ServerEvent::ResumeRefused { .. } => "resume_refused",
+                ServerEvent::Expiring { .. } => "expiring",
             })
             .collect()
     }

@@ -187,17 +187,23 @@ impl Session {
 
     /// How the API describes it; `position` is its place in the queue (1 is next).
     fn info(&self, position: Option<u32>, with_visitor: bool) -> SessionInfo {
+        // Taken out of the queue and being given its container: still waiting, at the head.
+        let starting = self.state == SessionState::Running && self.run_id.is_none();
+        let (state, position) = match starting {
+            true => (SessionState::Queued, Some(1)),
+            false => (self.state, position),
+        };
         SessionInfo {
             session_id: self.id.clone(),
             template: self.template.clone(),
-            state: self.state,
+            state,
             position,
             run_id: self.run_id.clone(),
             expires_at: self
                 .expires_at
                 .filter(|_| self.state == SessionState::Running)
                 .map(rfc3339_at),
-            warm: (self.state != SessionState::Queued).then_some(self.warm),
+            warm: (state != SessionState::Queued).then_some(self.warm),
             ended_reason: self.ended_reason,
             created_at: rfc3339_at(self.created_at),
             visitor: with_visitor.then(|| self.visitor.username.clone()),
