@@ -25,8 +25,19 @@ pub struct Berth {
 }
 
 impl Berth {
-    /// Starts `berth serve` on a free loopback port and waits until it answers.
+    /// Starts `berth serve` on a free loopback port, driving `DOCKER_HOST` alone (the engine
+    /// `local`), and waits until it answers.
     pub fn start(binary: &Path, output_limit: usize) -> Berth {
+        Berth::launch(binary, output_limit, None)
+    }
+
+    /// The same with `--engines FILE`, the file holding `engines` (TOML `[engines.NAME]`
+    /// tables), written into the gateway's data directory.
+    pub fn with_engines(binary: &Path, output_limit: usize, engines: &str) -> Berth {
+        Berth::launch(binary, output_limit, Some(engines))
+    }
+
+    fn launch(binary: &Path, output_limit: usize, engines: Option<&str>) -> Berth {
         let port = TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
             .expect("a free port")
@@ -35,10 +46,21 @@ impl Berth {
         let token = format!("bench-{}-{port}", std::process::id());
         let data_dir =
             std::env::temp_dir().join(format!("berth-bench-{}-{port}", std::process::id()));
-        let log = std::fs::File::create(std::env::temp_dir().join("berth-bench-server.log"))
+        // Appended to: the placement section runs two gateways at once.
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(std::env::temp_dir().join("berth-bench-server.log"))
             .expect("log file");
-        let child = Command::new(binary)
-            .args(["serve", "--listen", &addr.to_string()])
+        let mut command = Command::new(binary);
+        command.args(["serve", "--listen", &addr.to_string()]);
+        if let Some(engines) = engines {
+            std::fs::create_dir_all(&data_dir).expect("the data directory");
+            let file = data_dir.join("engines.toml");
+            std::fs::write(&file, engines).expect("the engines file");
+            command.arg("--engines").arg(file);
+        }
+        let mut child = command
             .arg("--static-dir")
             .arg(data_dir.join("no-dashboard"))
             .arg("--data-dir")
@@ -48,6 +70,7 @@ impl Berth {
             .env("BERTH_LOG", "warn")
             .env("BERTH_ADMIN_TOKEN", &token)
             .env_remove("BERTH_POLICY")
+            .env_remove("BERTH_ENGINES")
             .env_remove("BERTH_PUBLIC_ORIGIN")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -56,6 +79,14 @@ impl Berth {
             .expect("berth starts");
         let deadline = Instant::now() + Duration::from_secs(20);
         while TcpStream::connect(addr).is_err() {
+            if let Ok(Some(status)) = child.try_wait() {
+                panic!(
+                    "berth exited ({status}) before listening: see {}",
+                    std::env::temp_dir()
+                        .join("berth-bench-server.log")
+                        .display()
+                );
+            }
             assert!(Instant::now() < deadline, "berth did not listen on {addr}");
             std::thread::sleep(Duration::from_millis(20));
         }
@@ -121,6 +152,8 @@ pub struct Session {
     pub to_exit: Option<Duration>,
     pub exit_code: Option<i64>,
     pub run_id: Option<String>,
+    /// The engine the run was placed on (the `accepted` event's).
+    pub engine: Option<String>,
     pub container_id: Option<String>,
     pub error: Option<String>,
     pub gap_events: u64,
@@ -129,9 +162,10 @@ pub struct Session {
     pub ended: Instant,
 }
 
-fn argv_request(argv: &[&str]) -> ClientMessage {
+fn argv_request(argv: &[&str], engine: Option<&str>) -> ClientMessage {
     ClientMessage::Run(Box::new(RunRequest {
         argv: Some(argv.iter().map(|s| s.to_string()).collect()),
+        engine: engine.map(str::to_string),
         ..Default::default()
     }))
 }
@@ -154,7 +188,13 @@ impl Berth {
 
 /// Starts `docker run <argv>` over `/api/runs/ws` and follows it to the end.
 pub async fn run(to: &Target, argv: &[&str], reading: Reading) -> Session {
-    session(to, "/api/runs/ws", &argv_request(argv), reading, None).await
+    run_on(to, argv, None, reading).await
+}
+
+/// The same on the engine named, or where Berth places it (`None`).
+pub async fn run_on(to: &Target, argv: &[&str], engine: Option<&str>, reading: Reading) -> Session {
+    let first = argv_request(argv, engine);
+    session(to, "/api/runs/ws", &first, reading, None).await
 }
 
 /// Watches a run from the start; `ready` fires once the server has answered.
@@ -192,6 +232,7 @@ async fn session(
         to_exit: None,
         exit_code: None,
         run_id: None,
+        engine: None,
         container_id: None,
         error: None,
         gap_events: 0,
@@ -243,7 +284,10 @@ async fn session(
                     let _ = r.send(());
                 }
                 match serde_json::from_str::<ServerEvent>(t.as_str()) {
-                    Ok(ServerEvent::Accepted { run_id, .. }) => s.run_id = Some(run_id),
+                    Ok(ServerEvent::Accepted { run_id, engine }) => {
+                        s.run_id = Some(run_id);
+                        s.engine = Some(engine);
+                    }
                     Ok(ServerEvent::Created { container_id, .. }) => {
                         s.container_id = Some(container_id)
                     }

@@ -4,6 +4,7 @@
 //! ```sh
 //! cargo run --release -p berth-bench -- --write docs/BENCHMARKS.md   # full
 //! cargo run --release -p berth-bench -- --quick                      # smoke
+//! cargo run --release -p berth-bench -- --only placement,engines-concurrency
 //! ```
 //!
 //! Long on purpose: the sections share the settings, the context and the report, and read top to
@@ -17,6 +18,7 @@ mod procstat;
 mod report;
 mod stats;
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::Command;
 use std::sync::mpsc;
@@ -31,6 +33,21 @@ use report::{Report, Row};
 use stats::{median, mib, ms, percentile};
 
 const FIXTURE: &str = "berth-fixture:latest";
+/// The test bed's engines (`scripts/testbed.sh`): the docker CLI's default, and a second dockerd
+/// for the sections over several engines.
+const FIRST_HOST: &str = "unix:///var/run/docker.sock";
+const SECOND_HOST: &str = "unix:///var/run/berth-testbed-2.sock";
+/// Every section's name, for `--only`.
+const SECTIONS: &[&str] = &[
+    "latency",
+    "ttfb",
+    "throughput",
+    "slow",
+    "concurrency",
+    "fanout",
+    "placement",
+    "engines-concurrency",
+];
 /// On every container of the benchmark (both sides alike), so clean-up finds them all.
 const LABEL: &str = "berth-bench=1";
 const MIB: u64 = 1024 * 1024;
@@ -71,12 +88,19 @@ impl Settings {
                 "--write" => s.write = Some(args.next().expect("--write PATH").into()),
                 "--only" => {
                     let list = args.next().expect("--only a,b,…");
-                    s.only = Some(list.split(',').map(str::to_string).collect());
+                    let only: Vec<String> = list.split(',').map(str::to_string).collect();
+                    if let Some(bad) = only.iter().find(|o| !SECTIONS.contains(&o.as_str())) {
+                        panic!("unknown section {bad}: one of {}", SECTIONS.join(","));
+                    }
+                    s.only = Some(only);
                 }
                 "-h" | "--help" => {
                     println!(
                         "berth-bench [--quick] [--trials N] [--write docs/BENCHMARKS.md] \
-                         [--only latency,ttfb,throughput,slow,concurrency,fanout]"
+                         [--only {}]\n\n\
+                         placement and engines-concurrency also need the second test-bed \
+                         engine, {SECOND_HOST} (scripts/testbed.sh).",
+                        SECTIONS.join(",")
                     );
                     std::process::exit(0);
                 }
@@ -118,7 +142,25 @@ fn main() {
         .expect("workspace root")
         .to_path_buf();
     eprintln!("building the gateway: cargo build --release -p berth-server");
-    let built = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+    let mut build = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    // Without the variables `cargo run` gives this process (its package's name, version and
+    // manifest): build scripts that watch them (ring's) would otherwise see them change between
+    // this build and the one that built the bench, and rebuild every time.
+    for (name, _) in std::env::vars_os() {
+        let name = name.to_string_lossy();
+        if name.starts_with("CARGO_PKG_")
+            || name.starts_with("CARGO_MANIFEST_")
+            || [
+                "CARGO_CRATE_NAME",
+                "CARGO_BIN_NAME",
+                "CARGO_PRIMARY_PACKAGE",
+            ]
+            .contains(&name.as_ref())
+        {
+            build.env_remove(name.as_ref());
+        }
+    }
+    let built = build
         .args(["build", "--release", "-p", "berth-server"])
         .current_dir(&root)
         .status()
@@ -145,9 +187,25 @@ fn main() {
         .enable_all()
         .build()
         .expect("runtime");
-    let engine = Engine::new("unix:///var/run/docker.sock").expect("engine");
+    let engine = Engine::new(FIRST_HOST).expect("engine");
     rt.block_on(engine.ping())
         .expect("the engine answers a ping");
+    if settings.wants("placement") || settings.wants("engines-concurrency") {
+        assert!(
+            !cli::quiet(&[
+                "-H",
+                SECOND_HOST,
+                "image",
+                "inspect",
+                "--format",
+                "{{.Id}}",
+                FIXTURE
+            ])
+            .is_empty(),
+            "the second engine {SECOND_HOST} does not answer or lacks {FIXTURE}: run \
+             scripts/testbed.sh"
+        );
+    }
 
     let mut report = Report::new(&settings.quick, &version);
     let ctx = Ctx {
@@ -175,6 +233,12 @@ fn main() {
     if ctx.settings.wants("fanout") {
         fan_out(&ctx, &mut report);
     }
+    if ctx.settings.wants("placement") {
+        placement(&ctx, &mut report);
+    }
+    if ctx.settings.wants("engines-concurrency") {
+        engines_concurrency(&ctx, &mut report);
+    }
     clean_up();
     report.finish();
     println!("{}", report.table());
@@ -184,14 +248,24 @@ fn main() {
     }
 }
 
-/// Removes every container a benchmark made (all carry `LABEL`).
+/// The ids of the containers a benchmark left on an engine (all carry `LABEL`), running or not.
+fn left_on(host: &str) -> Vec<String> {
+    let filter = format!("label={LABEL}");
+    cli::quiet(&["-H", host, "ps", "-aq", "--filter", &filter])
+        .split_whitespace()
+        .map(str::to_string)
+        .collect()
+}
+
+/// Removes every container a benchmark made, on both test-bed engines.
 fn clean_up() {
-    let ids = cli::quiet(&["ps", "-aq", "--filter", &format!("label={LABEL}")]);
-    let ids: Vec<&str> = ids.split_whitespace().collect();
-    if !ids.is_empty() {
-        let mut args = vec!["rm", "-f"];
-        args.extend(ids);
-        cli::quiet(&args);
+    for host in [FIRST_HOST, SECOND_HOST] {
+        let ids = left_on(host);
+        if !ids.is_empty() {
+            let mut args = vec!["-H", host, "rm", "-f"];
+            args.extend(ids.iter().map(String::as_str));
+            cli::quiet(&args);
+        }
     }
 }
 
@@ -808,4 +882,376 @@ fn fan_out(ctx: &Ctx, report: &mut Report) {
         mib(peak),
     ));
     assert!(identical, "fan-out clients received different bytes");
+}
+
+/// An engines file (`--engines`): one `[engines.NAME]` table per (name, host), in this order.
+fn engines_file(engines: &[(&str, &str)]) -> String {
+    engines
+        .iter()
+        .map(|(name, host)| format!("[engines.{name}]\nhost = \"{host}\"\n"))
+        .collect()
+}
+
+/// `docker -H host run <argv>`.
+fn cli_run_on(host: &'static str, argv: &[&'static str]) -> Vec<&'static str> {
+    let mut v = vec!["-H", host];
+    v.extend(cli_run_args(argv));
+    v
+}
+
+/// How many runs each engine took, as `name n, name n`.
+fn spread_over_engines<'a>(engines: impl Iterator<Item = &'a str>) -> String {
+    let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
+    for e in engines {
+        *counts.entry(e).or_default() += 1;
+    }
+    counts
+        .iter()
+        .map(|(e, n)| format!("{e} {n}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Waits (up to 10 s) until neither test-bed engine holds a benchmark container; says what
+/// `docker ps -a --filter label=LABEL` found on each at the end.
+fn nothing_left() -> (bool, String) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let left: Vec<(&str, usize)> = [FIRST_HOST, SECOND_HOST]
+            .into_iter()
+            .map(|h| (h, left_on(h).len()))
+            .collect();
+        let clean = left.iter().all(|(_, n)| *n == 0);
+        if clean || Instant::now() >= deadline {
+            let said = left
+                .iter()
+                .map(|(h, n)| format!("{n} on {}", h.trim_start_matches("unix://")))
+                .collect::<Vec<_>>()
+                .join(", ");
+            return (clean, said);
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// Run latency as in section 1, Berth driving three engines (placement among them on every run)
+/// against Berth driving one, both from an engines file; trials interleaved with the docker CLI.
+///
+/// Placement picks the engine (with no run in progress, the one with the fewest running
+/// containers), and the two test-bed daemons do not answer alike (other work on the machine
+/// uses the first one). So each trial compares like with like: the 3-engine run goes first, and
+/// the 1-engine Berth and the CLI then run on the socket it was placed on (a 1-engine gateway
+/// for each socket; `-H` for the CLI).
+fn placement(ctx: &Ctx, report: &mut Report) {
+    let hosts = [FIRST_HOST, SECOND_HOST];
+    let one = [
+        Berth::with_engines(
+            &ctx.binary,
+            DEFAULT_LIMIT,
+            &engines_file(&[("local", FIRST_HOST)]),
+        ),
+        Berth::with_engines(
+            &ctx.binary,
+            DEFAULT_LIMIT,
+            &engines_file(&[("second", SECOND_HOST)]),
+        ),
+    ];
+    // The test bed has two engines: the third is a second name for the first socket.
+    let three = Berth::with_engines(
+        &ctx.binary,
+        DEFAULT_LIMIT,
+        &engines_file(&[
+            ("local", FIRST_HOST),
+            ("second", SECOND_HOST),
+            ("third", FIRST_HOST),
+        ]),
+    );
+    let socket_of = |engine: &str| match engine {
+        "local" | "third" => 0,
+        "second" => 1,
+        other => panic!("placed on an unknown engine {other:?}"),
+    };
+    let argv = workload(&["--rm"], &["echo", "hi"]);
+    let on_host = [
+        cli_run_on(FIRST_HOST, &argv),
+        cli_run_on(SECOND_HOST, &argv),
+    ];
+    let trials = ctx.settings.trials(25, 3);
+    let (mut b1, mut b3, mut c) = (Vec::new(), Vec::new(), Vec::new());
+    // Per socket: (1 engine, 3 engines, CLI) latencies.
+    let mut by_socket: [(Vec<f64>, Vec<f64>, Vec<f64>); 2] = Default::default();
+    let mut placed = Vec::new();
+    let run = |berth: &Berth| {
+        let s = ctx
+            .rt
+            .block_on(berth::run(&berth.target(), &argv, Reading::default()));
+        assert_eq!(s.exit_code, Some(0), "berth run failed: {:?}", s.error);
+        assert_eq!(s.consumer.total, 3);
+        s
+    };
+    // One untimed round first (on each socket: the first two rounds are untimed).
+    let warm_up = 2;
+    for trial in 0..trials + warm_up {
+        let s3 = run(&three);
+        let engine = s3.engine.clone().unwrap_or_default();
+        let socket = if trial < warm_up {
+            trial
+        } else {
+            socket_of(&engine)
+        };
+        // The 1-engine Berth and the CLI take turns going second.
+        let cli_run = || cli::docker(&on_host[socket], pipe(), None, None);
+        let (s1, cli) = if trial % 2 == 0 {
+            let s1 = run(&one[socket]);
+            (s1, cli_run())
+        } else {
+            let cli = cli_run();
+            (run(&one[socket]), cli)
+        };
+        assert!(
+            cli.reaped.success && cli.consumer.total == 3,
+            "docker run failed"
+        );
+        if trial >= warm_up {
+            let (t1, t3, tc) = (
+                ms(s1.to_exit.expect("exit")),
+                ms(s3.to_exit.expect("exit")),
+                ms(cli.elapsed),
+            );
+            b1.push(t1);
+            b3.push(t3);
+            c.push(tc);
+            by_socket[socket].0.push(t1);
+            by_socket[socket].1.push(t3);
+            by_socket[socket].2.push(tc);
+            placed.push(engine);
+            progress("placement", trial - warm_up, trials);
+        }
+    }
+    let (m1, m3) = (median(&b1), median(&b3));
+    // Where the runs went: the CLI used `-H` the same socket.
+    let command = format!(
+        "docker [-H {SECOND_HOST}] {}",
+        report::command(&argv).trim_start_matches("docker ")
+    );
+    let row = Row::lower_is_better(
+        "7. Placement: run latency, Berth with 1 engine, median",
+        m1,
+        median(&c),
+        None,
+        "ms",
+        None,
+        &argv,
+    );
+    report.add(Row {
+        command: command.clone(),
+        ..row
+    });
+    let row = Row::lower_is_better(
+        "7. Placement: run latency, Berth with 3 engines, median",
+        m3,
+        median(&c),
+        None,
+        "ms",
+        None,
+        &argv,
+    );
+    report.add(Row {
+        berth: format!("{} ({:.2}× of 1 engine)", row.berth, m3 / m1),
+        command,
+        ..row
+    });
+    let spread = |v: &[f64]| {
+        format!(
+            "{:.1}/{:.1}/{:.1}",
+            percentile(v, 10.0),
+            median(v),
+            percentile(v, 90.0)
+        )
+    };
+    let per_socket = hosts
+        .iter()
+        .zip(&by_socket)
+        .filter(|(_, (t1, _, _))| !t1.is_empty())
+        .map(|(host, (t1, t3, tc))| {
+            format!(
+                "on {} ({} runs) 1 engine {:.1} ms, 3 engines {:.1} ms, CLI {:.1} ms",
+                host.trim_start_matches("unix://"),
+                t1.len(),
+                median(t1),
+                median(t3),
+                median(tc)
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("; ");
+    let (clean, left) = nothing_left();
+    report.detail(format!(
+        "Placement over {trials} trials (ms, p10/p50/p90): Berth with 1 engine {}; with 3 engines \
+         {} (3 engines / 1 engine: {:.2}× at the median); docker CLI {}. The 3-engine Berth's \
+         engines file: `local` = {FIRST_HOST}, `second` = {SECOND_HOST}, `third` = {FIRST_HOST} \
+         again (the test bed has two dockerd; `third` is a second name for the first). Each trial \
+         ran it first, then a 1-engine Berth (an engines file with that socket alone) and the \
+         docker CLI (`-H` that socket) on the socket it was placed on: {} (medians {per_socket}). \
+         Left afterwards (`docker ps -a --filter label={LABEL}`): {left}.",
+        spread(&b1),
+        spread(&b3),
+        m3 / m1,
+        spread(&c),
+        spread_over_engines(placed.iter().map(String::as_str)),
+    ));
+    assert!(clean, "benchmark containers were left: {left}");
+}
+
+/// Section 5 over two engines: `n` runs at once through one Berth that places them (no engine
+/// named), against `n / 2` docker CLI runs at once on each socket at the same time, and the
+/// Engine API floor doing the same over both sockets.
+fn engines_concurrency(ctx: &Ctx, report: &mut Report) {
+    let berth = Berth::with_engines(
+        &ctx.binary,
+        DEFAULT_LIMIT,
+        &engines_file(&[("local", FIRST_HOST), ("second", SECOND_HOST)]),
+    );
+    let second = Engine::new(SECOND_HOST).expect("engine");
+    ctx.rt
+        .block_on(second.ping())
+        .expect("the second engine answers a ping");
+    let floors_on = [ctx.engine.clone(), second];
+    let n = ctx.settings.pick(100, 20);
+    let trials = ctx.settings.trials(3, 1);
+    let argv = workload(&["--rm"], &["echo", "hi"]);
+    let on_host = [
+        cli_run_on(FIRST_HOST, &argv),
+        cli_run_on(SECOND_HOST, &argv),
+    ];
+    let (mut b, mut c, mut f) = (Vec::new(), Vec::new(), Vec::new());
+    let mut c_by_host: [Vec<f64>; 2] = [Vec::new(), Vec::new()];
+    let mut b_by_engine: BTreeMap<String, Vec<f64>> = BTreeMap::new();
+    let mut placed = Vec::new();
+    let (mut b_wall, mut c_wall, mut f_wall) = (Vec::new(), Vec::new(), Vec::new());
+    for trial in 0..trials {
+        let t0 = Instant::now();
+        let sessions = ctx.rt.block_on(async {
+            let tasks: Vec<_> = (0..n)
+                .map(|_| {
+                    let (to, argv) = (berth.target(), argv.clone());
+                    tokio::spawn(async move {
+                        berth::run_on(&to, &argv, None, Reading::default()).await
+                    })
+                })
+                .collect();
+            let mut out = Vec::new();
+            for t in tasks {
+                out.push(t.await.expect("task"));
+            }
+            out
+        });
+        b_wall.push(t0.elapsed().as_secs_f64());
+        for s in &sessions {
+            assert!(
+                s.exit_code == Some(0) && s.consumer.total == 3,
+                "a concurrent Berth run failed: {:?}",
+                s.error
+            );
+            let t = ms(s.to_exit.expect("exit"));
+            b.push(t);
+            b_by_engine
+                .entry(s.engine.clone().unwrap_or_default())
+                .or_default()
+                .push(t);
+        }
+        placed.push(spread_over_engines(
+            sessions.iter().map(|s| s.engine.as_deref().unwrap_or("?")),
+        ));
+
+        // Half on each socket, started alternately so both engines get theirs at once.
+        let t0 = Instant::now();
+        let runs: Vec<_> = std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..n)
+                .map(|i| {
+                    let args = &on_host[i % 2];
+                    scope.spawn(move || (i % 2, cli::docker(args, pipe(), None, None)))
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().expect("thread"))
+                .collect()
+        });
+        c_wall.push(t0.elapsed().as_secs_f64());
+        for (host, r) in &runs {
+            assert!(
+                r.reaped.success && r.consumer.total == 3,
+                "a concurrent docker run failed"
+            );
+            c.push(ms(r.elapsed));
+            c_by_host[*host].push(ms(r.elapsed));
+        }
+
+        let t0 = Instant::now();
+        let floors = ctx.rt.block_on(async {
+            let tasks: Vec<_> = (0..n)
+                .map(|i| {
+                    let (engine, argv) = (floors_on[i % 2].clone(), argv.clone());
+                    tokio::spawn(async move { floor::run(&engine, &argv).await })
+                })
+                .collect();
+            let mut out = Vec::new();
+            for t in tasks {
+                out.push(t.await.expect("task").expect("floor run"));
+            }
+            out
+        });
+        f_wall.push(t0.elapsed().as_secs_f64());
+        f.extend(floors.iter().map(|r| ms(r.elapsed)));
+        progress("engines-concurrency", trial, trials);
+    }
+    // The table's command: the CLI side runs half of them with `-H` the second socket.
+    let command = format!(
+        "docker [-H {SECOND_HOST}] {}",
+        report::command(&argv).trim_start_matches("docker ")
+    );
+    for (label, p) in [("p50", 50.0), ("p99", 99.0)] {
+        let row = Row::lower_is_better(
+            &format!("8. Two engines: {n} runs at once, placed, {label} latency"),
+            percentile(&b, p),
+            percentile(&c, p),
+            Some(percentile(&f, p)),
+            "ms",
+            None,
+            &argv,
+        );
+        report.add(Row {
+            command: command.clone(),
+            ..row
+        });
+    }
+    let (clean, left) = nothing_left();
+    report.detail(format!(
+        "Two engines: one Berth with `local` = {FIRST_HOST} and `second` = {SECOND_HOST}, no \
+         engine named (placement: fewest Berth runs in progress), placed the {n} runs of each \
+         trial as {}; p50 per engine {}. The docker CLI ran {} at once with no `-H` and {} with \
+         `-H {SECOND_HOST}`, all at the same time (p50 {:.1} / {:.1} ms); the floor likewise, \
+         half over each socket. All {} Berth runs and all {} docker CLI runs exited 0 with their \
+         output. Wall time for {n} runs (median of {trials}): Berth {:.2} s, docker CLI {:.2} s, \
+         Engine API floor {:.2} s. Berth peak RSS {:.1} MiB. Left afterwards (`docker ps -a \
+         --filter label={LABEL}` on both sockets): {left}.",
+        placed.join("; "),
+        b_by_engine
+            .iter()
+            .map(|(e, v)| format!("{e} {:.1} ms", median(v)))
+            .collect::<Vec<_>>()
+            .join(", "),
+        n - n / 2,
+        n / 2,
+        median(&c_by_host[0]),
+        median(&c_by_host[1]),
+        b.len(),
+        c.len(),
+        median(&b_wall),
+        median(&c_wall),
+        median(&f_wall),
+        mib(berth.rss().1),
+    ));
+    assert!(clean, "benchmark containers were left: {left}");
 }
