@@ -22,6 +22,8 @@ pub struct AppState {
     pub demo: Arc<Demo>,
     /// Credentials for private registries.
     pub registries: Arc<Registries>,
+    /// Containers' live resource use, one engine stream per watched container.
+    pub stats: Arc<crate::stats::StatsHub>,
     pub store: Store,
     pub auth: Arc<Auth>,
     pub policy: Arc<Policy>,
@@ -87,6 +89,7 @@ impl AppState {
             engines,
             demo: Arc::new(Demo::new(store.clone(), config.guest_sessions_per_ip)),
             registries: Arc::new(registries),
+            stats: Arc::default(),
             store,
             policy: Arc::new(policy),
             limits: Arc::new(RateLimiter::default()),

@@ -26,6 +26,7 @@ pub mod policy;
 pub mod registries;
 pub mod run;
 pub mod serve;
+pub mod stats;
 pub mod store;
 pub mod time;
 

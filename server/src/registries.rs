@@ -233,10 +233,7 @@ impl Registries {
                 .iter()
                 .filter(|r| r.server == index)
                 .find(|r| !team.is_empty() && r.team.as_deref() == Some(team));
-            let global = || {
-                rows.iter()
-                    .find(|r| r.server == index && r.team.is_none())
-            };
+            let global = || rows.iter().find(|r| r.server == index && r.team.is_none());
             of_team.or_else(global).cloned()
         };
         if let Some(row) = found {
@@ -262,7 +259,11 @@ fn host_credential(index: &str) -> Option<(String, String)> {
     // The CLI keys the Hub as its v1 URL.
     let keys: Vec<String> = match index {
         DOCKER_HUB => vec!["https://index.docker.io/v1/".into(), DOCKER_HUB.into()],
-        other => vec![other.into(), format!("https://{other}"), format!("http://{other}")],
+        other => vec![
+            other.into(),
+            format!("https://{other}"),
+            format!("http://{other}"),
+        ],
     };
     let helper = keys
         .iter()
@@ -284,7 +285,10 @@ fn host_credential(index: &str) -> Option<(String, String)> {
 /// `docker-credential-<helper> get`, as the CLI runs it: the server on stdin, JSON out.
 fn from_helper(helper: &str, server: &str) -> Option<(String, String)> {
     use std::io::Write;
-    if !helper.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
+    if !helper
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    {
         return None;
     }
     let mut child = std::process::Command::new(format!("docker-credential-{helper}"))
@@ -338,7 +342,10 @@ mod tests {
         assert!(key.open(&tampered).is_err());
         assert!(SecretKey::load(Some("short"), &dir).is_err());
         use std::os::unix::fs::PermissionsExt;
-        let mode = std::fs::metadata(dir.join("secret.key")).unwrap().permissions().mode();
+        let mode = std::fs::metadata(dir.join("secret.key"))
+            .unwrap()
+            .permissions()
+            .mode();
         assert_eq!(mode & 0o777, 0o600);
     }
 }

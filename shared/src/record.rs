@@ -71,7 +71,8 @@ impl RunInfo {
             | ServerEvent::Gap { .. }
             | ServerEvent::Warning { .. }
             | ServerEvent::ResumeRefused { .. }
-            | ServerEvent::Expiring { .. } => {}
+            | ServerEvent::Expiring { .. }
+            | ServerEvent::ExecStarted { .. } => {}
         }
     }
 }

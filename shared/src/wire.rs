@@ -17,14 +17,14 @@ mod tokens;
 mod users;
 
 pub use audit::AuditEntry;
-pub use containers::AttachedRun;
+pub use containers::{AttachedRun, StatsSample};
 pub use demo::{
     EndedReason, Extended, PoolStatus, SessionCounts, SessionInfo, SessionRequest, SessionState,
     Template, TemplateAccess, TemplateRequest,
 };
 pub use engines::{EngineState, EngineView, OnEngine};
 pub use error::{ApiError, ApiErrorBody};
-pub use events::{ClientMessage, PullProgress, STREAM_STDERR, STREAM_STDOUT, ServerEvent};
+pub use events::{ClientMessage, ExecRequest, PullProgress, STREAM_STDERR, STREAM_STDOUT, ServerEvent};
 pub use health::{EngineHealth, Health};
 pub use registries::{NewRegistry, RegistryView};
 pub use runs::{RunCreated, RunInfo, RunRequest, RunState};

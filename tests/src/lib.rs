@@ -239,6 +239,7 @@ impl Transcript {
                 ServerEvent::Warning { .. } => "warning",
                 ServerEvent::ResumeRefused { .. } => "resume_refused",
                 ServerEvent::Expiring { .. } => "expiring",
+                ServerEvent::ExecStarted { .. } => "exec_started",
             })
             .collect()
     }

@@ -6,6 +6,7 @@ mod containers;
 mod demo;
 mod error;
 mod health;
+mod inside;
 mod registries;
 mod request;
 mod runs;
@@ -59,6 +60,9 @@ pub fn router(state: AppState, config: &Config) -> Router {
         .route("/containers/{id}/stop", post(containers::stop_container))
         .route("/containers/{id}/kill", post(containers::kill_container))
         .route("/containers/{id}/logs", get(containers::container_logs))
+        .route("/containers/{id}/exec", get(inside::exec))
+        .route("/containers/{id}/stats", get(inside::stats))
+        .route("/containers/{id}/stats/ws", get(inside::stats_ws))
         .route(
             "/containers/{id}/attach",
             post(containers::attach_container),

@@ -49,7 +49,12 @@ pub async fn create_registry(
     let new: NewRegistry = json_body(&body)?;
     let row = app
         .registries
-        .create(&new.server, &new.username, &new.password, new.team.as_deref())
+        .create(
+            &new.server,
+            &new.username,
+            &new.password,
+            new.team.as_deref(),
+        )
         .await?;
     // The server and the username, never the password.
     let detail = format!(

@@ -399,7 +399,9 @@ async fn read_client(
                     let _ = control.send(Control::Detach).await;
                     continue;
                 }
-                Ok(ClientMessage::Run(_) | ClientMessage::Watch { .. }) => {
+                Ok(
+                    ClientMessage::Run(_) | ClientMessage::Watch { .. } | ClientMessage::Exec(_),
+                ) => {
                     let _ = control
                         .send(warn("this session already follows a run"))
                         .await;

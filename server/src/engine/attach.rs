@@ -1,8 +1,8 @@
-//! The attach hijack: `POST /containers/{id}/attach` with `Upgrade: tcp`, after which the
-//! connection carries the container's output one way and its stdin the other.
+//! The hijacks: `POST /containers/{id}/attach` (and `POST /exec/{id}/start`) with
+//! `Upgrade: tcp`, after which the connection carries the output one way and stdin the other.
 
 use bytes::Bytes;
-use http_body_util::Empty;
+use http_body_util::Full;
 use hyper::header::{CONNECTION, CONTENT_TYPE, HOST, UPGRADE};
 use hyper::{Request, StatusCode};
 use hyper_util::rt::TokioIo;
@@ -71,7 +71,16 @@ pub async fn attach(transport: &Transport, id: &str, opts: &AttachOptions) -> Re
     let path = transport
         .versioned(&format!("/containers/{}/attach", segment(id)), &query)
         .await?;
+    hijack(transport, path, None, opts.tty).await
+}
 
+/// POSTs `path` (with a JSON `body`) asking to upgrade, and hands back the raw connection.
+pub async fn hijack(
+    transport: &Transport,
+    path: String,
+    body: Option<Vec<u8>>,
+    tty: bool,
+) -> Result<Attached> {
     // A connection of its own, outside the pool: it stops being HTTP after the upgrade.
     let stream = transport.connect().await?;
     let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
@@ -82,12 +91,17 @@ pub async fn attach(transport: &Transport, id: &str, opts: &AttachOptions) -> Re
             tracing::debug!("attach connection: {e}");
         }
     });
+    let content_type = if body.is_some() {
+        "application/json"
+    } else {
+        "text/plain"
+    };
     let req = Request::post(path)
         .header(HOST, &transport.authority)
         .header(CONNECTION, "Upgrade")
         .header(UPGRADE, "tcp")
-        .header(CONTENT_TYPE, "text/plain")
-        .body(Empty::<Bytes>::new())
+        .header(CONTENT_TYPE, content_type)
+        .body(Full::new(Bytes::from(body.unwrap_or_default())))
         .map_err(|e| EngineError::Protocol(e.to_string()))?;
     let resp = sender
         .send_request(req)
@@ -113,7 +127,7 @@ pub async fn attach(transport: &Transport, id: &str, opts: &AttachOptions) -> Re
     })?;
     let (read, write) = tokio::io::split(parts.io.into_inner());
     Ok(Attached {
-        output: OutputReader::new(read, parts.read_buf, opts.tty),
+        output: OutputReader::new(read, parts.read_buf, tty),
         stdin: StdinWriter { io: write },
     })
 }

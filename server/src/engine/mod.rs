@@ -9,9 +9,11 @@ mod attach;
 mod connect;
 pub mod demux;
 mod error;
+mod exec;
 #[cfg(test)]
 pub mod fake;
 pub mod pull;
+mod stats;
 mod transport;
 
 use std::collections::HashMap;
@@ -31,7 +33,9 @@ pub use attach::{AttachOptions, Attached, StdinWriter};
 pub use connect::{EngineStream, TlsOptions};
 pub use demux::Frame;
 pub use error::{EngineError, Result};
+pub use exec::{ExecConfig, ExecState};
 pub use pull::PullStream;
+pub use stats::StatsStream;
 
 /// How a named volume is mounted and whose it is: its driver, the options it was created
 /// with and its labels.

@@ -285,6 +285,24 @@ impl RolePolicy {
         }
     }
 
+    /// What this role may do with `docker exec` (admins: all of it; roles that may run
+    /// nothing: nothing).
+    pub fn exec(&self) -> ExecRules {
+        match &self.access {
+            Access::Unrestricted => ExecRules {
+                allowed: true,
+                privileged: true,
+                user: true,
+            },
+            Access::Nothing => ExecRules {
+                allowed: false,
+                privileged: false,
+                user: false,
+            },
+            Access::Rules(r) => r.exec,
+        }
+    }
+
     /// Whether this role is shown containers Berth did not create (admins: always).
     pub fn shows_foreign_containers(&self) -> bool {
         match &self.access {
@@ -399,6 +417,10 @@ struct RulesFile {
     allowed_engines: Option<Vec<String>>,
     /// Containers Berth did not create are listed (read-only, redacted).
     show_foreign_containers: bool,
+    /// `docker exec` into the role's containers (default on), `--privileged`, `--user`.
+    allow_exec: bool,
+    allow_exec_privileged: bool,
+    allow_exec_user: bool,
 
     default_memory: Option<ByteSize>,
     max_memory: Option<ByteSize>,
@@ -446,6 +468,9 @@ impl Default for RulesFile {
             allowed_ulimits: Vec::new(),
             allowed_engines: None,
             show_foreign_containers: false,
+            allow_exec: true,
+            allow_exec_privileged: false,
+            allow_exec_user: false,
             default_memory: None,
             max_memory: None,
             default_cpus: None,
@@ -493,12 +518,22 @@ struct Rules {
     ulimits: Vec<String>,
     engines: Option<Vec<String>>,
     show_foreign_containers: bool,
+    exec: ExecRules,
     memory: Limit,
     cpus: Limit,
     pids: Limit,
     max_concurrent_runs: Option<u32>,
     max_run_seconds: Option<u64>,
     runs_per_minute: Option<u32>,
+}
+
+/// What a role may do with `docker exec`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ExecRules {
+    pub allowed: bool,
+    pub privileged: bool,
+    /// `--user` other than the container's own.
+    pub user: bool,
 }
 
 /// A resource's default and maximum. The default falls back to the maximum, so a role with a
@@ -636,6 +671,11 @@ impl RulesFile {
             ulimits: self.allowed_ulimits,
             engines: self.allowed_engines,
             show_foreign_containers: self.show_foreign_containers,
+            exec: ExecRules {
+                allowed: self.allow_exec,
+                privileged: self.allow_exec_privileged,
+                user: self.allow_exec_user,
+            },
             memory: Limit::new(
                 "memory",
                 self.default_memory.map(|b| b.0),

@@ -378,7 +378,14 @@ impl Runs {
             plan: Box::new(plan),
             start,
         };
-        self.start(info, stdin, start, launch, engine.engine.clone(), registry_auth)
+        self.start(
+            info,
+            stdin,
+            start,
+            launch,
+            engine.engine.clone(),
+            registry_auth,
+        )
     }
 
     /// Follows a running container of `engine` (`docker attach`), or resumes following one of

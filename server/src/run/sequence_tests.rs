@@ -63,7 +63,8 @@ impl Gateway {
         };
         let argv = args.iter().map(|a| a.to_string()).collect();
         let engine = self.runs.engines().first();
-        self.runs.launch(plan, argv, true, &owner, None, engine, None)
+        self.runs
+            .launch(plan, argv, true, &owner, None, engine, None)
     }
 
     /// Scripts the container `ID`: its create (after any answers scripted before), attach, a

@@ -9,3 +9,21 @@ use serde::{Deserialize, Serialize};
 pub struct AttachedRun {
     pub run_id: String,
 }
+
+/// One reading of a container's resource use (`GET /api/containers/{id}/stats`), computed as
+/// `docker stats` computes it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StatsSample {
+    /// RFC 3339, the engine's time of the reading.
+    pub at: String,
+    pub cpu_percent: f64,
+    pub online_cpus: u32,
+    /// Without the page cache, as the CLI subtracts it.
+    pub memory_bytes: u64,
+    pub memory_limit_bytes: u64,
+    pub pids: u64,
+    pub net_rx_bytes: u64,
+    pub net_tx_bytes: u64,
+    pub block_read_bytes: u64,
+    pub block_write_bytes: u64,
+}

@@ -27,6 +27,33 @@ pub enum ClientMessage {
     },
     CloseStdin,
     Detach,
+    /// The first message on `/api/containers/{id}/exec`: `docker exec`.
+    Exec(Box<ExecRequest>),
+}
+
+/// What to run in a running container (`docker exec [-it] [-u USER] [-w DIR] [-e K=V]
+/// [--privileged] CONTAINER CMD…`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct ExecRequest {
+    pub cmd: Vec<String>,
+    #[serde(default)]
+    pub tty: bool,
+    /// Stdin attached (`-i`).
+    #[serde(default)]
+    pub interactive: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cols: Option<u16>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rows: Option<u16>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workdir: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub env: Vec<String>,
+    #[serde(default)]
+    pub privileged: bool,
 }
 
 /// One progress line of an image pull.
@@ -85,6 +112,10 @@ pub enum ServerEvent {
     /// A demo session's run ends at `at` (RFC 3339), a minute from now unless extended.
     Expiring {
         at: String,
+    },
+    /// An exec console's process was created (`/api/containers/{id}/exec`).
+    ExecStarted {
+        exec_id: String,
     },
 }
 
