@@ -48,7 +48,8 @@ pub struct Config {
 
     /// Bytes of output kept per run for late watchers and `GET /api/runs/{id}/output`; older
     /// output is dropped beyond it. The client that started a run is back-pressured instead.
-    #[arg(long, env = "BERTH_OUTPUT_LIMIT", default_value_t = 8 * 1024 * 1024)]
+    /// A size as `-m` takes it (`8m`, `512k`, `1g`) or bytes.
+    #[arg(long, env = "BERTH_OUTPUT_LIMIT", default_value = "8m", value_parser = size)]
     pub output_limit: usize,
 
     /// Finished runs kept in memory (with up to `output-limit` bytes each); older ones stay in
@@ -105,6 +106,14 @@ pub struct Config {
     /// or `$DOCKER_CONFIG`) when no stored credential matches; nobody else's ever do.
     #[arg(long, env = "BERTH_USE_HOST_DOCKER_CONFIG", value_parser = non_empty, default_value = "", hide_default_value = true, num_args = 0..=1, default_missing_value = "1")]
     pub use_host_docker_config: bool,
+}
+
+/// A size in bytes, as `docker run -m` reads one (`8m`, `1.5g`, `4096`).
+fn size(value: &str) -> Result<usize, String> {
+    match berth_shared::units::ram_in_bytes(value)? {
+        n if n > 0 => Ok(n as usize),
+        _ => Err("a size above 0".into()),
+    }
 }
 
 /// DOCKER_TLS_VERIFY as the docker CLI reads it: set and not empty.
@@ -165,6 +174,16 @@ mod tests {
         // As DOCKER_TLS_VERIFY: any value but the empty one.
         assert!(parse(&["--tls-verify=0"]).tls_verify);
         assert!(!parse(&["--tls-verify="]).tls_verify);
+    }
+
+    #[test]
+    fn output_limit_takes_sizes() {
+        let parse = |args: &[&str]| Serve::try_parse_from([&["serve"], args].concat());
+        assert_eq!(parse(&[]).unwrap().config.output_limit, 8 * 1024 * 1024);
+        let limit = |v: &str| parse(&["--output-limit", v]).map(|s| s.config.output_limit);
+        assert_eq!(limit("512k").unwrap(), 512 * 1024);
+        assert_eq!(limit("4096").unwrap(), 4096);
+        assert!(limit("0").is_err() && limit("lots").is_err());
     }
 
     #[test]

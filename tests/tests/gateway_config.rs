@@ -116,3 +116,32 @@ async fn finished_runs_beyond_memory_come_back_from_the_store() {
         ("run 0\n".to_string(), Some(0))
     );
 }
+
+/// `/api/ready` answers 200 when the store and the default engine answer, 503 (saying which
+/// does not) otherwise, without credentials; `/api/health` stays 200 either way.
+#[tokio::test]
+async fn readiness_follows_the_engine_and_the_store() {
+    let up = spawn_gateway(Config::local(DOCKER_HOST));
+    let (code, body) =
+        berth_tests::status_and_json(reqwest::Client::new().get(format!("http://{up}/api/ready")))
+            .await;
+    assert_eq!(code, 200, "{body}");
+    assert_eq!(body, json!({"ready": true, "engine": "ok", "store": "ok"}));
+
+    let down = spawn_gateway(Config::local("unix:///var/run/berth-testbed-absent.sock"));
+    let (code, body) = berth_tests::status_and_json(
+        reqwest::Client::new().get(format!("http://{down}/api/ready")),
+    )
+    .await;
+    assert_eq!(code, 503, "{body}");
+    assert_eq!(body["store"], "ok");
+    assert!(
+        body["engine"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("berth-testbed-absent"),
+        "{body}"
+    );
+    let health = status_of(reqwest::Client::new().get(format!("http://{down}/api/health"))).await;
+    assert_eq!(health, 200, "liveness is not readiness");
+}

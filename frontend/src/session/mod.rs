@@ -107,11 +107,16 @@ pub struct Session {
     pub info: ArcRwSignal<Option<RunInfo>>,
     pub link: ArcRwSignal<LinkState>,
     pub mode: ArcRwSignal<Mode>,
+    /// A demo session's run said it ends at this time (RFC 3339), a minute ahead (`expiring`).
+    pub expiring: ArcRwSignal<Option<String>>,
     inner: SendWrapper<Rc<Inner>>,
 }
 
 struct Inner {
     term: BerthTerminal,
+    /// The browser's visitor owns the run (a demo session's): its keys go in whatever the
+    /// signed-in role, guests included, who have no `/api/me` at all.
+    own: bool,
     state: RefCell<State>,
 }
 
@@ -133,7 +138,10 @@ struct State {
     retries: u32,
     /// The TTY size last sent to the gateway.
     sent_size: Option<(u16, u16)>,
+    /// No more (re)connections: the page closed it, or stopped following.
     closed: bool,
+    /// The terminal is disposed (`close`).
+    disposed: bool,
 }
 
 thread_local! {
@@ -143,6 +151,10 @@ thread_local! {
 
 impl Session {
     fn new(mode: Mode) -> Session {
+        Session::new_as(mode, false)
+    }
+
+    fn new_as(mode: Mode, own: bool) -> Session {
         let term = BerthTerminal::new();
         term.set_tty(mode.tty);
         let s = Session {
@@ -154,8 +166,10 @@ impl Session {
             info: ArcRwSignal::new(None),
             link: ArcRwSignal::new(LinkState::Reconnecting),
             mode: ArcRwSignal::new(mode),
+            expiring: ArcRwSignal::new(None),
             inner: SendWrapper::new(Rc::new(Inner {
                 term,
+                own,
                 state: RefCell::new(State::default()),
             })),
         };
@@ -191,7 +205,17 @@ impl Session {
 
     /// Follows an existing run from its start (`/api/runs/{id}/ws`).
     pub fn watch(run_id: &str) -> Session {
-        let s = Session::new(Mode::default());
+        Session::watch_as(run_id, false)
+    }
+
+    /// Follows the run of the visitor's own demo session from its start: the terminal takes
+    /// their keys (and follows their window) whatever their role.
+    pub fn watch_own(run_id: &str) -> Session {
+        Session::watch_as(run_id, true)
+    }
+
+    fn watch_as(run_id: &str, own: bool) -> Session {
+        let s = Session::new_as(Mode::default(), own);
         s.run_id.set(Some(run_id.to_string()));
         s.refresh_info();
         s.follow();
@@ -274,14 +298,19 @@ impl Session {
             }
             ServerEvent::Warning { message } => self.notice(message),
             ServerEvent::ResumeRefused { .. } => self.replay_all(),
+            ServerEvent::Expiring { at } => self.expiring.set(Some(at)),
+            // Not on a run's socket (an exec console's first answer).
+            ServerEvent::ExecStarted { .. } => {}
             ServerEvent::Exit { .. } | ServerEvent::Error { .. } => {}
         }
     }
 
     /// Whether the terminal takes keys: a run with `-i`, running, watched by someone who may act
-    /// on it (a viewer's keys would only be refused). Reactive.
+    /// on it (a viewer's keys would only be refused) or who owns it (a demo session). Reactive.
     pub fn takes_input(&self) -> bool {
-        self.phase.get() == Phase::Running && self.mode.get().interactive && api::may_act()
+        self.phase.get() == Phase::Running
+            && self.mode.get().interactive
+            && (self.inner.own || api::may_act())
     }
 
     fn takes_input_untracked(&self) -> bool {
@@ -350,6 +379,11 @@ impl Session {
                 }
                 me.inner.term.set_input(me.takes_input_untracked());
                 me.info.set(Some(info));
+                // The TTY follows the terminal: `started` may have come before the run's mode.
+                if mode.tty {
+                    let t = &me.inner.term;
+                    me.resized(t.cols(), t.rows());
+                }
             }
         });
     }
@@ -376,14 +410,42 @@ impl Session {
         }
     }
 
+    /// Puts the keyboard in the terminal.
+    pub fn focus(&self) {
+        self.inner.term.focus();
+    }
+
+    /// Closes the socket now, without reconnecting, keeping the terminal: the page goes away
+    /// (into the browser's back-forward cache, where a socket would stay open and the gateway
+    /// would count the visitor as there).
+    pub fn hang_up(&self) {
+        let mut st = self.inner.state.borrow_mut();
+        st.closed = true;
+        if let Some(ws) = st.ws.take() {
+            ws.set_onmessage(None);
+            ws.set_onclose(None);
+            let _ = ws.close();
+        }
+    }
+
+    /// Follows no further than the socket that is open: what is still on its way (the run's
+    /// last output and final event) arrives, and no reconnection follows when the gateway
+    /// closes it. The terminal and what it shows stay (a demo session that ended: its output
+    /// stays on the page) until [`Session::close`].
+    pub fn stop_following(&self) {
+        self.inner.state.borrow_mut().closed = true;
+        self.inner.term.set_input(false);
+    }
+
     /// Stops following (the run goes on) and frees the terminal. Breaks the reference cycles
     /// between the session and its callbacks.
     pub fn close(&self) {
         let mut st = self.inner.state.borrow_mut();
-        if st.closed {
+        if st.disposed {
             return;
         }
         st.closed = true;
+        st.disposed = true;
         if let Some(ws) = st.ws.take() {
             ws.set_onopen(None);
             ws.set_onmessage(None);

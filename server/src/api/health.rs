@@ -1,8 +1,9 @@
 //! `GET /api/health` (whether the gateway and its first engine answer, and every engine's
-//! last state), `GET /api/engines` (the fleet, its health and load), and the API's 404.
+//! last state), `GET /api/ready` (whether it can serve), `GET /api/engines` (the fleet, its health and load), and the API's 404.
 
 use axum::Json;
 use axum::extract::State;
+use axum::http::StatusCode;
 use berth_shared::wire::{EngineHealth, EngineState, EngineView, Health};
 
 use super::{ApiError, AppState};
@@ -66,4 +67,32 @@ pub async fn engines(State(app): State<AppState>, user: Principal) -> Json<Vec<E
 
 pub async fn no_such_route() -> ApiError {
     ApiError::NotFound("no such API route".into())
+}
+
+/// `GET /api/ready`: 200 when the store answers and the default engine does, 503 otherwise
+/// (`/api/health` is the liveness answer). No credentials: it tells nothing but that.
+pub async fn ready(State(app): State<AppState>) -> (StatusCode, Json<serde_json::Value>) {
+    let first = &app.engines.first().engine;
+    let engine = tokio::time::timeout(std::time::Duration::from_secs(2), first.ping()).await;
+    let engine = match engine {
+        Ok(Ok(_)) => Ok(()),
+        Ok(Err(e)) => Err(e.message()),
+        Err(_) => Err("no answer within 2 s".to_string()),
+    };
+    let store = app.store.user_count().await.map(|_| ()).map_err(|e| {
+        tracing::warn!("readiness: the store does not answer: {e}");
+        "the store does not answer".to_string()
+    });
+    let ready = engine.is_ok() && store.is_ok();
+    let said = |r: &Result<(), String>| match r {
+        Ok(()) => serde_json::Value::from("ok"),
+        Err(e) => serde_json::Value::from(e.as_str()),
+    };
+    let body = serde_json::json!({"ready": ready, "engine": said(&engine), "store": said(&store)});
+    let status = if ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (status, Json(body))
 }

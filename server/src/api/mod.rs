@@ -33,6 +33,7 @@ const MAX_BODY: usize = 1024 * 1024;
 pub fn router(state: AppState, config: &Config) -> Router {
     let api = Router::new()
         .route("/health", get(health::health))
+        .route("/ready", get(health::ready))
         .route("/engines", get(health::engines))
         .route("/login", post(users::login))
         .route("/logout", post(users::logout))
