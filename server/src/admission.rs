@@ -103,6 +103,10 @@ impl AppState {
                 _turn: turn,
             }),
             Err(e) => {
+                if let Refusal::Denied(d) = &e {
+                    crate::metrics::policy_denial(d.rule);
+                    crate::metrics::run_finished("denied");
+                }
                 let image = plan.body.image.clone().unwrap_or_default();
                 self.audit(
                     user,

@@ -28,6 +28,8 @@ pub struct AppState {
     pub auth: Arc<Auth>,
     pub policy: Arc<Policy>,
     pub limits: Arc<RateLimiter>,
+    /// May read `/metrics` (`BERTH_METRICS_TOKEN`).
+    pub metrics_token: Option<String>,
     /// Browsers reach Berth over TLS: session cookies are `Secure`.
     pub public_https: bool,
     /// Taken in turn by the admissions that count runs in progress (see `admission`).
@@ -38,6 +40,7 @@ impl AppState {
     /// Opens the store, loads the policy, sets up the bootstrap admin token and brings back
     /// the runs of a previous life.
     pub async fn new(config: &Config) -> Result<Self, StartError> {
+        crate::metrics::install();
         let engines = Arc::new(Engines::from_config(config)?);
         // A first look at every engine (each bounded by a short timeout), then in the background.
         engines.watch_health().await;
@@ -90,6 +93,7 @@ impl AppState {
             demo: Arc::new(Demo::new(store.clone(), config.guest_sessions_per_ip)),
             registries: Arc::new(registries),
             stats: Arc::default(),
+            metrics_token: config.metrics_token.clone().filter(|t| !t.is_empty()),
             store,
             policy: Arc::new(policy),
             limits: Arc::new(RateLimiter::default()),

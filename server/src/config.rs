@@ -106,6 +106,10 @@ pub struct Config {
     /// or `$DOCKER_CONFIG`) when no stored credential matches; nobody else's ever do.
     #[arg(long, env = "BERTH_USE_HOST_DOCKER_CONFIG", value_parser = non_empty, default_value = "", hide_default_value = true, num_args = 0..=1, default_missing_value = "1")]
     pub use_host_docker_config: bool,
+
+    /// A bearer token that may read `/metrics` (and nothing else); admins may too.
+    #[arg(long, env = "BERTH_METRICS_TOKEN", hide_env_values = true)]
+    pub metrics_token: Option<String>,
 }
 
 /// A size in bytes, as `docker run -m` reads one (`8m`, `1.5g`, `4096`).
@@ -151,6 +155,7 @@ impl Config {
             guest_sessions_per_ip: 3,
             secret_key: None,
             use_host_docker_config: false,
+            metrics_token: None,
         }
     }
 }

@@ -22,6 +22,7 @@ pub mod config;
 pub mod demo;
 pub mod engine;
 pub mod engines;
+pub mod metrics;
 pub mod policy;
 pub mod registries;
 pub mod run;

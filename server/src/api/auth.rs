@@ -25,6 +25,7 @@ impl FromRequestParts<AppState> for Principal {
         {
             Ok(principal) => Ok(principal),
             Err(e) => {
+                crate::metrics::auth_failure();
                 let target = parts.uri.path().to_string();
                 app.audit_anonymous(Action::Auth, &target, &e.to_string(), &remote)
                     .await;

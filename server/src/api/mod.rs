@@ -7,6 +7,7 @@ mod demo;
 mod error;
 mod health;
 mod inside;
+mod metrics;
 mod registries;
 mod request;
 mod runs;
@@ -92,7 +93,11 @@ pub fn router(state: AppState, config: &Config) -> Router {
         )
         .route("/sessions/{id}/extend", post(demo::extend_session))
         .fallback(health::no_such_route)
+        .layer(axum::middleware::from_fn(metrics::count))
         .layer(DefaultBodyLimit::max(MAX_BODY))
+        .with_state(state.clone());
+    let metrics = Router::new()
+        .route("/metrics", get(metrics::metrics))
         .with_state(state);
 
     let index = config.static_dir.join("index.html");
@@ -108,6 +113,7 @@ pub fn router(state: AppState, config: &Config) -> Router {
         .layer(axum::middleware::from_fn(cache_control));
     Router::new()
         .nest("/api", api)
+        .merge(metrics)
         .merge(dashboard)
         .layer(CompressionLayer::new())
         .layer(TraceLayer::new_for_http())

@@ -61,6 +61,8 @@ pub struct Run {
     presence: Mutex<Presence>,
     /// The `X-Registry-Auth` its pulls send (its owner's credential), if any.
     registry_auth: Option<String>,
+    /// When it was accepted: its first byte's latency counts from here.
+    accepted: Instant,
 }
 
 struct Presence {
@@ -137,6 +139,7 @@ impl Run {
                 last: Instant::now(),
             }),
             registry_auth: None,
+            accepted: Instant::now(),
         };
         (run, inputs)
     }
@@ -222,6 +225,11 @@ impl Run {
     pub fn watching(&self) -> Watching<'_> {
         self.presence.lock().expect("run lock").watchers += 1;
         Watching(self)
+    }
+
+    /// Clients following it now.
+    pub fn watchers(&self) -> usize {
+        self.presence.lock().expect("run lock").watchers
     }
 
     /// How long the run has had no client and no input (zero while a client follows it).
@@ -432,6 +440,7 @@ impl Runs {
         let run = Arc::new(run);
         // Not the arguments: they may carry secrets (`-e PASSWORD=…`).
         tracing::info!(run = %id, image = %run.info().image, "run accepted");
+        crate::metrics::run_started();
         run.record(ServerEvent::Accepted {
             run_id: id,
             engine: on,

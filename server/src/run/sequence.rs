@@ -71,10 +71,12 @@ pub(super) async fn drive(
         Ok(Ending::Created) => {}
         Ok(Ending::Exited(code)) => {
             tracing::info!(run = %run.id, code, "run exited");
+            crate::metrics::run_finished("exited");
             run.finish(ServerEvent::Exit { code });
         }
         Err(mut f) => {
             tracing::info!(run = %run.id, code = f.code, "run failed: {}", f.message);
+            crate::metrics::run_finished("failed");
             // A stream that broke without a daemon's answer: if the engine does not answer
             // now either, it is the engine that went (and the run is looked at again when it
             // answers).
@@ -303,7 +305,12 @@ async fn stream_until_exit(
     if let Some(mut output) = output {
         loop {
             match output.next().await {
-                Ok(Some(frame)) => run.journal.push_output(frame.stream, frame.data).await,
+                Ok(Some(frame)) => {
+                    if run.journal.output_len() == 0 {
+                        crate::metrics::first_byte(run.accepted.elapsed().as_secs_f64());
+                    }
+                    run.journal.push_output(frame.stream, frame.data).await
+                }
                 Ok(None) => break,
                 Err(e) => {
                     tracing::warn!(run = %run.id, "attach stream: {e}");
@@ -351,9 +358,18 @@ async fn pull(
         )
         .await
         .map_err(Failure::from_engine)?;
+    // Bytes downloaded: each layer's furthest `Downloading` position, added up at the end.
+    let mut downloaded: std::collections::HashMap<String, u64> = Default::default();
     while let Some(p) = progress.next().await.map_err(Failure::from_engine)? {
+        if p.status == "Downloading"
+            && let Some(current) = p.current
+        {
+            let at = downloaded.entry(p.id.clone()).or_default();
+            *at = (*at).max(current);
+        }
         run.record(ServerEvent::Pull(p));
     }
+    crate::metrics::pull_bytes(downloaded.values().sum());
     Ok(())
 }
 
