@@ -28,16 +28,42 @@ impl Berth {
     /// Starts `berth serve` on a free loopback port, driving `DOCKER_HOST` alone (the engine
     /// `local`), and waits until it answers.
     pub fn start(binary: &Path, output_limit: usize) -> Berth {
-        Berth::launch(binary, output_limit, None)
+        Berth::launch(binary, output_limit, Extra::default())
     }
 
     /// The same with `--engines FILE`, the file holding `engines` (TOML `[engines.NAME]`
     /// tables), written into the gateway's data directory.
     pub fn with_engines(binary: &Path, output_limit: usize, engines: &str) -> Berth {
-        Berth::launch(binary, output_limit, Some(engines))
+        Berth::launch(
+            binary,
+            output_limit,
+            Extra {
+                engines: Some(engines),
+                ..Extra::default()
+            },
+        )
     }
 
-    fn launch(binary: &Path, output_limit: usize, engines: Option<&str>) -> Berth {
+    /// The same with `--policy FILE`, the file holding `policy` (TOML, docs/POLICY.md),
+    /// and the environment variables `env` on top of the usual ones.
+    pub fn with_policy(
+        binary: &Path,
+        output_limit: usize,
+        policy: &str,
+        env: &[(&str, &str)],
+    ) -> Berth {
+        Berth::launch(
+            binary,
+            output_limit,
+            Extra {
+                policy: Some(policy),
+                env,
+                ..Extra::default()
+            },
+        )
+    }
+
+    fn launch(binary: &Path, output_limit: usize, extra: Extra) -> Berth {
         let port = TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
             .expect("a free port")
@@ -54,11 +80,16 @@ impl Berth {
             .expect("log file");
         let mut command = Command::new(binary);
         command.args(["serve", "--listen", &addr.to_string()]);
-        if let Some(engines) = engines {
-            std::fs::create_dir_all(&data_dir).expect("the data directory");
-            let file = data_dir.join("engines.toml");
-            std::fs::write(&file, engines).expect("the engines file");
-            command.arg("--engines").arg(file);
+        for (flag, name, text) in [
+            ("--engines", "engines.toml", extra.engines),
+            ("--policy", "policy.toml", extra.policy),
+        ] {
+            if let Some(text) = text {
+                std::fs::create_dir_all(&data_dir).expect("the data directory");
+                let file = data_dir.join(name);
+                std::fs::write(&file, text).expect("a configuration file");
+                command.arg(flag).arg(file);
+            }
         }
         let mut child = command
             .arg("--static-dir")
@@ -72,6 +103,7 @@ impl Berth {
             .env_remove("BERTH_POLICY")
             .env_remove("BERTH_ENGINES")
             .env_remove("BERTH_PUBLIC_ORIGIN")
+            .envs(extra.env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(log)
@@ -111,6 +143,13 @@ impl Berth {
         procstat::cpu(self.pid()).unwrap_or_default()
     }
 
+    /// The gateway's `io.berth.instance` label value (`<data-dir>/instance-id`).
+    pub fn instance(&self) -> String {
+        std::fs::read_to_string(self.data_dir.join("instance-id"))
+            .map(|id| id.trim().to_string())
+            .unwrap_or_default()
+    }
+
     /// A REST GET, answered as text (HTTP/1.0 so the body ends at the close).
     pub fn get(&self, path: &str) -> Option<String> {
         let mut s = TcpStream::connect(self.addr).ok()?;
@@ -126,6 +165,16 @@ impl Berth {
             .split_once("\r\n\r\n")
             .map(|(_, body)| body.to_string())
     }
+}
+
+/// What a gateway is started with beyond the defaults.
+#[derive(Default)]
+struct Extra<'a> {
+    /// An engines file's text (`--engines`).
+    engines: Option<&'a str>,
+    /// A policy file's text (`--policy`).
+    policy: Option<&'a str>,
+    env: &'a [(&'a str, &'a str)],
 }
 
 impl Drop for Berth {
@@ -170,18 +219,38 @@ fn argv_request(argv: &[&str], engine: Option<&str>) -> ClientMessage {
     }))
 }
 
-/// Where a client connects: the gateway's address and its bearer token.
+/// Where a client connects: the gateway's address and who it is.
 #[derive(Clone)]
 pub struct Target {
     pub addr: SocketAddr,
-    pub token: String,
+    pub credential: Credential,
+}
+
+/// How a client says who it is.
+#[derive(Clone)]
+pub enum Credential {
+    /// `Authorization: Bearer TOKEN`.
+    Bearer(String),
+    /// `Cookie: NAME=VALUE` (a demo guest's `berth_guest`).
+    Cookie(String),
+}
+
+impl Credential {
+    /// The request header that carries it.
+    pub fn header(&self) -> (&'static str, String) {
+        match self {
+            Credential::Bearer(token) => ("authorization", format!("Bearer {token}")),
+            Credential::Cookie(cookie) => ("cookie", cookie.clone()),
+        }
+    }
 }
 
 impl Berth {
+    /// The gateway as its admin.
     pub fn target(&self) -> Target {
         Target {
             addr: self.addr,
-            token: self.token.clone(),
+            credential: Credential::Bearer(self.token.clone()),
         }
     }
 }
@@ -242,12 +311,10 @@ async fn session(
     let mut request = format!("ws://{}{path}", to.addr)
         .into_client_request()
         .expect("a valid URL");
-    request.headers_mut().insert(
-        "authorization",
-        format!("Bearer {}", to.token)
-            .parse()
-            .expect("a header value"),
-    );
+    let (name, value) = to.credential.header();
+    request
+        .headers_mut()
+        .insert(name, value.parse().expect("a header value"));
     let mut socket = match tokio_tungstenite::connect_async(request).await {
         Ok((socket, _)) => socket,
         Err(e) => {

@@ -5,6 +5,7 @@
 //! cargo run --release -p berth-bench -- --write docs/BENCHMARKS.md   # full
 //! cargo run --release -p berth-bench -- --quick                      # smoke
 //! cargo run --release -p berth-bench -- --only placement,engines-concurrency
+//! cargo run --release -p berth-bench -- --only demo
 //! ```
 //!
 //! Long on purpose: the sections share the settings, the context and the report, and read top to
@@ -13,6 +14,7 @@
 mod berth;
 mod cli;
 mod consume;
+mod demo;
 mod floor;
 mod procstat;
 mod report;
@@ -47,6 +49,7 @@ const SECTIONS: &[&str] = &[
     "fanout",
     "placement",
     "engines-concurrency",
+    "demo",
 ];
 /// On every container of the benchmark (both sides alike), so clean-up finds them all.
 const LABEL: &str = "berth-bench=1";
@@ -238,6 +241,9 @@ fn main() {
     }
     if ctx.settings.wants("engines-concurrency") {
         engines_concurrency(&ctx, &mut report);
+    }
+    if ctx.settings.wants("demo") {
+        demo_sessions(&ctx, &mut report);
     }
     clean_up();
     report.finish();
@@ -1254,4 +1260,377 @@ fn engines_concurrency(ctx: &Ctx, report: &mut Report) {
         mib(berth.rss().1),
     ));
     assert!(clean, "benchmark containers were left: {left}");
+}
+
+/// The demo section's policy: a `[guest]` table (public templates need one) allowing the
+/// fixture, with the limits a guest table must have; no network (the table's default).
+const DEMO_POLICY: &str = "[guest]\nallowed_images = [\"berth-fixture:*\"]\nmax_memory = \
+                           \"64m\"\nmax_cpus = 0.5\nmax_pids = 64\n";
+
+/// Creates a public template of `argv` (`capacity` sessions, `warm` ready containers).
+fn create_template(ctx: &Ctx, berth: &Berth, name: &str, argv: &[&str], capacity: u32, warm: u32) {
+    let body = serde_json::json!({
+        "name": name,
+        "title": name,
+        "argv": argv,
+        "ttl_seconds": 600,
+        "idle_seconds": 600,
+        "capacity": capacity,
+        "warm": warm,
+        "access": "public",
+    })
+    .to_string();
+    let admin = berth.target().credential;
+    let reply = ctx
+        .rt
+        .block_on(demo::http(
+            berth.addr,
+            "POST",
+            "/api/templates",
+            Some(&admin),
+            Some(&body),
+        ))
+        .expect("POST /api/templates");
+    assert_eq!(reply.status, 201, "creating {name}: {}", reply.body);
+}
+
+/// A template's `pool.ready`.
+fn pool_ready(berth: &Berth, name: &str) -> Option<u64> {
+    berth
+        .get(&format!("/api/templates/{name}"))
+        .and_then(|b| serde_json::from_str::<serde_json::Value>(&b).ok())
+        .and_then(|v| v["pool"]["ready"].as_u64())
+}
+
+/// Waits until every template's pool holds its `warm` ready containers and the engine holds
+/// nothing else of the benchmark (the sessions before are removed); how long that took.
+fn settle(berth: &Berth, templates: &[(&str, u32)]) -> Duration {
+    let t0 = Instant::now();
+    let containers: u32 = templates.iter().map(|(_, w)| w).sum();
+    loop {
+        let pools = templates
+            .iter()
+            .all(|(name, warm)| pool_ready(berth, name) == Some(u64::from(*warm)));
+        if pools && left_on(FIRST_HOST).len() == containers as usize {
+            return t0.elapsed();
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(120),
+            "the demo templates did not settle in 120 s: pools {:?}, {} benchmark containers on \
+             the engine",
+            templates
+                .iter()
+                .map(|(n, _)| (n, pool_ready(berth, n)))
+                .collect::<Vec<_>>(),
+            left_on(FIRST_HOST).len()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// `n` visitors arriving at once on `template`; their sessions are ended afterwards, once
+/// `before_end` has run.
+fn arrivals(
+    ctx: &Ctx,
+    berth: &Berth,
+    template: &str,
+    n: usize,
+    before_end: impl FnOnce(),
+) -> Vec<demo::Arrival> {
+    let addr = berth.addr;
+    let out = ctx.rt.block_on(async {
+        let tasks: Vec<_> = (0..n)
+            .map(|_| {
+                let template = template.to_string();
+                tokio::spawn(async move { demo::arrive(addr, &template).await })
+            })
+            .collect();
+        let mut out = Vec::new();
+        for t in tasks {
+            out.push(t.await.expect("task"));
+        }
+        out
+    });
+    before_end();
+    let admin = berth.target().credential;
+    let ends = ctx.rt.block_on(async {
+        let tasks: Vec<_> = out
+            .iter()
+            .filter_map(|a| a.session_id.clone())
+            .map(|id| {
+                let admin = admin.clone();
+                tokio::spawn(async move {
+                    let path = format!("/api/sessions/{id}");
+                    demo::http(addr, "DELETE", &path, Some(&admin), None)
+                        .await
+                        .map(|r| r.status)
+                })
+            })
+            .collect();
+        let mut statuses = Vec::new();
+        for t in tasks {
+            statuses.push(t.await.expect("task"));
+        }
+        statuses
+    });
+    for status in ends {
+        assert!(
+            matches!(status, Ok(204)),
+            "DELETE /api/sessions/{{id}}: {status:?}"
+        );
+    }
+    for a in &out {
+        assert!(
+            a.error.is_none() && a.first_byte.is_some(),
+            "a visitor of {template} got no output: {:?}",
+            a.error
+        );
+    }
+    out
+}
+
+/// Demo environments (issue 14): the time from `POST /api/templates/{name}/sessions` to the
+/// first output byte on the visitor's run WebSocket, for a template with a warm pool and for
+/// one without, trials interleaved; one visitor at a time, then 50 arriving at once.
+fn demo_sessions(ctx: &Ctx, report: &mut Report) {
+    let berth = Berth::with_policy(
+        &ctx.binary,
+        DEFAULT_LIMIT,
+        DEMO_POLICY,
+        &[("BERTH_GUEST_SESSIONS_PER_IP", "1000")],
+    );
+    let argv = workload(
+        &["-it", "--network", "none"],
+        &["sh", "-c", "echo ready; exec sh"],
+    );
+    let ms_of = |arrivals: &[demo::Arrival]| -> Vec<f64> {
+        arrivals
+            .iter()
+            .map(|a| ms(a.first_byte.expect("output")))
+            .collect()
+    };
+    let warm_count = |arrivals: &[demo::Arrival]| arrivals.iter().filter(|a| a.warm).count();
+
+    // (a) One visitor at a time.
+    let (warm_t, cold_t) = ("bench-warm", "bench-cold");
+    create_template(ctx, &berth, warm_t, &argv, 2, 1);
+    create_template(ctx, &berth, cold_t, &argv, 2, 0);
+    let quiet = [(warm_t, 1), (cold_t, 0)];
+    settle(&berth, &quiet);
+    let instance = berth.instance();
+    let trials = ctx.settings.trials(15, 3);
+    let (mut warm, mut cold) = (Vec::new(), Vec::new());
+    // One untimed round of each first; the order alternates from trial to trial.
+    for trial in 0..=trials {
+        let order = if trial % 2 == 0 {
+            [warm_t, cold_t]
+        } else {
+            [cold_t, warm_t]
+        };
+        for template in order {
+            settle(&berth, &quiet);
+            let a = arrivals(ctx, &berth, template, 1, || {}).remove(0);
+            match (trial, template == warm_t) {
+                (0, _) => {}
+                (_, true) => warm.push(a),
+                (_, false) => cold.push(a),
+            }
+        }
+        if trial > 0 {
+            progress("demo, one visitor", trial - 1, trials);
+        }
+    }
+    settle(&berth, &quiet);
+    for name in [warm_t, cold_t] {
+        delete_template(ctx, &berth, name);
+    }
+    let (w, c) = (ms_of(&warm), ms_of(&cold));
+    let row = Row::lower_is_better(
+        "9a. Demo session, POST → first output byte, 1 visitor, warm / cold template, median",
+        median(&w),
+        median(&c),
+        None,
+        "ms",
+        Some(0.1),
+        &argv,
+    );
+    report.add(Row {
+        berth: format!("{} (warm)", row.berth),
+        cli: format!("{} (cold, through Berth)", row.cli),
+        ..row
+    });
+    let spread = |v: &[f64]| {
+        format!(
+            "{:.1}/{:.1}/{:.1}",
+            percentile(v, 10.0),
+            median(v),
+            percentile(v, 90.0)
+        )
+    };
+    // Where the time goes: the POST's answer, the WebSocket's upgrade, then the watch until
+    // the first byte (medians).
+    let phases = |arrivals: &[demo::Arrival]| {
+        let of = |f: &dyn Fn(&demo::Arrival) -> Duration| {
+            median(&arrivals.iter().map(|a| ms(f(a))).collect::<Vec<_>>())
+        };
+        let connected = |a: &demo::Arrival| a.connected.expect("connected");
+        format!(
+            "POST answered {:.1} ms, WebSocket upgraded {:.1} ms later, first byte {:.1} ms \
+             after that",
+            of(&|a| a.answered),
+            of(&|a| connected(a) - a.answered),
+            of(&|a| a.first_byte.expect("output") - connected(a)),
+        )
+    };
+    report.detail(format!(
+        "Demo, one visitor at a time over {trials} trials each (ms, p10/p50/p90, from sending \
+         the POST to the first output byte on `/api/runs/{{run_id}}/ws`): warm template (`warm: \
+         1`) {}, cold (`warm: 0`) {}. Medians of the steps: warm {}; cold {}. Sessions that \
+         took a ready container (`\"warm\": true`): {} of {} on the warm template, {} of {} \
+         on the cold one.",
+        spread(&w),
+        spread(&c),
+        phases(&warm),
+        phases(&cold),
+        warm_count(&warm),
+        warm.len(),
+        warm_count(&cold),
+        cold.len(),
+    ));
+
+    // (b) 50 visitors at once.
+    let n: u32 = ctx.settings.pick(50, 10);
+    let (warm_t, cold_t) = ("bench-warm-many", "bench-cold-many");
+    let t0 = Instant::now();
+    create_template(ctx, &berth, warm_t, &argv, n, n);
+    create_template(ctx, &berth, cold_t, &argv, n, 0);
+    let quiet = [(warm_t, n), (cold_t, 0)];
+    settle(&berth, &quiet);
+    let first_fill = t0.elapsed();
+    let trials = ctx.settings.trials(3, 1);
+    let (mut w, mut c) = (Vec::new(), Vec::new());
+    let (mut warm, mut cold) = (Vec::new(), Vec::new());
+    let mut per_trial = Vec::new();
+    let mut refills = Vec::new();
+    for trial in 0..trials {
+        let order = if trial % 2 == 0 {
+            [warm_t, cold_t]
+        } else {
+            [cold_t, warm_t]
+        };
+        for template in order {
+            settle(&berth, &quiet);
+            let burst = Instant::now();
+            let is_warm = template == warm_t;
+            let got = arrivals(ctx, &berth, template, n as usize, || {
+                if is_warm {
+                    // The pool refills beside the running sessions: how long until it is full.
+                    let deadline = burst + Duration::from_secs(120);
+                    while pool_ready(&berth, warm_t) != Some(u64::from(n))
+                        && Instant::now() < deadline
+                    {
+                        std::thread::sleep(Duration::from_millis(100));
+                    }
+                    refills.push(burst.elapsed());
+                }
+            });
+            let t = ms_of(&got);
+            per_trial.push(format!(
+                "{} p50 {:.1} / p99 {:.1} ms",
+                if is_warm { "warm" } else { "cold" },
+                percentile(&t, 50.0),
+                percentile(&t, 99.0)
+            ));
+            if is_warm {
+                w.extend(t);
+                warm.extend(got);
+            } else {
+                c.extend(t);
+                cold.extend(got);
+            }
+        }
+        progress(&format!("demo, {n} visitors at once"), trial, trials);
+    }
+    settle(&berth, &quiet);
+    for name in [warm_t, cold_t] {
+        delete_template(ctx, &berth, name);
+    }
+    for (label, p) in [("p50", 50.0), ("p99", 99.0)] {
+        let row = Row::lower_is_better(
+            &format!(
+                "9b. Demo sessions, {n} visitors at once, POST → first output byte, warm / cold, \
+                 {label}"
+            ),
+            percentile(&w, p),
+            percentile(&c, p),
+            None,
+            "ms",
+            Some(0.1),
+            &argv,
+        );
+        report.add(Row {
+            berth: format!("{} (warm)", row.berth),
+            cli: format!("{} (cold, through Berth)", row.cli),
+            ..row
+        });
+    }
+    let (clean, left) = nothing_left();
+    // The gateway's own label too: a session container without the bench's label would
+    // still be found.
+    assert!(
+        !instance.is_empty(),
+        "no instance-id in the gateway's data directory"
+    );
+    let of_instance = cli::quiet(&[
+        "ps",
+        "-aq",
+        "--filter",
+        &format!("label=io.berth.instance={instance}"),
+    ])
+    .split_whitespace()
+    .count();
+    report.detail(format!(
+        "Demo, {n} visitors at once ({trials} trials each, interleaved; each visitor a new \
+         anonymous guest): warm template (`warm: {n}`, `capacity: {n}`) and cold (`warm: 0`, \
+         `capacity: {n}`), per trial {}. Medians of the steps: warm {}; cold {}. Sessions that \
+         took a ready container: {} of {} on the warm template, {} of {} on the cold one. \
+         Filling the warm pool at creation took {:.1} s; after a burst it was full again \
+         (beside the {n} running sessions) {} after the burst began. Berth peak RSS {:.1} \
+         MiB. Left afterwards, the templates deleted: {left} (`--filter label={LABEL}`), \
+         {of_instance} with the gateway's `io.berth.instance` label.",
+        per_trial.join(", "),
+        phases(&warm),
+        phases(&cold),
+        warm_count(&warm),
+        warm.len(),
+        warm_count(&cold),
+        cold.len(),
+        first_fill.as_secs_f64(),
+        refills
+            .iter()
+            .map(|d| format!("{:.1} s", d.as_secs_f64()))
+            .collect::<Vec<_>>()
+            .join(", "),
+        mib(berth.rss().1),
+    ));
+    assert!(
+        clean && of_instance == 0,
+        "benchmark containers were left: {left}; {of_instance} of the gateway"
+    );
+}
+
+/// Deletes a template (its sessions end, its pool is drained).
+fn delete_template(ctx: &Ctx, berth: &Berth, name: &str) {
+    let admin = berth.target().credential;
+    let reply = ctx
+        .rt
+        .block_on(demo::http(
+            berth.addr,
+            "DELETE",
+            &format!("/api/templates/{name}"),
+            Some(&admin),
+            None,
+        ))
+        .expect("DELETE /api/templates/{name}");
+    assert_eq!(reply.status, 204, "deleting {name}: {}", reply.body);
 }

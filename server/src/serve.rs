@@ -48,6 +48,11 @@ pub async fn serve(listener: TcpListener, app: Router, max_per_address: u32) -> 
                 continue;
             }
         };
+        // Events and output go out as they happen: Nagle's algorithm would hold a small write
+        // back until the client's delayed ACK (about 40 ms on Linux).
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::debug!("TCP_NODELAY on a connection from {remote}: {e}");
+        }
         let Some(slot) = open.take(remote.ip()) else {
             // Debug only: a client over its limit could otherwise fill the log, a line per try.
             tracing::debug!(
