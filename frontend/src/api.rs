@@ -145,6 +145,110 @@ pub async fn delete(path: &str) -> Result<(), ApiErr> {
     send(Request::delete(path)).await.map(|_| ())
 }
 
+/// An answer whatever its status, with what an error says beyond its message: for the demo
+/// page, whose visitor may have no account (a 401 there is said on the page, never a trip to
+/// the sign-in page) and which reads a 409's `session_id` and a 503's `Retry-After`.
+#[derive(Debug, Clone)]
+pub struct Answer {
+    pub status: u16,
+    /// `Retry-After`, in seconds.
+    pub retry_after: Option<u64>,
+    /// The body as it came (empty for none, e.g. a 204).
+    text: String,
+}
+
+impl Answer {
+    pub fn ok(&self) -> bool {
+        (200..300).contains(&self.status)
+    }
+
+    /// The body as `T` (one of the wire's answer types).
+    pub fn json<T: DeserializeOwned>(&self) -> Result<T, ApiErr> {
+        serde_json::from_str(&self.text)
+            .map_err(|e| ApiErr::Unreachable(format!("unexpected answer: {e}")))
+    }
+
+    /// The error's message (the gateway's `{"error":{"message":…}}`).
+    pub fn message(&self) -> String {
+        match serde_json::from_str::<ApiError>(&self.text) {
+            Ok(e) => e.error.message,
+            Err(_) => format!("HTTP {}", self.status),
+        }
+    }
+
+    /// The `session_id` an error names (a 409: the session the visitor has already).
+    pub fn session_id(&self) -> Option<String> {
+        serde_json::from_str::<ApiError>(&self.text)
+            .ok()?
+            .error
+            .session_id
+    }
+}
+
+/// Sends `req` and returns its answer whatever the status; `Err` only without an answer.
+async fn call(req: Result<Request, gloo_net::Error>) -> Result<Answer, ApiErr> {
+    let req = req.map_err(|e| ApiErr::Unreachable(e.to_string()))?;
+    let resp = match req.send().await {
+        Ok(r) => r,
+        Err(e) => {
+            connection().gateway_up.set(false);
+            return Err(ApiErr::Unreachable(e.to_string()));
+        }
+    };
+    connection().gateway_up.set(true);
+    let retry_after = resp
+        .headers()
+        .get("retry-after")
+        .and_then(|v| v.trim().parse().ok());
+    Ok(Answer {
+        status: resp.status(),
+        retry_after,
+        text: resp.text().await.unwrap_or_default(),
+    })
+}
+
+/// `GET path`, answered whatever the status (see [`Answer`]).
+pub async fn call_get(path: &str) -> Result<Answer, ApiErr> {
+    call(Request::get(path).build()).await
+}
+
+/// `POST path` with `body` as JSON, answered whatever the status.
+pub async fn call_post<B: Serialize>(path: &str, body: &B) -> Result<Answer, ApiErr> {
+    call(Request::post(path).json(body)).await
+}
+
+/// `POST path` without a body, answered whatever the status.
+pub async fn call_post_empty(path: &str) -> Result<Answer, ApiErr> {
+    call(Request::post(path).build()).await
+}
+
+/// `DELETE path`, answered whatever the status.
+pub async fn call_delete(path: &str) -> Result<Answer, ApiErr> {
+    call(Request::delete(path).build()).await
+}
+
+/// A PUT of `body` (e.g. a template); returns its answer.
+pub async fn put_json<B: Serialize, T: DeserializeOwned>(
+    path: &str,
+    body: &B,
+) -> Result<T, ApiErr> {
+    let req = Request::put(path)
+        .json(body)
+        .map_err(|e| ApiErr::Unreachable(e.to_string()))?;
+    answer(send_request(req).await?).await
+}
+
+/// Who is signed in, if anyone, without asking anyone to sign in: pages open to visitors
+/// without an account (`/try/…`) show the header's user when there is one.
+pub async fn peek_me() {
+    if let Ok(a) = call_get("/api/me").await
+        && a.ok()
+        && let Ok(me) = a.json::<Me>()
+    {
+        connection().me.set(Some(me));
+    }
+}
+
 /// Whether the signed-in user may act on containers and runs (not a viewer). Reactive; `true`
 /// until `/api/me` answered, the API refusing anyway.
 pub fn may_act() -> bool {

@@ -41,18 +41,21 @@ pub fn App() -> impl IntoView {
         std::mem::forget(handle); // for the life of the page
     }
     // Who is signed in (the header says so, and the nav and pages follow the role). A 401 here
-    // sends the app to the sign-in page at once, rather than on the first action.
-    if route::current().get_untracked() != Route::Login {
-        leptos::task::spawn_local(async {
+    // sends the app to the sign-in page at once, rather than on the first action; on a page for
+    // visitors without an account (a demo's), it only means nobody is.
+    match route::current().get_untracked() {
+        Route::Login => {}
+        r if r.is_public() => leptos::task::spawn_local(api::peek_me()),
+        _ => leptos::task::spawn_local(async {
             let _ = api::load_me().await;
-        });
+        }),
     }
     // Whenever the API answers 401: to the sign-in page, which comes back here afterwards.
     {
         let auth = api::connection().auth_required;
         let route = route::current();
         Effect::new(move |_| {
-            if auth.get() && route.get() != Route::Login {
+            if auth.get() && !route.get().is_public() {
                 let next = api::segment(&route::here());
                 route::replace(&format!("/login?next={next}"));
             }
@@ -63,6 +66,13 @@ pub fn App() -> impl IntoView {
         let me = api::connection().me;
         move || me.get().is_some()
     };
+
+    // A demo's visitor without an account has no use for the engine's version.
+    let show_engine = {
+        let signed_in = signed_in.clone();
+        move || signed_in() || !route::current().get().is_public()
+    };
+    let status_health = health.clone();
 
     view! {
         <a class="skip" href="#main">"Skip to content"</a>
@@ -75,7 +85,9 @@ pub fn App() -> impl IntoView {
                 <Nav/>
             </Show>
             <div class="topbar-end">
-                <EngineStatus health=health.clone()/>
+                <Show when=show_engine>
+                    <EngineStatus health=status_health.clone()/>
+                </Show>
                 <UserMenu/>
                 <theme::ThemeToggle/>
             </div>
@@ -91,8 +103,17 @@ pub fn App() -> impl IntoView {
                 Route::History => view! { <pages::history::HistoryPage/> }.into_any(),
                 Route::Login => view! { <pages::login::LoginPage/> }.into_any(),
                 Route::Tokens => view! { <pages::tokens::TokensPage/> }.into_any(),
+                Route::Registries => view! { <pages::registries::RegistriesPage/> }.into_any(),
+                Route::Console(engine, container) => {
+                    view! { <pages::console::ConsolePage engine=engine container=container/> }
+                        .into_any()
+                }
                 Route::Users => admin_only(|| view! { <pages::users::UsersPage/> }.into_any()),
                 Route::Audit => admin_only(|| view! { <pages::audit::AuditPage/> }.into_any()),
+                Route::Templates => {
+                    admin_only(|| view! { <pages::templates::TemplatesPage/> }.into_any())
+                }
+                Route::Try(name) => view! { <pages::demo::DemoPage name=name/> }.into_any(),
                 Route::NotFound => view! {
                     <section class="page">
                         <h1>"Not found"</h1>
@@ -161,10 +182,12 @@ fn Nav() -> impl IntoView {
                 {item("/engines", "Engines", |r| *r == Route::Engines)}
                 {item("/history", "History", |r| *r == Route::History)}
                 {item("/tokens", "Tokens", |r| *r == Route::Tokens)}
+                {item("/registries", "Registries", |r| *r == Route::Registries)}
                 <Show when=move || is_admin.get()>
                     <li class="nav-sep" aria-hidden="true"></li>
                     {item("/admin/users", "Users", |r| *r == Route::Users)}
                     {item("/admin/audit", "Audit", |r| *r == Route::Audit)}
+                    {item("/admin/templates", "Templates", |r| *r == Route::Templates)}
                 </Show>
             </ul>
         </nav>
@@ -246,28 +269,36 @@ fn EngineStatus(health: HealthState) -> impl IntoView {
             }
             .into_any();
         }
-        let (class, text, title) = match h.get() {
-            None => ("pill", "checking…".to_string(), String::new()),
-            Some(Ok(h)) if h.engine.reachable => (
-                "pill ok",
-                format!(
-                    "Docker {} · API {}",
-                    h.engine.version.unwrap_or_default(),
-                    h.engine.api_version.unwrap_or_default()
-                ),
-                "The Docker engine is reachable".to_string(),
-            ),
+        // The API version goes where the header is short of room (`pill-more`).
+        let (class, text, more, title) = match h.get() {
+            None => ("pill", "checking…".to_string(), None, String::new()),
+            Some(Ok(h)) if h.engine.reachable => {
+                let api = h.engine.api_version.unwrap_or_default();
+                (
+                    "pill ok",
+                    format!("Docker {}", h.engine.version.unwrap_or_default()),
+                    Some(format!(" · API {api}")),
+                    format!("The Docker engine is reachable (API {api})"),
+                )
+            }
             Some(Ok(h)) => (
                 "pill bad",
                 "engine unreachable".to_string(),
+                None,
                 h.engine.error.unwrap_or_default(),
             ),
-            Some(Err(e)) => ("pill bad", "gateway unreachable".to_string(), e.to_string()),
+            Some(Err(e)) => (
+                "pill bad",
+                "gateway unreachable".to_string(),
+                None,
+                e.to_string(),
+            ),
         };
         view! {
             <span class=class data-testid="engine-status" title=title role="status">
                 <span class="dot" aria-hidden="true"></span>
                 {text}
+                {more.map(|m| view! { <span class="pill-more">{m}</span> })}
             </span>
         }
         .into_any()

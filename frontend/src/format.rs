@@ -99,3 +99,34 @@ pub fn ago_rfc3339(t: &str) -> String {
 pub fn datetime_rfc3339(t: &str) -> String {
     parse_time(t).map(datetime).unwrap_or_else(|| t.to_string())
 }
+
+/// A length of time given in whole seconds, as a demo's terms say it: "45 s", "10 min",
+/// "1 h 30 min".
+pub fn seconds(s: u64) -> String {
+    match s {
+        0..60 => format!("{s} s"),
+        60..3600 if s.is_multiple_of(60) => format!("{} min", s / 60),
+        60..3600 => format!("{} min {} s", s / 60, s % 60),
+        _ if s.is_multiple_of(3600) => format!("{} h", s / 3600),
+        _ => format!("{} h {} min", s / 3600, (s % 3600) / 60),
+    }
+}
+
+/// The time left on a countdown, as a clock: "9:05", "1:02:30".
+pub fn countdown(ms: f64) -> String {
+    let s = (ms.max(0.0) / 1000.0).ceil() as u64;
+    if s >= 3600 {
+        format!("{}:{:02}:{:02}", s / 3600, (s % 3600) / 60, s % 60)
+    } else {
+        format!("{}:{:02}", s / 60, s % 60)
+    }
+}
+
+/// A local time of day (hours and minutes), as the browser's locale writes it.
+pub fn time_of_day(ms: f64) -> String {
+    let d = js_sys::Date::new(&wasm_bindgen::JsValue::from_f64(ms));
+    let options = js_sys::Object::new();
+    let _ = js_sys::Reflect::set(&options, &"hour".into(), &"2-digit".into());
+    let _ = js_sys::Reflect::set(&options, &"minute".into(), &"2-digit".into());
+    String::from(d.to_locale_time_string_with_options("default", &options))
+}

@@ -11,6 +11,7 @@ mod format;
 mod pages;
 mod route;
 mod session;
+mod stats;
 mod terminal;
 mod theme;
 

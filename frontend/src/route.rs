@@ -21,10 +21,19 @@ pub enum Route {
     Login,
     /// `/tokens`: your API tokens (admins: everyone's).
     Tokens,
+    /// `/registries`: registry credentials (admins manage them; others see their team's).
+    Registries,
+    /// `/console/{engine}/{container}`: a shell inside a running container.
+    Console(String, String),
     /// `/admin/users`: users (admins).
     Users,
     /// `/admin/audit`: the audit log (admins).
     Audit,
+    /// `/admin/templates`: demo templates (admins).
+    Templates,
+    /// `/try/{name}`: a demo template's page, where a visitor (an account or not) opens a
+    /// session of it.
+    Try(String),
     NotFound,
 }
 
@@ -41,10 +50,31 @@ impl Route {
             ["engines"] => Route::Engines,
             ["login"] => Route::Login,
             ["tokens"] => Route::Tokens,
+            ["registries"] => Route::Registries,
+            ["console", engine, container] if !container.is_empty() => {
+                let decode = |s: &str| {
+                    js_sys::decode_uri_component(s)
+                        .map(String::from)
+                        .unwrap_or_else(|_| s.to_string())
+                };
+                Route::Console(decode(engine), decode(container))
+            }
             ["admin", "users"] => Route::Users,
             ["admin", "audit"] => Route::Audit,
+            ["admin", "templates"] => Route::Templates,
+            ["try", name] if !name.is_empty() => Route::Try(
+                js_sys::decode_uri_component(name)
+                    .map(String::from)
+                    .unwrap_or_else(|_| name.to_string()),
+            ),
             _ => Route::NotFound,
         }
+    }
+
+    /// Pages for who has not signed in: no trip to the sign-in page from them, whatever the API
+    /// answers (a demo's visitor may have no account at all).
+    pub fn is_public(&self) -> bool {
+        matches!(self, Route::Login | Route::Try(_))
     }
 }
 

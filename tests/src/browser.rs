@@ -51,6 +51,16 @@ fn free_port() -> u16 {
         .expect("a free port")
 }
 
+/// Where screenshots go: the build folder (`target/screenshots`), so that a test run leaves
+/// the checkout as it was; `docs/screenshots` with `BERTH_UPDATE_SCREENSHOTS=1`.
+pub fn screenshot_dir() -> PathBuf {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    match std::env::var("BERTH_UPDATE_SCREENSHOTS").as_deref() {
+        Ok("1") => root.join("docs/screenshots"),
+        _ => root.join("target/screenshots"),
+    }
+}
+
 pub struct Browser {
     pub client: Client,
     /// The dashboard's origin, `http://127.0.0.1:PORT`.
@@ -261,14 +271,14 @@ impl Browser {
         field.send_keys(line).await.expect("type the command");
     }
 
-    /// Saves a PNG of the page under `docs/screenshots/`.
+    /// Saves a PNG of the page into [`screenshot_dir`].
     pub async fn screenshot(&self, name: &str) {
         // Let the last frame render (fonts, the terminal's rows).
         tokio::time::sleep(Duration::from_millis(400)).await;
         let png = self.client.screenshot().await.expect("screenshot");
-        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/screenshots");
-        std::fs::create_dir_all(&dir).expect("screenshot dir");
-        std::fs::write(dir.join(format!("{name}.png")), png).expect("write screenshot");
+        std::fs::create_dir_all(screenshot_dir()).expect("screenshot dir");
+        let path = screenshot_dir().join(format!("{name}.png"));
+        std::fs::write(path, png).expect("write screenshot");
     }
 
     /// Ends the WebDriver session (which quits Chromium), then chromedriver.

@@ -1,6 +1,6 @@
 //! The dashboard end to end: the built `dist/` served by an in-process gateway, driven in
 //! headless Chromium against the real engine and loopback registry. Screenshots of the main
-//! screens land in docs/screenshots/.
+//! screens land in target/screenshots/ (docs/screenshots/ with BERTH_UPDATE_SCREENSHOTS=1).
 //!
 //! Needs `dist/` (trunk build --release) and Debian's chromium + chromium-driver: the README's
 //! test command provides both. Missing either fails the tests, it never skips them.

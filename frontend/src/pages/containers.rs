@@ -8,8 +8,10 @@ use serde::Deserialize;
 use crate::api;
 use crate::engines::{self, EngineFilter, with_engine};
 use crate::format;
+use crate::pages::console::ConsoleButton;
 use crate::pages::list::{self, Table, refresh_every};
 use crate::route::{self, Link};
+use crate::stats;
 
 /// The fields of the Engine API's `ContainerSummary` this page shows.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -77,8 +79,10 @@ impl Container {
     }
 }
 
-const COLUMNS: &[&str] = &["Name", "State", "Image", "Created", "Ports"];
-const WITH_ENGINE: &[&str] = &["Name", "Engine", "State", "Image", "Created", "Ports"];
+const COLUMNS: &[&str] = &["Name", "State", "Usage", "Image", "Created", "Ports"];
+const WITH_ENGINE: &[&str] = &[
+    "Name", "Engine", "State", "Usage", "Image", "Created", "Ports",
+];
 
 #[component]
 pub fn ContainersPage() -> impl IntoView {
@@ -94,6 +98,20 @@ pub fn ContainersPage() -> impl IntoView {
         v.sort_by_key(|c| (!c.item.running(), std::cmp::Reverse(c.item.created)));
     });
     refresh_every(3, load);
+    // Each running container's CPU and memory, asked again with the list every few refreshes.
+    let usage = stats::Cache::new();
+    Effect::new(move |_| {
+        containers.with(|list| {
+            if let Some(Ok(list)) = list {
+                let running = list.iter().filter(|c| c.item.state == "running");
+                usage.refresh(
+                    running
+                        .map(|c| (c.engine.clone(), c.item.id.clone()))
+                        .collect(),
+                );
+            }
+        })
+    });
     let error = RwSignal::new(None::<String>);
     let logs = RwSignal::new(None::<(String, String)>);
 
@@ -143,7 +161,7 @@ pub fn ContainersPage() -> impl IntoView {
                         empty="No containers. Run one from the Run page."
                         columns=if several { WITH_ENGINE } else { COLUMNS }
                         actions=true
-                        row=move |c| row(c, several, act, logs)
+                        row=move |c| row(c, several, act, logs, usage)
                     />
                 }
             }}
@@ -157,6 +175,7 @@ fn row(
     several: bool,
     act: impl Fn(&'static str, String, bool) + Copy + Send + Sync + 'static,
     logs: RwSignal<Option<(String, String)>>,
+    usage: stats::Cache,
 ) -> impl IntoView {
     let name = c.name();
     let id = api::segment(&c.id);
@@ -217,6 +236,7 @@ fn row(
                 <span class=state_class>{c.state.clone()}</span>
                 <div class="sub muted">{c.status.clone()}</div>
             </td>
+            {usage.cell(&engine, &c.id, c.state == "running")}
             <td data-label="Image" class="mono nowrap">{c.image.clone()}</td>
             <td data-label="Created" class="nowrap">{format::ago(c.created as f64 * 1000.0)}</td>
             <td data-label="Ports" class="mono">{c.ports()}</td>
@@ -224,6 +244,7 @@ fn row(
                 <button class="btn small" on:click=show_logs>"Logs"</button>
                 {(running && may_act).then(|| view! {
                     <button class="btn small" on:click=do_attach.clone()>"Attach"</button>
+                    <ConsoleButton engine=engine.clone() container=c.id.clone() label=name.clone() small=true/>
                     <button class="btn small" data-action="stop" on:click=move |_| act("stop", stop.clone(), false)>"Stop"</button>
                     <button class="btn small" data-action="kill" on:click=move |_| act("kill", kill.clone(), false)>"Kill"</button>
                 })}

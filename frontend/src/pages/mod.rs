@@ -2,14 +2,19 @@
 //! small pieces several pages show alike.
 
 pub mod audit;
+pub mod console;
 pub mod containers;
+pub mod demo;
 pub mod engines;
 pub mod history;
 pub mod images;
+pub mod inside;
 pub mod list;
 pub mod login;
+pub mod registries;
 pub mod run;
 pub mod run_view;
+pub mod templates;
 pub mod tokens;
 pub mod users;
 

@@ -115,14 +115,6 @@ impl Fields {
     }
 }
 
-/// What the command line holds: the arguments to send, or why it cannot run.
-fn check_line(line: &str) -> Result<Vec<String>, String> {
-    if command::run_args(line)?.is_empty() {
-        return Err("enter an image to run, or paste a docker run command".into());
-    }
-    command::check(line).map(|(args, _)| args)
-}
-
 /// `/`: the run form, or, for whoever may not run anything at all (a viewer, or an operator the
 /// policy gives no rules), why not: a form the gateway could only refuse would waste their time.
 /// Until `/api/me` answers, the form (the gateway checks every run anyway).
@@ -269,50 +261,17 @@ fn RunForm() -> impl IntoView {
                 }
             >
                 <div class="card command-card">
-                    <label for="run-command" class="label">"docker run command"</label>
-                    <div class="command-row">
-                        <span class="prompt" aria-hidden="true">"$"</span>
-                        <textarea
-                            id="run-command"
-                            class="mono command-input"
-                            data-testid="run-command"
-                            rows="2"
-                            spellcheck="false"
-                            autocomplete="off"
-                            autocapitalize="off"
-                            placeholder="docker run --rm -it alpine sh"
-                            aria-describedby="run-command-check"
-                            aria-invalid=move || {
-                                (checked.get().is_err() && !line.get().trim().is_empty()).to_string()
-                            }
-                            prop:value=line
-                            on:input=move |e| set_line(event_target_value(&e))
-                            on:keydown=move |e: ev::KeyboardEvent| {
-                                // Enter runs, like a shell; Shift+Enter for a new line.
-                                if e.key() == "Enter" && !e.shift_key() {
-                                    e.prevent_default();
-                                    submit();
-                                }
-                            }
-                        ></textarea>
-                    </div>
-                    <div class="command-foot">
-                        <p id="run-command-check" class="check" aria-live="polite">
-                            {move || match checked.get() {
-                                Ok(_) => view! {
-                                    <span class="ok">"✓ Valid " <code>"docker run"</code> " command"</span>
-                                }
-                                .into_any(),
-                                Err(_) if line.get().trim().is_empty() => view! {
-                                    <span class="muted">"Enter runs it. Shift+Enter adds a line."</span>
-                                }
-                                .into_any(),
-                                Err(e) => view! {
-                                    <span class="error" data-testid="run-error" role="alert">"✗ " {e}</span>
-                                }
-                                .into_any(),
-                            }}
-                        </p>
+                    <CommandBox
+                        id="run-command"
+                        label="docker run command"
+                        error_testid="run-error"
+                        placeholder="docker run --rm -it alpine sh"
+                        idle_hint="Enter runs it. Shift+Enter adds a line."
+                        line=line
+                        checked=checked
+                        on_input=set_line
+                        on_enter=submit
+                    >
                         <EnginePicker choices=choices value=engine/>
                         <div class="actions">
                             <button
@@ -333,7 +292,7 @@ fn RunForm() -> impl IntoView {
                                 {move || if submitting.get().is_some() { "Starting…" } else { "Run ▸" }}
                             </button>
                         </div>
-                    </div>
+                    </CommandBox>
                     {move || submit_error.get().map(|e| e.view())}
                 </div>
 
@@ -373,6 +332,86 @@ fn RunForm() -> impl IntoView {
             </form>
         </section>
     }
+}
+
+/// The `docker run` box: the whole command line, checked as it is typed with the gateway's own
+/// parser and planner (`checked`: the arguments, or the first error, shown under it). The Run
+/// page's, and the template form's (`/admin/templates`). `id` is the textarea's id and
+/// `data-testid`; `children` go in its foot, after the check (pickers, buttons). Enter calls
+/// `on_enter` (a command line is one line; Shift+Enter adds one anyway).
+#[component]
+pub fn CommandBox(
+    id: &'static str,
+    label: &'static str,
+    /// The `data-testid` of the inline error.
+    error_testid: &'static str,
+    placeholder: &'static str,
+    /// What the check line says while the box is empty.
+    idle_hint: &'static str,
+    line: RwSignal<String>,
+    checked: Memo<Result<Vec<String>, String>>,
+    on_input: impl Fn(String) + Copy + Send + Sync + 'static,
+    on_enter: impl Fn() + Copy + Send + Sync + 'static,
+    #[prop(optional)] children: Option<Children>,
+) -> impl IntoView {
+    let check_id = format!("{id}-check");
+    view! {
+        <label for=id class="label">{label}</label>
+        <div class="command-row">
+            <span class="prompt" aria-hidden="true">"$"</span>
+            <textarea
+                id=id
+                class="mono command-input"
+                data-testid=id
+                rows="2"
+                spellcheck="false"
+                autocomplete="off"
+                autocapitalize="off"
+                placeholder=placeholder
+                aria-describedby=check_id.clone()
+                aria-invalid=move || {
+                    (checked.get().is_err() && !line.get().trim().is_empty()).to_string()
+                }
+                prop:value=line
+                on:input=move |e| on_input(event_target_value(&e))
+                on:keydown=move |e: ev::KeyboardEvent| {
+                    // Enter runs, like a shell; Shift+Enter for a new line.
+                    if e.key() == "Enter" && !e.shift_key() {
+                        e.prevent_default();
+                        on_enter();
+                    }
+                }
+            ></textarea>
+        </div>
+        <div class="command-foot">
+            <p id=check_id class="check" aria-live="polite">
+                {move || match checked.get() {
+                    Ok(_) => view! {
+                        <span class="ok">"✓ Valid " <code>"docker run"</code> " command"</span>
+                    }
+                    .into_any(),
+                    Err(_) if line.get().trim().is_empty() => view! {
+                        <span class="muted">{idle_hint}</span>
+                    }
+                    .into_any(),
+                    Err(e) => view! {
+                        <span class="error" data-testid=error_testid role="alert">"✗ " {e}</span>
+                    }
+                    .into_any(),
+                }}
+            </p>
+            {children.map(|c| c())}
+        </div>
+    }
+}
+
+/// What the command line holds: the arguments to send, or why it cannot run (the Run page's and
+/// the template form's check).
+pub fn check_line(line: &str) -> Result<Vec<String>, String> {
+    if command::run_args(line)?.is_empty() {
+        return Err("enter an image to run, or paste a docker run command".into());
+    }
+    command::check(line).map(|(args, _)| args)
 }
 
 /// The engines a run can be sent to (`/api/engines`, asked when the form opens). A chosen

@@ -69,7 +69,8 @@ pub fn RunView(id: String) -> impl IntoView {
                 <div class="terminal" data-testid="terminal" node_ref=host></div>
             </div>
             <TerminalKeys session=s.clone()/>
-            <Controls session=s/>
+            <Controls session=s.clone()/>
+            <crate::pages::inside::RunInside session=s/>
         </section>
     }
 }
@@ -291,7 +292,7 @@ fn Notices(session: Session) -> impl IntoView {
 /// How a keyboard gets past the terminal while it takes keys (Tab is then the container's); see
 /// `key` in js/terminal.js. Without input, Tab moves on as anywhere else, and this is not shown.
 #[component]
-fn TerminalKeys(session: Session) -> impl IntoView {
+pub fn TerminalKeys(session: Session) -> impl IntoView {
     let takes_keys = move || session.takes_input();
     move || {
         takes_keys().then(|| {

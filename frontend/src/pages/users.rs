@@ -177,6 +177,8 @@ fn NewUser(
                             Role::Viewer => "watches their team's runs",
                             Role::Admin => "everything: users, tokens, audit",
                             Role::Operator => "runs containers within the policy",
+                            // Never a user's role (guests are demo visitors without an account).
+                            Role::Guest => "a demo visitor: their own sessions only",
                         }}
                     </small>
                 </div>
