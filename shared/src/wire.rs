@@ -24,7 +24,9 @@ pub use demo::{
 };
 pub use engines::{EngineState, EngineView, OnEngine};
 pub use error::{ApiError, ApiErrorBody};
-pub use events::{ClientMessage, ExecRequest, PullProgress, STREAM_STDERR, STREAM_STDOUT, ServerEvent};
+pub use events::{
+    ClientMessage, ExecRequest, PullProgress, STREAM_STDERR, STREAM_STDOUT, ServerEvent,
+};
 pub use health::{EngineHealth, Health};
 pub use registries::{NewRegistry, RegistryView};
 pub use runs::{RunCreated, RunInfo, RunRequest, RunState};

@@ -29,7 +29,10 @@ pub async fn metrics(State(app): State<AppState>, headers: HeaderMap, req: Reque
             Ok(_) => return (StatusCode::FORBIDDEN, "metrics are for admins\n").into_response(),
             Err(_) => {
                 crate::metrics::auth_failure();
-                return (StatusCode::UNAUTHORIZED, "send the admin token or BERTH_METRICS_TOKEN\n")
+                return (
+                    StatusCode::UNAUTHORIZED,
+                    "send the admin token or BERTH_METRICS_TOKEN\n",
+                )
                     .into_response();
             }
         }
