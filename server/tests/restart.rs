@@ -1,6 +1,7 @@
 //! Durable history across a crash and a stop of the gateway process: the `berth` binary is
 //! started, killed with SIGKILL (or stopped with SIGTERM) mid-run and started again on the same
-//! data directory.
+//! data directory. What it logs meanwhile (at debug) holds no secret: no password, token or
+//! registry credential.
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
@@ -11,6 +12,9 @@ use berth_tests::free_port;
 
 const TOKEN: &str = "restart-test-admin-token";
 const PASSWORD: &str = "restart test password";
+/// The test bed's private registry (scripts/testbed.sh) and its global user's password.
+const PRIVATE_IMAGE: &str = "127.0.0.1:5001/private/app:latest";
+const REGISTRY_PASSWORD: &str = "everyone-registry-pass";
 
 struct Gateway {
     child: Child,
@@ -195,6 +199,35 @@ fn a_run_survives_a_gateway_crash() {
         }
         std::thread::sleep(Duration::from_millis(100));
     }
+    // A registry credential, used by a pull from the test bed's private registry: its
+    // password must not reach the log either.
+    let credential = serde_json::json!({"server": "127.0.0.1:5001", "username": "everyone-puller",
+        "password": REGISTRY_PASSWORD, "team": null});
+    let added = first
+        .client(TOKEN)
+        .post(format!("{}/api/registries", first.url))
+        .json(&credential)
+        .send()
+        .unwrap();
+    assert_eq!(added.status(), 201);
+    let _ = Command::new("docker")
+        .args(["rmi", "-f", PRIVATE_IMAGE])
+        .output();
+    let body = serde_json::json!({"argv": ["--rm", PRIVATE_IMAGE, "true"]});
+    let pulled: serde_json::Value = first
+        .client(&token)
+        .post(format!("{}/api/runs", first.url))
+        .json(&body)
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    let pulled_id = pulled["run_id"].as_str().expect("the pull ran").to_string();
+    assert_eq!(
+        first.wait_for_exit(&token, &pulled_id)["exit_code"],
+        0,
+        "{pulled}"
+    );
     let first_log = first.log.lock().unwrap().clone();
     first.kill();
 
@@ -236,7 +269,7 @@ fn a_run_survives_a_gateway_crash() {
         "the logs were captured: {logs}"
     );
     let (_, secret) = token.rsplit_once('_').unwrap();
-    for s in [TOKEN, PASSWORD, token.as_str(), secret] {
+    for s in [TOKEN, PASSWORD, token.as_str(), secret, REGISTRY_PASSWORD] {
         assert!(!logs.contains(s), "a secret in the logs: {s}");
     }
     let _ = std::fs::remove_dir_all(&data_dir);
