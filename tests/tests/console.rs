@@ -293,3 +293,54 @@ async fn stats_are_sampled_and_streamed_until_the_container_stops() {
     }
     team.remove_all_runs().await;
 }
+
+/// Samples under real load: a container burning a CPU reads well above 50 %, and one holding
+/// 40 MB reads what `docker stats --no-stream` says, within 10 %.
+#[tokio::test]
+async fn stats_follow_real_cpu_and_memory_use() {
+    let team = Team::new(POLICY).await;
+    let start = async |script: &str| {
+        let body = json!({"argv": ["-d", "--network", "none", FIXTURE, "sh", "-c", script]});
+        let (code, created) = team.create(&team.admin, body).await;
+        assert_eq!(code, 201, "{created}");
+        created["container_id"].as_str().unwrap().to_string()
+    };
+    let busy = start("yes > /dev/null").await;
+    let holding = start("head -c 40000000 /dev/zero > /dev/shm/m; sleep 120").await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+
+    let sample = team
+        .get_json(&team.admin, &format!("/api/containers/{busy}/stats"))
+        .await;
+    let cpu = sample["cpu_percent"].as_f64().unwrap();
+    assert!(cpu > 50.0, "a busy loop: {sample}");
+
+    let sample = team
+        .get_json(&team.admin, &format!("/api/containers/{holding}/stats"))
+        .await;
+    let ours = sample["memory_bytes"].as_f64().unwrap();
+    let (ok, out, err) = docker(&[
+        "stats",
+        "--no-stream",
+        "--format",
+        "{{.MemUsage}}",
+        &holding,
+    ]);
+    assert!(ok, "{err}");
+    let used = out.split('/').next().unwrap().trim();
+    let (number, unit) = used.split_at(used.find(|c: char| c.is_ascii_alphabetic()).unwrap());
+    let scale = match unit {
+        "KiB" => 1024.0,
+        "MiB" => 1024.0 * 1024.0,
+        "GiB" => 1024.0 * 1024.0 * 1024.0,
+        "B" => 1.0,
+        other => panic!("unit {other}"),
+    };
+    let theirs = number.parse::<f64>().unwrap() * scale;
+    assert!(
+        (ours - theirs).abs() <= theirs * 0.10,
+        "Berth {ours} bytes, docker stats {used} ({theirs} bytes)"
+    );
+    assert!(ours > 35_000_000.0, "it holds 40 MB: {sample}");
+    team.remove_all_runs().await;
+}
