@@ -59,6 +59,21 @@ pub fn ConfirmButton(
 }
 
 /// A role as a small coloured badge.
+/// What a failed change says, by status: the server's message, with what it means; `taken`
+/// says what a 409 means on the page ("Already taken").
+pub fn problem(e: &crate::api::ApiErr, taken: &str) -> String {
+    use crate::api::ApiErr;
+    match e {
+        ApiErr::Status {
+            code: 409, message, ..
+        } => format!("{taken}: {message}."),
+        ApiErr::Status {
+            code: 400, message, ..
+        } => format!("Not valid: {message}."),
+        other => other.to_string(),
+    }
+}
+
 pub fn role_badge(role: berth_shared::wire::Role) -> impl IntoView {
     let r = role.as_str();
     view! { <span class=format!("role-badge {r}")>{r}</span> }

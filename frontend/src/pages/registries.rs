@@ -7,21 +7,9 @@ use berth_shared::wire::{NewRegistry, RegistryView, UserView};
 use leptos::ev;
 use leptos::prelude::*;
 
-use crate::api::{self, ApiErr};
+use crate::api;
 use crate::pages::list::{self, Table};
-use crate::pages::{ConfirmButton, created_cell};
-
-fn problem(e: &ApiErr) -> String {
-    match e {
-        ApiErr::Status {
-            code: 409, message, ..
-        } => format!("Already there: {message}."),
-        ApiErr::Status {
-            code: 400, message, ..
-        } => format!("Not valid: {message}."),
-        other => other.to_string(),
-    }
-}
+use crate::pages::{ConfirmButton, created_cell, problem};
 
 #[component]
 pub fn RegistriesPage() -> impl IntoView {
@@ -41,7 +29,10 @@ pub fn RegistriesPage() -> impl IntoView {
                     error.set(None);
                     notice.set(Some(format!("Deleted the credential for {what}.")));
                 }
-                Err(e) => error.set(Some(format!("Deleting {what}: {}", problem(&e)))),
+                Err(e) => error.set(Some(format!(
+                    "Deleting {what}: {}",
+                    problem(&e, "Already there")
+                ))),
             }
             load();
         });
@@ -176,7 +167,7 @@ fn NewCredential(
                     team.set(String::new());
                     on_created(what);
                 }
-                Err(e) => error.set(Some(problem(&e))),
+                Err(e) => error.set(Some(problem(&e, "Already there"))),
             }
         });
     };

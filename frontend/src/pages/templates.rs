@@ -56,19 +56,13 @@ pub struct TemplateView {
     pub sessions: SessionCounts,
 }
 
-/// What a failed change says, by status: the server's message, with what it means.
+/// What a failed change says: a 404 is a template someone else deleted meanwhile.
 fn problem(e: &ApiErr) -> String {
     match e {
         ApiErr::Status {
-            code: 409, message, ..
-        } => format!("Already taken: {message}."),
-        ApiErr::Status {
-            code: 400, message, ..
-        } => format!("Not valid: {message}"),
-        ApiErr::Status {
             code: 404, message, ..
         } => format!("Gone: {message}"),
-        other => other.to_string(),
+        other => crate::pages::problem(other, "Already taken"),
     }
 }
 

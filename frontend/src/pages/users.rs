@@ -4,22 +4,9 @@ use berth_shared::wire::{self, Role, UserView};
 use leptos::ev;
 use leptos::prelude::*;
 
-use crate::api::{self, ApiErr};
+use crate::api;
 use crate::pages::list::{self, Table};
-use crate::pages::{ConfirmButton, created_cell, role_badge};
-
-/// What a failed change says, by status: the server's message, with what it means.
-fn problem(e: &ApiErr) -> String {
-    match e {
-        ApiErr::Status {
-            code: 409, message, ..
-        } => format!("Already taken: {message}."),
-        ApiErr::Status {
-            code: 400, message, ..
-        } => format!("Not valid: {message}."),
-        other => other.to_string(),
-    }
-}
+use crate::pages::{ConfirmButton, created_cell, problem, role_badge};
 
 #[component]
 pub fn UsersPage() -> impl IntoView {
@@ -40,7 +27,10 @@ pub fn UsersPage() -> impl IntoView {
                         "Deleted {name}, with their tokens and sessions."
                     )));
                 }
-                Err(e) => error.set(Some(format!("Deleting {name}: {}", problem(&e)))),
+                Err(e) => error.set(Some(format!(
+                    "Deleting {name}: {}",
+                    problem(&e, "Already taken")
+                ))),
             }
             load();
         });
@@ -142,7 +132,7 @@ fn NewUser(
                     team.set(String::new());
                     on_created(name);
                 }
-                Err(e) => error.set(Some(problem(&e))),
+                Err(e) => error.set(Some(problem(&e, "Already taken"))),
             }
         });
     };
