@@ -51,6 +51,60 @@ fn free_port() -> u16 {
         .expect("a free port")
 }
 
+/// Runs one E2E test's body on its own runtime, one test at a time: two cores, and each
+/// Chromium wants most of one. (A plain mutex taken before the runtime exists; a failed test
+/// poisons it, which the next test ignores.)
+pub fn one_at_a_time<F: Future<Output = ()>>(body: impl FnOnce() -> F) {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _one = LOCK.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime")
+        .block_on(body());
+}
+
+/// A gateway on the test bed's engine serving the built dashboard, with the bootstrap `token`,
+/// `policy` when given, and an admin user `username` (with `password`) for the browsers to sign
+/// in as: its base URL.
+pub async fn dashboard_gateway(
+    token: &str,
+    policy: Option<&str>,
+    username: &str,
+    password: &str,
+) -> String {
+    let (ok, _, err) = crate::docker(&["version", "--format", "{{.Server.APIVersion}}"]);
+    assert!(
+        ok,
+        "no Docker engine at {}: run scripts/testbed.sh ({err})",
+        crate::DOCKER_HOST
+    );
+    let mut config = berth_server::Config::local(crate::DOCKER_HOST);
+    config.static_dir = dist_dir();
+    config.admin_token = Some(token.into());
+    if let Some(policy) = policy {
+        let file = config.data_dir.with_extension("policy.toml");
+        std::fs::write(&file, policy).expect("write the policy");
+        config.policy = Some(file);
+    }
+    let base = format!("http://{}", crate::spawn_gateway(config));
+    // A user to sign the browsers in with (the cookie session carries REST and WebSockets).
+    let created = reqwest::Client::new()
+        .post(format!("{base}/api/users"))
+        .bearer_auth(token)
+        .json(&json!({"username": username, "password": password, "role": "admin"}))
+        .send()
+        .await
+        .expect("the gateway answers");
+    let status = created.status().as_u16();
+    assert!(
+        status < 300 || status == 409,
+        "creating the dashboard's admin: HTTP {status}: {}",
+        created.text().await.unwrap_or_default()
+    );
+    base
+}
+
 /// Where screenshots go: the build folder (`target/screenshots`), so that a test run leaves
 /// the checkout as it was; `docs/screenshots` with `BERTH_UPDATE_SCREENSHOTS=1`.
 pub fn screenshot_dir() -> PathBuf {

@@ -9,12 +9,11 @@
 //! Needs what tests/tests/e2e.rs needs: `dist/` (trunk build --release) and Debian's chromium
 //! and chromium-driver. Missing either fails the tests, it never skips them.
 
-use std::sync::{Mutex, OnceLock};
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use berth_server::Config;
-use berth_tests::browser::{Browser, WAIT, dist_dir};
-use berth_tests::{DOCKER_HOST, FIXTURE, docker, unique};
+use berth_tests::browser::{Browser, WAIT, dashboard_gateway, one_at_a_time};
+use berth_tests::{FIXTURE, unique};
 use serde_json::{Value, json};
 
 /// The bootstrap token of this file's gateway, and the dashboard admin it creates.
@@ -31,47 +30,13 @@ const POLICY: &str = "[operator]\nallowed_images = [\"berth-fixture:*\"]\n\n\
 const DESKTOP: (u32, u32) = (1280, 860);
 const PHONE: (u32, u32) = (390, 844);
 
-/// One test at a time, each on its own runtime (two cores; each Chromium wants most of one).
-fn one_at_a_time<F: Future<Output = ()>>(body: impl FnOnce() -> F) {
-    static LOCK: Mutex<()> = Mutex::new(());
-    let _one = LOCK.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime")
-        .block_on(body());
-}
-
 /// The gateway serving the built dashboard, with the guest policy and an admin user.
 async fn base() -> String {
     static BASE: OnceLock<String> = OnceLock::new();
     if let Some(b) = BASE.get() {
         return b.clone();
     }
-    let (ok, _, err) = docker(&["version", "--format", "{{.Server.APIVersion}}"]);
-    assert!(
-        ok,
-        "no Docker engine at {DOCKER_HOST}: run scripts/testbed.sh ({err})"
-    );
-    let mut config = Config::local(DOCKER_HOST);
-    config.static_dir = dist_dir();
-    config.admin_token = Some(ADMIN_TOKEN.into());
-    let policy = config.data_dir.with_extension("policy.toml");
-    std::fs::write(&policy, POLICY).expect("write the policy");
-    config.policy = Some(policy);
-    let base = format!("http://{}", berth_tests::spawn_gateway(config));
-    let created = admin()
-        .post(format!("{base}/api/users"))
-        .json(&json!({"username": ADMIN, "password": PASSWORD, "role": "admin"}))
-        .send()
-        .await
-        .expect("the gateway answers");
-    let status = created.status().as_u16();
-    assert!(
-        status < 300 || status == 409,
-        "creating the admin: HTTP {status}: {}",
-        created.text().await.unwrap_or_default()
-    );
+    let base = dashboard_gateway(ADMIN_TOKEN, Some(POLICY), ADMIN, PASSWORD).await;
     BASE.get_or_init(|| base).clone()
 }
 

@@ -8,11 +8,11 @@
 //! Long on purpose: each test is one person's journey through the dashboard in one browser,
 //! read top to bottom; what they share (the browser, sign-in, waiting) is in tests/src/.
 
-use std::sync::{Mutex, OnceLock};
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use berth_server::Config;
-use berth_tests::browser::{Browser, dist_dir};
+use berth_tests::browser::{Browser, dashboard_gateway, dist_dir, one_at_a_time};
 use berth_tests::{
     DOCKER_HOST, FIXTURE, PULLABLE, SECOND_DOCKER_HOST, docker, docker_on, spawn_gateway, unique,
 };
@@ -29,52 +29,13 @@ const POLICY: &str = "[operator]\nallowed_images = [\"berth-fixture:*\"]\n";
 const DESKTOP: (u32, u32) = (1280, 860);
 const PHONE: (u32, u32) = (390, 844);
 
-/// Runs one test's body on its own runtime, one test at a time: two cores, and each Chromium
-/// wants most of one. (A plain mutex taken before the runtime exists; a failed test poisons
-/// it, which the next test ignores.)
-fn one_at_a_time<F: Future<Output = ()>>(body: impl FnOnce() -> F) {
-    static LOCK: Mutex<()> = Mutex::new(());
-    let _one = LOCK.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime")
-        .block_on(body());
-}
-
 /// The gateway serving the built dashboard, with a dashboard user when the gateway has users.
 async fn base() -> String {
     static BASE: OnceLock<String> = OnceLock::new();
     if let Some(b) = BASE.get() {
         return b.clone();
     }
-    let (ok, _, err) = docker(&["version", "--format", "{{.Server.APIVersion}}"]);
-    assert!(
-        ok,
-        "no Docker engine at {DOCKER_HOST}: run scripts/testbed.sh ({err})"
-    );
-    let mut config = Config::local(DOCKER_HOST);
-    config.static_dir = dist_dir();
-    config.admin_token = Some(ADMIN_TOKEN.into());
-    // Operators may run the fixture, and nothing privileged (admins are never limited).
-    let policy = config.data_dir.with_extension("policy.toml");
-    std::fs::write(&policy, POLICY).expect("write the E2E policy");
-    config.policy = Some(policy);
-    let base = format!("http://{}", spawn_gateway(config));
-    // A user to sign the browsers in with (the cookie session carries REST and WebSockets).
-    let created = reqwest::Client::new()
-        .post(format!("{base}/api/users"))
-        .bearer_auth(ADMIN_TOKEN)
-        .json(&json!({"username": USER, "password": PASSWORD, "role": "admin"}))
-        .send()
-        .await
-        .expect("the gateway answers");
-    let status = created.status().as_u16();
-    assert!(
-        status < 300 || status == 409,
-        "creating the E2E user: HTTP {status}: {}",
-        created.text().await.unwrap_or_default()
-    );
+    let base = dashboard_gateway(ADMIN_TOKEN, Some(POLICY), USER, PASSWORD).await;
     BASE.get_or_init(|| base).clone()
 }
 
