@@ -32,7 +32,7 @@ type ApiResult<T> = Result<T, ApiError>;
 /// `?engine=NAME`: one engine.
 #[derive(Deserialize)]
 pub struct EngineQuery {
-    engine: Option<String>,
+    pub(super) engine: Option<String>,
 }
 
 /// How long a listing waits for one engine: one that does not answer is left out (and shows

@@ -14,10 +14,10 @@ use axum::response::{IntoResponse, Response};
 use berth_shared::wire::{ClientMessage, ExecRequest, ServerEvent, StatsSample};
 use bytes::{BufMut, BytesMut};
 use futures_util::{SinkExt, StreamExt};
-use serde::Deserialize;
 use tokio::sync::broadcast;
 
 use super::access::{Found, actionable_container, visible_container};
+use super::containers::EngineQuery;
 use super::request::query;
 use super::{Action, ApiError, AppState, Outcome};
 use crate::auth::Principal;
@@ -27,11 +27,6 @@ use crate::engine::{Engine, EngineError, ExecConfig};
 const EXEC_REFUSED: i32 = 1;
 /// A client has this long to say what to run.
 const FIRST_MESSAGE: Duration = Duration::from_secs(30);
-
-#[derive(Deserialize)]
-pub struct EngineQuery {
-    engine: Option<String>,
-}
 
 pub async fn exec(
     State(app): State<AppState>,
