@@ -325,7 +325,13 @@ impl Cache {
                     }
                     .into_any(),
                     None if running => view! { <span class="muted">"…"</span> }.into_any(),
-                    None => view! { <span class="muted" aria-label="not running">"—"</span> }.into_any(),
+                    None => view! {
+                        <span class="muted">
+                            <span aria-hidden="true">"—"</span>
+                            <span class="visually-hidden">"not running"</span>
+                        </span>
+                    }
+                    .into_any(),
                 }}
             </td>
         }

@@ -1,8 +1,9 @@
 //! Inside running containers in the dashboard, end to end (issue 15): the built `dist/` served
 //! by an in-process gateway, driven in headless Chromium against the real engine. An admin
 //! opens a running container's console from the Containers page (a new tab), types into its
-//! shell and sees the answer, and ends it; a run's page shows its live CPU and memory charts
-//! with the numbers; an admin adds a registry credential on `/registries`, sees it listed
+//! shell and sees the answer, and ends it; a console opened from a running run's page answers
+//! `echo hi`; a run's page shows its live CPU and memory charts with the numbers, and the CPU
+//! chart rises for a busy loop; an admin adds a registry credential on `/registries`, sees it listed
 //! without its password, and deletes it. Screenshots land with the other
 //! E2E tests'.
 //!
@@ -219,6 +220,180 @@ fn a_running_run_shows_live_cpu_and_memory_charts() {
         b.click("[data-testid=run-stop]").await;
         b.wait_text("[data-testid=run-status]", "exited").await;
         wait_gone(&b, "[data-testid=live-stats]").await;
+        b.close().await;
+    });
+}
+
+/// Switches the browser to the tab that is not `first`, once one opens.
+async fn switch_to_new_tab(b: &Browser, first: &fantoccini::wd::WindowHandle) {
+    let started = Instant::now();
+    let tab = loop {
+        let windows = b.client.windows().await.expect("windows");
+        if let Some(w) = windows.into_iter().find(|w| w != first) {
+            break w;
+        }
+        assert!(started.elapsed() < WAIT, "no new tab opened");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    b.client
+        .switch_to_window(tab)
+        .await
+        .expect("switch to the new tab");
+}
+
+/// Waits until a line of the terminal is exactly `line` (trailing blanks aside): the shell's
+/// answer, not the typed command that holds it.
+async fn wait_terminal_line(b: &Browser, line: &str) -> String {
+    let started = Instant::now();
+    loop {
+        let text = b.terminal_text().await;
+        if text.lines().any(|l| l.trim_end() == line) {
+            return text;
+        }
+        assert!(
+            started.elapsed() < WAIT,
+            "the terminal never showed a line {line:?}; it holds:\n{text}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[test]
+fn a_console_opened_from_a_running_runs_page_answers_echo_hi() {
+    one_at_a_time(|| async {
+        let b = admin_browser().await;
+        b.paste_command(&format!(
+            "docker run --rm {FIXTURE} sh -c 'trap \"exit 0\" TERM; while true; do sleep 1; done'"
+        ))
+        .await;
+        b.wait_text("#run-command-check", "Valid").await;
+        b.click("[data-testid=run-submit]").await;
+        b.wait_text("[data-testid=run-status]", "running").await;
+        let run_page = b.path().await;
+        assert!(run_page.starts_with("/runs/"), "{run_page}");
+
+        // The run page's Console button opens a shell in the run's container, in a new tab.
+        let first = b.client.window().await.expect("the window");
+        b.click("[data-testid=run-inside] a[data-action=console]")
+            .await;
+        switch_to_new_tab(&b, &first).await;
+        assert!(
+            b.path().await.starts_with("/console/"),
+            "the console's URL: {}",
+            b.path().await
+        );
+        b.wait_text("[data-testid=console-status]", "shell running")
+            .await;
+        b.click("[data-testid=terminal]").await;
+        b.type_into("[data-testid=terminal] textarea", "echo hi\n")
+            .await;
+        let text = wait_terminal_line(&b, "hi").await;
+        assert!(text.contains("echo hi"), "{text}");
+
+        // Back on the run's page, the run goes on; stopping it ends the console's shell too.
+        b.client
+            .switch_to_window(first)
+            .await
+            .expect("back to the run's tab");
+        b.wait_text("[data-testid=run-status]", "running").await;
+        b.click("[data-testid=run-stop]").await;
+        b.wait_text("[data-testid=run-status]", "exited").await;
+        b.close().await;
+    });
+}
+
+/// The CPU chart's current figure, in percent ("97 %" → 97.0).
+async fn cpu_now(b: &Browser) -> Option<f64> {
+    let text = b
+        .js(
+            "const e = document.querySelector('[data-testid=stats-cpu-now]');
+             return e ? e.textContent : '';",
+        )
+        .await;
+    text.as_str()?
+        .trim()
+        .trim_end_matches('%')
+        .trim()
+        .parse()
+        .ok()
+}
+
+/// The CPU chart's line: its `points` as (x, y), y down from the top of a 40-high box.
+async fn cpu_line(b: &Browser) -> Vec<(f64, f64)> {
+    let points = b
+        .js(
+            "const l = document.querySelector('[data-testid=stats-cpu] polyline');
+             return l ? l.getAttribute('points') : '';",
+        )
+        .await;
+    points
+        .as_str()
+        .unwrap_or_default()
+        .split_whitespace()
+        .filter_map(|p| {
+            let (x, y) = p.split_once(',')?;
+            Some((x.parse().ok()?, y.parse().ok()?))
+        })
+        .collect()
+}
+
+#[test]
+fn the_cpu_chart_moves_for_a_busy_container() {
+    one_at_a_time(|| async {
+        let b = admin_browser().await;
+        // Idle for its first seconds, then a busy loop: the chart must rise from the floor.
+        b.paste_command(&format!(
+            "docker run --rm {FIXTURE} sh -c 'trap \"exit 0\" TERM; sleep 4; while :; do :; done'"
+        ))
+        .await;
+        b.wait_text("#run-command-check", "Valid").await;
+        b.click("[data-testid=run-submit]").await;
+        b.wait_text("[data-testid=run-status]", "running").await;
+        b.wait_text("[data-testid=stats-cpu-now]", "%").await;
+        let before = cpu_line(&b).await;
+
+        // A busy loop takes most of a CPU; the machine is shared, so ask for a quarter of one.
+        const BUSY: f64 = 25.0;
+        let started = Instant::now();
+        let mut seen = Vec::new();
+        let now = loop {
+            if let Some(now) = cpu_now(&b).await {
+                seen.push(now);
+                if now >= BUSY {
+                    break now;
+                }
+            }
+            assert!(
+                started.elapsed() < WAIT,
+                "the CPU figure never reached {BUSY} % for a busy loop; it showed {seen:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        };
+        // The line moved: new points, rising well above the floor (y = 39 is 0 %, the top of
+        // the chart is its peak).
+        let after = cpu_line(&b).await;
+        assert_ne!(before, after, "the CPU chart's line did not change");
+        let top = after.iter().map(|&(_, y)| y).fold(f64::MAX, f64::min);
+        assert!(
+            top < 20.0,
+            "the line stays near the floor ({top}) at {now} %: {after:?}"
+        );
+        // Its text equivalent says so too.
+        let summary = b
+            .js("return document.querySelector('[data-testid=stats-cpu] .stat-sub').textContent;")
+            .await;
+        let summary = summary.as_str().unwrap_or_default().to_string();
+        assert!(summary.starts_with("CPU now "), "{summary}");
+        let peak: f64 = summary
+            .split("peak ")
+            .nth(1)
+            .and_then(|r| r.split('%').next())
+            .and_then(|p| p.trim().parse().ok())
+            .unwrap_or_else(|| panic!("no peak in {summary:?}"));
+        assert!(peak >= BUSY, "{summary}");
+
+        b.click("[data-testid=run-stop]").await;
+        b.wait_text("[data-testid=run-status]", "exited").await;
         b.close().await;
     });
 }

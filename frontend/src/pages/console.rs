@@ -379,7 +379,7 @@ pub fn ConsolePage(engine: String, container: String) -> impl IntoView {
                 </span>
             </div>
             <div class="terminal-frame">
-                <div class="terminal" data-testid="terminal" node_ref=host aria-label="Console terminal"></div>
+                <div class="terminal" data-testid="terminal" node_ref=host role="group" aria-label="Console terminal"></div>
             </div>
             {
                 let running = running.clone();

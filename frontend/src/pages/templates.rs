@@ -210,9 +210,9 @@ fn Row(
             </td>
             <td data-label="Link" class="link-cell">
                 <a href=path data-testid="template-link" class="mono wrap-any">{url}</a>
-                <button type="button" class="btn small" data-testid="copy-link"
-                    aria-label=format!("Copy the link of {name}") on:click=copy>
+                <button type="button" class="btn small" data-testid="copy-link" on:click=copy>
                     {move || if copied.get() { "Copied ✓" } else { "Copy link" }}
+                    <span class="visually-hidden">{format!(" of {name}")}</span>
                 </button>
             </td>
             <td data-label="Access"><span class=access_class>{access}</span></td>
