@@ -44,7 +44,7 @@ pub fn App() -> impl IntoView {
     // sends the app to the sign-in page at once, rather than on the first action; on a page for
     // visitors without an account (a demo's), it only means nobody is.
     match route::current().get_untracked() {
-        Route::Login => {}
+        Route::Login | Route::Setup => {}
         r if r.is_public() => leptos::task::spawn_local(api::peek_me()),
         _ => leptos::task::spawn_local(async {
             let _ = api::load_me().await;
@@ -102,6 +102,7 @@ pub fn App() -> impl IntoView {
                 Route::Engines => view! { <pages::engines::EnginesPage/> }.into_any(),
                 Route::History => view! { <pages::history::HistoryPage/> }.into_any(),
                 Route::Login => view! { <pages::login::LoginPage/> }.into_any(),
+                Route::Setup => view! { <pages::setup::SetupPage/> }.into_any(),
                 Route::Tokens => view! { <pages::tokens::TokensPage/> }.into_any(),
                 Route::Registries => view! { <pages::registries::RegistriesPage/> }.into_any(),
                 Route::Console(engine, container) => {

@@ -19,6 +19,8 @@ pub enum Route {
     History,
     /// `/login?next=/where/you/were`: the sign-in page.
     Login,
+    /// `/setup`: the first admin, before anyone has an account.
+    Setup,
     /// `/tokens`: your API tokens (admins: everyone's).
     Tokens,
     /// `/registries`: registry credentials (admins manage them; others see their team's).
@@ -49,6 +51,7 @@ impl Route {
             ["images"] => Route::Images,
             ["engines"] => Route::Engines,
             ["login"] => Route::Login,
+            ["setup"] => Route::Setup,
             ["tokens"] => Route::Tokens,
             ["registries"] => Route::Registries,
             ["console", engine, container] if !container.is_empty() => {
@@ -74,7 +77,7 @@ impl Route {
     /// Pages for who has not signed in: no trip to the sign-in page from them, whatever the API
     /// answers (a demo's visitor may have no account at all).
     pub fn is_public(&self) -> bool {
-        matches!(self, Route::Login | Route::Try(_))
+        matches!(self, Route::Login | Route::Setup | Route::Try(_))
     }
 }
 

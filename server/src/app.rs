@@ -32,6 +32,12 @@ pub struct AppState {
     pub metrics_token: Option<String>,
     /// Browsers reach Berth over TLS: session cookies are `Secure`.
     pub public_https: bool,
+    /// Proxies whose `X-Forwarded-For` is believed.
+    pub trusted_proxies: Arc<crate::clients::TrustedProxies>,
+    /// How often one client may open a WebSocket.
+    pub upgrades: Arc<crate::clients::UpgradeLimiter>,
+    /// Set when Berth is stopping: WebSockets close with 1001, connections drain.
+    pub shutdown: crate::shutdown::Shutdown,
     /// Taken in turn by the admissions that count runs in progress (see `admission`).
     pub(crate) admission: Arc<tokio::sync::Mutex<()>>,
 }
@@ -58,11 +64,15 @@ impl AppState {
                 Policy::deny_all()
             }
         };
-        let admin_token = match config.admin_token.as_deref().filter(|t| !t.is_empty()) {
-            Some(t) => Some(t.to_string()),
-            None if store.user_count().await? == 0 => Some(bootstrap_token(&config.data_dir)?),
-            None => None,
-        };
+        let setup_file = config.data_dir.join("admin-token");
+        let (admin_token, setup_file) =
+            match config.admin_token.as_deref().filter(|t| !t.is_empty()) {
+                Some(t) => (Some(t.to_string()), None),
+                None if store.user_count().await? == 0 => {
+                    (Some(bootstrap_token(&setup_file)?), Some(setup_file))
+                }
+                None => (None, None),
+            };
         let runs = Arc::new(Runs::new(
             Arc::clone(&engines),
             store.clone(),
@@ -82,6 +92,7 @@ impl AppState {
             auth: Arc::new(Auth::new(
                 store.clone(),
                 admin_token,
+                setup_file,
                 config.public_origin.clone(),
             )),
             public_https: config
@@ -98,6 +109,11 @@ impl AppState {
             policy: Arc::new(policy),
             limits: Arc::new(RateLimiter::default()),
             admission: Arc::default(),
+            trusted_proxies: Arc::new(config.trusted_proxies.clone()),
+            upgrades: Arc::new(crate::clients::UpgradeLimiter::new(
+                config.max_websockets_per_second,
+            )),
+            shutdown: Default::default(),
         };
         state.restore_demo().await;
         state.schedule_demo();
@@ -118,12 +134,13 @@ fn instance_id(data_dir: &Path) -> Result<String, StartError> {
     }
 }
 
-/// With no users yet and no `BERTH_ADMIN_TOKEN`, the first admin signs in with a token
-/// generated once into `<data-dir>/admin-token` (readable by the gateway's user only).
-fn bootstrap_token(data_dir: &Path) -> Result<String, StartError> {
+/// With no users yet and no `BERTH_ADMIN_TOKEN`, the first admin is created with a token
+/// generated once into `path`, `<data-dir>/admin-token` (readable by the gateway's user only):
+/// the setup page asks for it, so that nobody else on the network claims Berth first.
+fn bootstrap_token(path: &Path) -> Result<String, StartError> {
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
-    let path = data_dir.join("admin-token");
+    let path = path.to_path_buf();
     if let Ok(token) = std::fs::read_to_string(&path)
         && !token.trim().is_empty()
     {
@@ -142,7 +159,7 @@ fn bootstrap_token(data_dir: &Path) -> Result<String, StartError> {
     file.flush()
         .map_err(|e| StartError::DataDir(path.clone(), e))?;
     tracing::info!(
-        "no users yet: generated an admin token in {} (use it as a bearer token to create users)",
+        "no users yet: generated the setup token in {} (open /setup, or use it as a bearer token to create users)",
         path.display()
     );
     Ok(token)

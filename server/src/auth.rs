@@ -118,7 +118,10 @@ pub enum AuthError {
 
 pub struct Auth {
     store: Store,
-    admin_token: Option<String>,
+    admin_token: std::sync::RwLock<Option<String>>,
+    /// Where the generated admin token was written: the token is the one-time setup token,
+    /// forgotten (and the file removed) once the first admin exists.
+    setup_file: Option<std::path::PathBuf>,
     /// The origin browsers use to reach Berth (`https://berth.example`); without it, the
     /// request's own Host is taken as the origin.
     public_origin: Option<String>,
@@ -176,10 +179,17 @@ fn verify_password(password: &str, hash: &str) -> bool {
 }
 
 impl Auth {
-    pub fn new(store: Store, admin_token: Option<String>, public_origin: Option<String>) -> Self {
+    /// `setup_file`: where `admin_token` was generated, when it was (not `BERTH_ADMIN_TOKEN`).
+    pub fn new(
+        store: Store,
+        admin_token: Option<String>,
+        setup_file: Option<std::path::PathBuf>,
+        public_origin: Option<String>,
+    ) -> Self {
         Auth {
             store,
-            admin_token,
+            admin_token: std::sync::RwLock::new(admin_token),
+            setup_file,
             public_origin,
             sign_ins: SignInLimiter::default(),
         }
@@ -217,10 +227,30 @@ impl Auth {
         Ok(principal(user, Via::Session, remote))
     }
 
-    async fn by_token(&self, token: &str, remote: String) -> Result<Principal, AuthError> {
-        if let Some(admin) = &self.admin_token
-            && bool::from(token.as_bytes().ct_eq(admin.as_bytes()))
+    /// Whether `token` is the admin token (the setup token while there is no user).
+    pub fn is_admin_token(&self, token: &str) -> bool {
+        let admin = self.admin_token.read().expect("admin token lock");
+        admin
+            .as_deref()
+            .is_some_and(|admin| bool::from(token.as_bytes().ct_eq(admin.as_bytes())))
+    }
+
+    /// The first admin exists: a generated token was for that alone and stops working (its
+    /// file goes too); a configured `BERTH_ADMIN_TOKEN` stays, as its operator chose.
+    pub fn end_setup(&self) {
+        let Some(file) = &self.setup_file else {
+            return;
+        };
+        *self.admin_token.write().expect("admin token lock") = None;
+        if let Err(e) = std::fs::remove_file(file)
+            && e.kind() != std::io::ErrorKind::NotFound
         {
+            tracing::warn!("removing the used setup token {}: {e}", file.display());
+        }
+    }
+
+    async fn by_token(&self, token: &str, remote: String) -> Result<Principal, AuthError> {
+        if self.is_admin_token(token) {
             return Ok(Principal {
                 user_id: ADMIN_TOKEN_USER.into(),
                 username: ADMIN_TOKEN_USER.into(),
@@ -308,15 +338,21 @@ impl Auth {
             (true, Some(user)) => user,
             _ => return Err(AuthError::Invalid),
         };
+        let session = self.open_session(&user.username).await?;
+        Ok((user, session))
+    }
+
+    /// A new browser session for `username`: the cookie's value.
+    pub async fn open_session(&self, username: &str) -> Result<String, AuthError> {
         let session = random_secret();
         self.store
             .create_session(
                 sha256(session.as_bytes()),
-                &user.username,
+                username,
                 unix_now() + SESSION_SECONDS,
             )
             .await?;
-        Ok((user, session))
+        Ok(session)
     }
 
     pub async fn logout(&self, headers: &HeaderMap) -> Result<(), AuthError> {

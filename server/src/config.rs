@@ -88,6 +88,21 @@ pub struct Config {
     )]
     pub max_connections_per_address: u32,
 
+    /// Reverse proxies whose `X-Forwarded-For` names the client (comma-separated addresses or
+    /// networks, e.g. `127.0.0.1,10.0.0.0/8`). Their connections count against no
+    /// per-address limit; the client's address does. Without it, the header is ignored.
+    #[arg(long, env = "BERTH_TRUSTED_PROXIES", default_value = "")]
+    pub trusted_proxies: crate::clients::TrustedProxies,
+
+    /// WebSockets one client address may open per second, after a burst of ten seconds'
+    /// worth; more are refused with 429.
+    #[arg(
+        long,
+        env = "BERTH_MAX_WEBSOCKETS_PER_SECOND",
+        default_value_t = std::num::NonZeroU32::new(20).unwrap()
+    )]
+    pub max_websockets_per_second: std::num::NonZeroU32,
+
     /// Demo sessions (running or queued, across templates) one client address may hold.
     #[arg(
         long,
@@ -152,6 +167,8 @@ impl Config {
             policy: None,
             public_origin: None,
             max_connections_per_address: 256,
+            trusted_proxies: Default::default(),
+            max_websockets_per_second: std::num::NonZeroU32::new(20).unwrap(),
             guest_sessions_per_ip: 3,
             secret_key: None,
             use_host_docker_config: false,

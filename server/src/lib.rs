@@ -18,15 +18,19 @@ pub mod api;
 pub mod app;
 pub mod audit;
 pub mod auth;
+pub mod clients;
 pub mod config;
 pub mod demo;
 pub mod engine;
 pub mod engines;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod metrics;
 pub mod policy;
 pub mod registries;
 pub mod run;
 pub mod serve;
+pub mod shutdown;
 pub mod stats;
 pub mod store;
 pub mod time;
@@ -77,18 +81,28 @@ pub async fn bind_until(
         .local_addr()
         .map_err(|e| StartError::Listen(config.listen, e))?;
     let runs = state.runs.clone();
+    let stopping = state.shutdown.clone();
     let app = api::router(state, &config);
     let max_per_address = config.max_connections_per_address;
+    let proxies = config.trusted_proxies.clone();
     Ok((addr, async move {
+        let serving = serve::serve(listener, app, max_per_address, proxies, stopping.clone());
         tokio::select! {
-            served = serve::serve(listener, app, max_per_address) => served,
-            () = shutdown => {
-                let n = runs.persist_in_progress().await;
-                tracing::info!(
-                    "stopping; runs in progress: {n} (their containers keep running and are followed again on the next start)"
-                );
-                Ok(())
-            }
+            served = serving => return served,
+            () = shutdown => {}
         }
+        // The listener went with `serving`: nothing new is accepted from here on.
+        tracing::info!("stopping: requests in flight finish, WebSockets close");
+        if !stopping.stop(crate::shutdown::GRACE).await {
+            tracing::warn!(
+                "stopping: connections still open after {:?}; closing them",
+                crate::shutdown::GRACE
+            );
+        }
+        let n = runs.persist_in_progress().await;
+        tracing::info!(
+            "stopped; runs in progress: {n} (their containers keep running and are followed again on the next start)"
+        );
+        Ok(())
     }))
 }

@@ -114,7 +114,7 @@ pub fn index_name(server: &str) -> String {
 }
 
 /// A valid server for a credential: a host name or address, with an optional port.
-fn valid_server(index: &str) -> bool {
+pub fn valid_server(index: &str) -> bool {
     !index.is_empty()
         && index.len() <= 253
         && index

@@ -20,6 +20,9 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tower_service::Service;
 
+use crate::clients::TrustedProxies;
+use crate::shutdown::Shutdown;
+
 /// How long a client has to send a whole request head. hyper starts the clock whenever the
 /// connection waits for a head (a new connection, and an idle keep-alive one after each
 /// response) and does not restart it for each byte, so a slow head is cut off after this.
@@ -35,13 +38,25 @@ pub fn client_key(ip: IpAddr) -> IpAddr {
     }
 }
 
-/// Serves `app` on `listener` until the future is dropped, at most `max_per_address`
-/// connections at a time from one client address (see [`client_key`]).
-pub async fn serve(listener: TcpListener, app: Router, max_per_address: u32) -> io::Result<()> {
+/// Serves `app` on `listener`, at most `max_per_address` connections at a time from one client
+/// address (see [`client_key`]; trusted proxies, which carry many clients' connections, are
+/// not limited), until `shutdown` says Berth is stopping: then it accepts no more, and each
+/// connection ends once the request it is serving (if any) is answered.
+pub async fn serve(
+    listener: TcpListener,
+    app: Router,
+    max_per_address: u32,
+    proxies: TrustedProxies,
+    shutdown: Shutdown,
+) -> io::Result<()> {
     let open = Arc::new(OpenConnections::new(max_per_address));
     let mut make_service = app.into_make_service_with_connect_info::<SocketAddr>();
     loop {
-        let (tcp, remote) = match listener.accept().await {
+        let accepted = tokio::select! {
+            accepted = listener.accept() => accepted,
+            () = shutdown.stopping() => return Ok(()),
+        };
+        let (tcp, remote) = match accepted {
             Ok(accepted) => accepted,
             Err(e) => {
                 accept_failed(e).await;
@@ -53,7 +68,11 @@ pub async fn serve(listener: TcpListener, app: Router, max_per_address: u32) -> 
         if let Err(e) = tcp.set_nodelay(true) {
             tracing::debug!("TCP_NODELAY on a connection from {remote}: {e}");
         }
-        let Some(slot) = open.take(remote.ip()) else {
+        let slot = if proxies.trusts(remote.ip()) {
+            None
+        } else if let Some(slot) = open.take(remote.ip()) {
+            Some(slot)
+        } else {
             // Debug only: a client over its limit could otherwise fill the log, a line per try.
             tracing::debug!(
                 "{remote}: closed, its address has {max_per_address} connections open already"
@@ -71,13 +90,15 @@ pub async fn serve(listener: TcpListener, app: Router, max_per_address: u32) -> 
             conn,
             remote,
             TowerToHyperService::new(service),
+            shutdown.clone(),
         ));
     }
 }
 
-/// One connection, until the client or the router ends it; an upgraded connection (a
-/// WebSocket) is the handler's from then on, and keeps its slot in the count.
-async fn serve_connection<S>(conn: Counted, remote: SocketAddr, service: S)
+/// One connection, until the client or the router ends it, or Berth stops (after the request
+/// in flight is answered); an upgraded connection (a WebSocket) is the handler's from then on,
+/// and keeps its slot in the count.
+async fn serve_connection<S>(conn: Counted, remote: SocketAddr, service: S, shutdown: Shutdown)
 where
     S: hyper::service::Service<
             hyper::Request<hyper::body::Incoming>,
@@ -86,12 +107,20 @@ where
         >,
     S::Future: Send + 'static,
 {
-    let served = http1::Builder::new()
+    let _open = shutdown.hold();
+    let connection = http1::Builder::new()
         .timer(TokioTimer::new())
         .header_read_timeout(HEADER_READ_TIMEOUT)
         .serve_connection(TokioIo::new(conn), service)
-        .with_upgrades()
-        .await;
+        .with_upgrades();
+    tokio::pin!(connection);
+    let served = tokio::select! {
+        served = connection.as_mut() => served,
+        () = shutdown.stopping() => {
+            connection.as_mut().graceful_shutdown();
+            connection.await
+        }
+    };
     if let Err(e) = served {
         // Clients that leave, and heads that time out: nothing the operator must act on.
         tracing::debug!("{remote}: connection ended: {e}");
@@ -165,11 +194,11 @@ impl Drop for Slot {
     }
 }
 
-/// A connection with its slot: the slot goes when the socket does, which for a WebSocket is
-/// long after hyper let go of it (the upgraded connection owns this).
+/// A connection with its slot (none for a trusted proxy): the slot goes when the socket does,
+/// which for a WebSocket is long after hyper let go of it (the upgraded connection owns this).
 struct Counted {
     tcp: TcpStream,
-    _slot: Slot,
+    _slot: Option<Slot>,
 }
 
 impl AsyncRead for Counted {

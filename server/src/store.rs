@@ -3,7 +3,7 @@
 //!
 //! SQLite calls block, so each runs on tokio's blocking pool, one at a time on one connection.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use berth_shared::record::Recorded;
@@ -14,8 +14,11 @@ use crate::time::unix_now;
 
 mod demo;
 mod registries;
+mod writes;
 
 pub use registries::RegistryRow;
+pub use writes::WriteFailure;
+use writes::{RunRow, Write, Writes};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -119,6 +122,9 @@ const MIGRATIONS: &[&str] = &[
 #[derive(Clone)]
 pub struct Store {
     conn: Arc<Mutex<Connection>>,
+    path: Arc<PathBuf>,
+    /// Whether the disk takes writes, and what waits for it (`store/writes.rs`).
+    writes: Arc<Mutex<Writes>>,
 }
 
 #[derive(Debug, Clone)]
@@ -189,10 +195,7 @@ impl From<TokenRow> for wire::TokenView {
 impl Store {
     /// Opens (creating if needed) the database and brings its schema up to date.
     pub fn open(path: &Path) -> Result<Store> {
-        let mut conn = Connection::open(path)?;
-        conn.pragma_update(None, "journal_mode", "WAL")?;
-        conn.pragma_update(None, "synchronous", "NORMAL")?;
-        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        let mut conn = connect(path)?;
         let version: usize = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
         if version > MIGRATIONS.len() {
             return Err(StoreError::Corrupt(format!(
@@ -208,6 +211,8 @@ impl Store {
         }
         Ok(Store {
             conn: Arc::new(Mutex::new(conn)),
+            path: Arc::new(path.to_path_buf()),
+            writes: Arc::default(),
         })
     }
 
@@ -237,6 +242,19 @@ impl Store {
         self.call(move |c| {
             let n = c.execute(
                 "INSERT OR IGNORE INTO users (id, username, password_hash, role, team, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![user.id, user.username, user.password_hash, user.role.as_str(), user.team, user.created_at],
+            )?;
+            Ok(n == 1)
+        })
+        .await
+    }
+
+    /// Creates `user` only if there is no user at all (one statement, so two first visitors
+    /// cannot both become the first admin); `false` when there was one already.
+    pub async fn create_first_user(&self, user: UserRow) -> Result<bool> {
+        self.call(move |c| {
+            let n = c.execute(
+                "INSERT INTO users (id, username, password_hash, role, team, created_at) SELECT ?1, ?2, ?3, ?4, ?5, ?6 WHERE NOT EXISTS (SELECT 1 FROM users)",
                 params![user.id, user.username, user.password_hash, user.role.as_str(), user.team, user.created_at],
             )?;
             Ok(n == 1)
@@ -390,14 +408,8 @@ impl Store {
             detail: bounded(entry.detail),
             remote: bounded(entry.remote),
         };
-        self.call(move |c| {
-            c.execute(
-                "INSERT INTO audit (at, actor, action, target, outcome, detail, remote) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                params![e.at, e.actor, e.action, e.target, e.outcome, e.detail, e.remote],
-            )
-            .map(|_| ())
-        })
-        .await
+        // Waits in memory while the disk refuses writes (`store/writes.rs`).
+        self.write(Write::Audit(e)).await
     }
 
     /// Newest first: at most `limit` entries with an id below `before`.
@@ -434,14 +446,18 @@ impl Store {
             .map(serde_json::to_string)
             .transpose()
             .map_err(corrupt)?;
-        self.call(move |c| {
-            c.execute(
-                "INSERT INTO runs (run_id, owner, team, created, info, finished, output, owner_id, events) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
-                 ON CONFLICT (run_id) DO UPDATE SET info = ?5, finished = ?6, output = coalesce(?7, output), events = ?9",
-                params![run.info.run_id, run.info.owner, run.info.team, run.info.created_at, info, run.finished, run.output, run.info.owner_id, events],
-            )
-            .map(|_| ())
-        })
+        // Waits in memory while the disk refuses writes (`store/writes.rs`): runs go on.
+        self.write(Write::Run(RunRow {
+            run_id: run.info.run_id,
+            owner: run.info.owner,
+            team: run.info.team,
+            created: run.info.created_at,
+            info,
+            finished: run.finished,
+            output: run.output,
+            owner_id: run.info.owner_id,
+            events,
+        }))
         .await
     }
 
@@ -478,6 +494,15 @@ impl Store {
         })
         .await
     }
+}
+
+/// Opens the database at `path` with the store's settings.
+fn connect(path: &Path) -> rusqlite::Result<Connection> {
+    let conn = Connection::open(path)?;
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "synchronous", "NORMAL")?;
+    conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    Ok(conn)
 }
 
 fn stored_run(r: &rusqlite::Row<'_>) -> rusqlite::Result<StoredRun> {

@@ -24,6 +24,10 @@ struct Gateway {
 
 impl Gateway {
     fn start(data_dir: &std::path::Path, port: u16) -> Gateway {
+        Gateway::start_with(data_dir, port, &[])
+    }
+
+    fn start_with(data_dir: &std::path::Path, port: u16, env: &[(&str, &str)]) -> Gateway {
         let mut child = Command::new(env!("CARGO_BIN_EXE_berth"))
             .args([
                 "serve",
@@ -37,6 +41,7 @@ impl Gateway {
             .env("BERTH_ADMIN_TOKEN", TOKEN)
             .env("BERTH_LOG", "debug")
             .env_remove("DOCKER_HOST")
+            .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -285,7 +290,7 @@ fn a_stopped_gateway_records_its_runs_and_follows_them_again() {
     let run_id = created["run_id"].as_str().expect("a run id").to_string();
     let log = first.stop();
     assert!(
-        log.contains("stopping; runs in progress: 1 (their containers keep running"),
+        log.contains("stopped; runs in progress: 1 (their containers keep running"),
         "{log}"
     );
 
@@ -306,5 +311,138 @@ fn a_stopped_gateway_records_its_runs_and_follows_them_again() {
     let _ = Command::new("docker")
         .args(["rm", "-f", &container])
         .output();
+    let _ = std::fs::remove_dir_all(&data_dir);
+}
+
+/// SIGTERM with a watcher and a request in flight: the watcher's WebSocket closes with 1001
+/// "going away" at once (the dashboard then reconnects), the request in flight is answered,
+/// nothing new is accepted, and the process exits 0 within the grace.
+#[test]
+fn sigterm_closes_websockets_with_1001_and_answers_requests_in_flight() {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+    use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+
+    let data_dir = std::env::temp_dir().join(format!("berth-sigterm-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&data_dir);
+    let port = free_port();
+    let gateway = Gateway::start(&data_dir, port);
+    // sh as the container's first process ignores SIGTERM: a stop takes its whole timeout.
+    let created = gateway.run_script(TOKEN, "echo ready; sleep 60");
+    let run_id = created["run_id"].as_str().expect("a run id").to_string();
+    let container = created["container_id"].as_str().unwrap().to_string();
+
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let mut ws = rt.block_on(async {
+        let mut req =
+            tokio_tungstenite::tungstenite::client::IntoClientRequest::into_client_request(
+                format!("ws://127.0.0.1:{port}/api/runs/{run_id}/ws"),
+            )
+            .unwrap();
+        req.headers_mut()
+            .insert("authorization", format!("Bearer {TOKEN}").parse().unwrap());
+        let (mut ws, _) = tokio_tungstenite::connect_async(req).await.expect("ws");
+        ws.send(Message::text(r#"{"type":"watch"}"#)).await.unwrap();
+        // Until the output is there: the watcher is following the run.
+        loop {
+            match ws.next().await {
+                Some(Ok(Message::Binary(b))) if b.ends_with(b"ready\n") => break ws,
+                Some(Ok(_)) => {}
+                other => panic!("the watch ended early: {other:?}"),
+            }
+        }
+    });
+
+    // A request that takes 3 s: the stop waits out its timeout before killing.
+    let stopper = {
+        let client = gateway.client(TOKEN);
+        let url = format!("{}/api/runs/{run_id}/stop?t=3", gateway.url);
+        std::thread::spawn(move || client.post(url).send().map(|r| r.status().as_u16()))
+    };
+    std::thread::sleep(Duration::from_millis(500));
+    let pid = gateway.child.id().to_string();
+    let signalled = std::time::Instant::now();
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+
+    let close = rt.block_on(async {
+        tokio::time::timeout(Duration::from_secs(2), async {
+            loop {
+                match ws.next().await {
+                    Some(Ok(Message::Close(frame))) => break frame,
+                    Some(Ok(_)) => {}
+                    other => panic!("the socket ended without a close frame: {other:?}"),
+                }
+            }
+        })
+        .await
+        .expect("the watcher was told within 2 s")
+    });
+    let close = close.expect("a close frame with a code");
+    assert_eq!(close.code, CloseCode::Away, "{close:?}");
+    assert_eq!(close.reason.as_str(), "Berth is stopping");
+
+    // Nothing new is accepted while the request in flight finishes.
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(
+        std::net::TcpStream::connect(("127.0.0.1", port)).is_err(),
+        "a connection accepted after SIGTERM"
+    );
+    assert_eq!(
+        stopper.join().unwrap().expect("the stop was answered"),
+        204,
+        "the request in flight finished"
+    );
+    let log = gateway.stop();
+    let took = signalled.elapsed();
+    assert!(took < Duration::from_secs(10), "stopped after {took:?}");
+    assert!(log.contains("stopped; runs in progress"), "{log}");
+
+    let _ = Command::new("docker")
+        .args(["rm", "-f", &container])
+        .output();
+    let _ = std::fs::remove_dir_all(&data_dir);
+}
+
+/// `BERTH_LOG_FORMAT=json`: one JSON object a line; a request's lines carry its method, route
+/// template (never the raw path with its ids) and user, and its answer line the status and
+/// latency; no secret.
+#[test]
+fn json_logs_carry_the_request_context_and_no_secret() {
+    let data_dir = std::env::temp_dir().join(format!("berth-json-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&data_dir);
+    let port = free_port();
+    let env = [
+        ("BERTH_LOG_FORMAT", "json"),
+        ("BERTH_LOG", "info,tower_http=debug"),
+    ];
+    let gateway = Gateway::start_with(&data_dir, port, &env);
+    let created = gateway.run_script(TOKEN, "echo hi");
+    let run_id = created["run_id"].as_str().expect("a run id").to_string();
+    let info = gateway.wait_for_exit(TOKEN, &run_id);
+    assert_eq!(info["exit_code"], 0, "{info}");
+    let log = gateway.stop();
+
+    let lines: Vec<serde_json::Value> = log
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect();
+    let answered = lines
+        .iter()
+        .find(|l| l["span"]["route"] == "/api/runs/{run_id}" && l["fields"]["status"] == 200)
+        .unwrap_or_else(|| panic!("no answer line for GET /api/runs/{{run_id}}:\n{log}"));
+    assert_eq!(answered["span"]["method"], "GET", "{answered}");
+    assert_eq!(answered["span"]["user"], "admin-token", "{answered}");
+    assert!(answered["fields"]["latency"].is_string(), "{answered}");
+    assert!(
+        !log.contains(&format!("/api/runs/{run_id}")),
+        "a raw path in the log"
+    );
+    assert!(!log.contains(TOKEN), "the admin token in the log");
     let _ = std::fs::remove_dir_all(&data_dir);
 }

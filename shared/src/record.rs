@@ -50,6 +50,13 @@ impl RunInfo {
                 self.warnings = warnings.clone();
             }
             ServerEvent::Started => {
+                // Followed again after its engine came back: the failure its engine's loss
+                // recorded no longer stands.
+                if self.state == RunState::Failed {
+                    self.exit_code = None;
+                    self.error = None;
+                    self.finished_at = None;
+                }
                 self.state = RunState::Running;
                 self.started_at = at();
             }
@@ -125,6 +132,23 @@ mod tests {
         assert_eq!(info.started_at.as_deref(), Some("t4"));
         assert_eq!(info.finished_at.as_deref(), Some("t6"));
         assert_eq!(info.exit_code, Some(3));
+    }
+
+    #[test]
+    fn a_run_followed_again_after_a_failure_runs_without_its_failure() {
+        let mut info = empty();
+        let lost = ServerEvent::Error {
+            code: 125,
+            message: "engine two: gone".into(),
+        };
+        for e in [ServerEvent::Started, lost, ServerEvent::Started] {
+            info.apply(&e, "t");
+        }
+        assert_eq!(info.state, RunState::Running);
+        assert_eq!(
+            (info.exit_code, info.error, info.finished_at),
+            (None, None, None)
+        );
     }
 
     #[test]

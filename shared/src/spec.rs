@@ -14,6 +14,7 @@
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(default, deny_unknown_fields)]
 pub struct RunSpec {
     /// The image to run (`IMAGE` in `docker run [OPTIONS] IMAGE [COMMAND] [ARG...]`).

@@ -13,6 +13,7 @@ mod events;
 mod health;
 mod registries;
 mod runs;
+mod setup;
 mod tokens;
 mod users;
 
@@ -27,8 +28,9 @@ pub use error::{ApiError, ApiErrorBody};
 pub use events::{
     ClientMessage, ExecRequest, PullProgress, STREAM_STDERR, STREAM_STDOUT, ServerEvent,
 };
-pub use health::{EngineHealth, Health};
+pub use health::{EngineHealth, Health, Readiness};
 pub use registries::{NewRegistry, RegistryView};
 pub use runs::{RunCreated, RunInfo, RunRequest, RunState};
+pub use setup::{Setup, SetupStatus};
 pub use tokens::{CreatedToken, NewToken, TokenView};
 pub use users::{Login, Me, NewUser, Role, UserView};

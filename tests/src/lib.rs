@@ -8,6 +8,8 @@ pub mod browser;
 
 pub mod testbed;
 
+pub mod faults;
+
 use std::net::SocketAddr;
 use std::process::Command;
 use std::sync::OnceLock;

@@ -389,3 +389,120 @@ async fn a_ping_before_the_first_message_is_answered_and_the_run_goes_on() {
     assert_eq!(transcript.exit_code(), Some(0), "{:?}", transcript.events);
     assert_eq!(transcript.stdout_str(), "after the ping\n");
 }
+
+/// A WebSocket upgrade from `ip`: the HTTP status it is answered with (101 when it upgraded).
+async fn upgrade_status(ip: &str, addr: SocketAddr) -> u16 {
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let mut request = format!("ws://{addr}/api/runs/ws")
+        .into_client_request()
+        .unwrap();
+    let bearer = format!("Bearer {ADMIN}").parse().unwrap();
+    request.headers_mut().insert("authorization", bearer);
+    let stream = connect_from(ip, addr).await;
+    match tokio_tungstenite::client_async(request, stream).await {
+        Ok((_socket, response)) => response.status().as_u16(),
+        Err(tokio_tungstenite::tungstenite::Error::Http(response)) => response.status().as_u16(),
+        Err(e) => panic!("upgrade from {ip}: {e}"),
+    }
+}
+
+#[tokio::test]
+async fn websocket_upgrades_are_limited_per_address() {
+    let mut config = Config::local(DOCKER_HOST);
+    config.max_websockets_per_second = std::num::NonZeroU32::new(1).unwrap();
+    let addr = gateway(config).await;
+    // A burst of ten seconds' worth, then one a second.
+    for i in 0..10 {
+        assert_eq!(upgrade_status("127.0.8.1", addr).await, 101, "upgrade {i}");
+    }
+    assert_eq!(
+        upgrade_status("127.0.8.1", addr).await,
+        429,
+        "past the burst"
+    );
+    assert_eq!(
+        upgrade_status("127.0.8.2", addr).await,
+        101,
+        "another address"
+    );
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    assert_eq!(
+        upgrade_status("127.0.8.1", addr).await,
+        101,
+        "a second later"
+    );
+}
+
+/// The failed sign-ins of `username` in the audit log: the addresses they came from.
+async fn sign_in_addresses(addr: SocketAddr, username: &str) -> Vec<String> {
+    audit(addr)
+        .await
+        .iter()
+        .filter(|e| e["action"] == "login" && e["target"] == username)
+        .map(|e| e["remote"].as_str().unwrap_or_default().to_string())
+        .collect()
+}
+
+#[tokio::test]
+async fn forwarded_addresses_are_believed_only_from_trusted_proxies() {
+    let mut config = Config::local(DOCKER_HOST);
+    config.trusted_proxies = "127.0.9.1".parse().unwrap();
+    config.max_connections_per_address = 2;
+    let addr = gateway(config).await;
+    let forwarded = |client: &reqwest::Client, xff: &str| {
+        let credentials = json!({"username": USER, "password": "wrong"});
+        client
+            .post(format!("http://{addr}/api/login"))
+            .header("x-forwarded-for", xff)
+            .json(&credentials)
+            .send()
+    };
+    // Through the proxy: the client it names, not the client's own claim left of it.
+    let proxy = client_from("127.0.9.1");
+    let r = forwarded(&proxy, "6.6.6.6, 203.0.113.7").await.unwrap();
+    assert_eq!(r.status(), 401);
+    // Straight from a client: its header is ignored.
+    let direct = client_from("127.0.9.2");
+    let r = forwarded(&direct, "203.0.113.8").await.unwrap();
+    assert_eq!(r.status(), 401);
+    let remotes = sign_in_addresses(addr, USER).await;
+    assert!(
+        remotes.iter().any(|r| r.starts_with("203.0.113.7:")),
+        "{remotes:?}"
+    );
+    assert!(
+        remotes.iter().any(|r| r.starts_with("127.0.9.2:")),
+        "{remotes:?}"
+    );
+    assert!(
+        !remotes
+            .iter()
+            .any(|r| r.contains("6.6.6.6") || r.contains("203.0.113.8")),
+        "{remotes:?}"
+    );
+
+    // Sign-in limits count the forwarded client: its burst runs out, another's does not. All
+    // at once, so that the allowance does not refill while argon2 verifies the passwords.
+    let statuses = futures_util::future::join_all(
+        (0..ADDRESS_BURST + 5).map(|_| forwarded(&proxy, "203.0.113.9")),
+    )
+    .await;
+    assert!(
+        statuses.iter().any(|r| r.as_ref().unwrap().status() == 429),
+        "203.0.113.9 kept signing in past its burst"
+    );
+    let r = forwarded(&proxy, "203.0.113.10").await.unwrap();
+    assert_eq!(r.status(), 401, "another client behind the same proxy");
+
+    // The proxy carries many clients' connections: the per-address limit is not its.
+    let mut open = Vec::new();
+    for _ in 0..5 {
+        open.push(connect_from("127.0.9.1", addr).await);
+    }
+    for conn in &mut open {
+        assert!(
+            served(conn).await,
+            "a proxy connection over the per-address limit"
+        );
+    }
+}

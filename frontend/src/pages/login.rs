@@ -1,7 +1,7 @@
 //! `/login`: username and password (`POST /api/login` sets the session cookie that REST calls
 //! and WebSockets then carry), then back to where the user was (`?next=`).
 
-use berth_shared::wire::{Login, Me};
+use berth_shared::wire::{Login, Me, SetupStatus};
 use leptos::ev;
 use leptos::prelude::*;
 
@@ -50,6 +50,12 @@ pub fn LoginPage() -> impl IntoView {
     Effect::new(move |_| {
         if let Some(el) = user_field.get() {
             let _ = el.focus();
+        }
+    });
+    // The very first visit: nobody can sign in before the first admin is made.
+    leptos::task::spawn_local(async {
+        if let Ok(SetupStatus { needed: true }) = api::get::<SetupStatus>("/api/setup").await {
+            route::replace("/setup");
         }
     });
 
@@ -118,7 +124,7 @@ pub fn LoginPage() -> impl IntoView {
 }
 
 /// A labelled, required field of the sign-in form, editing `value`.
-fn field(
+pub(super) fn field(
     id: &'static str,
     label: &'static str,
     kind: &'static str,

@@ -14,6 +14,7 @@ pub mod login;
 pub mod registries;
 pub mod run;
 pub mod run_view;
+pub mod setup;
 pub mod templates;
 pub mod tokens;
 pub mod users;
@@ -30,7 +31,7 @@ use crate::format;
 pub fn ConfirmButton(
     label: &'static str,
     confirm: &'static str,
-    /// Named for screen readers: what the button acts on.
+    /// Named for screen readers: what the button acts on ("token ci"), read after its text.
     #[prop(into)]
     aria_label: String,
     on_confirm: impl Fn() + Send + Sync + 'static,
@@ -42,7 +43,6 @@ pub fn ConfirmButton(
             class="btn small danger"
             class:armed=move || armed.get()
             data-action=label.to_lowercase()
-            aria-label=move || if armed.get() { format!("{confirm} {aria_label}") } else { aria_label.clone() }
             on:click=move |_| {
                 if armed.get_untracked() {
                     armed.set(false);
@@ -54,6 +54,9 @@ pub fn ConfirmButton(
             }
         >
             {move || if armed.get() { confirm } else { label }}
+            // The name says what it acts on, after the words it shows (WCAG 2.5.3: the visible
+            // label is part of the accessible name).
+            <span class="visually-hidden">{format!(" {aria_label}")}</span>
         </button>
     }
 }

@@ -23,7 +23,10 @@ impl FromRequestParts<AppState> for Principal {
             .authenticate(&parts.method, &parts.headers, remote.clone())
             .await
         {
-            Ok(principal) => Ok(principal),
+            Ok(principal) => {
+                tracing::Span::current().record("user", principal.username.as_str());
+                Ok(principal)
+            }
             Err(e) => {
                 crate::metrics::auth_failure();
                 let target = parts.uri.path().to_string();

@@ -30,8 +30,10 @@ use crate::engines::Member;
 type ApiResult<T> = Result<T, ApiError>;
 
 /// `?engine=NAME`: one engine.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct EngineQuery {
+    /// The engine (`/api/engines`); without it, every engine (a container: the one that has it).
     pub(super) engine: Option<String>,
 }
 
@@ -74,6 +76,11 @@ where
     Ok(all)
 }
 
+#[utoipa::path(
+    get, path = "/api/containers", tag = "containers", summary = "List the engines' containers",
+    params(EngineQuery),
+    responses((status = 200, description = "The containers you may see, of every engine that answers within 2 s (or of one).", body = Vec<super::openapi::ContainerOnEngine>)),
+)]
 pub async fn list_containers(
     State(app): State<AppState>,
     user: Principal,
@@ -85,6 +92,11 @@ pub async fn list_containers(
 }
 
 /// Every engine's images; for a role with rules, those it may run, with the tags it may run.
+#[utoipa::path(
+    get, path = "/api/images", tag = "containers", summary = "List the engines' images",
+    params(EngineQuery),
+    responses((status = 200, description = "The images (for a role with rules: those it may run, with those tags).", body = Vec<super::openapi::ImageOnEngine>)),
+)]
 pub async fn list_images(
     State(app): State<AppState>,
     user: Principal,
@@ -103,6 +115,15 @@ pub async fn list_images(
     Ok(Json(runnable.collect()))
 }
 
+#[utoipa::path(
+    get, path = "/api/containers/{id}", tag = "containers", summary = "Inspect a container",
+    params(("id" = String, Path, description = "A container's ID, ID prefix or name."), EngineQuery),
+    responses(
+        (status = 200, description = "The inspect document.", body = super::openapi::InspectOnEngine),
+        (status = 404, description = "No such container (or not one you may see)."),
+        (status = 409, description = "Found on several engines: name one with `?engine=`."),
+    ),
+)]
 pub async fn inspect_container(
     State(app): State<AppState>,
     user: Principal,
@@ -117,6 +138,11 @@ pub async fn inspect_container(
     }))
 }
 
+#[utoipa::path(
+    post, path = "/api/containers/{id}/stop", tag = "containers", summary = "Stop a container",
+    params(("id" = String, Path, description = "A container's ID, ID prefix or name."), StopQuery),
+    responses((status = 204, description = "Stopped."), (status = 404, description = "No such container.")),
+)]
 pub async fn stop_container(
     State(app): State<AppState>,
     user: Principal,
@@ -129,6 +155,11 @@ pub async fn stop_container(
     audited(&app, &user, Action::ContainerStop, &id, result).await
 }
 
+#[utoipa::path(
+    post, path = "/api/containers/{id}/kill", tag = "containers", summary = "Signal a container",
+    params(("id" = String, Path, description = "A container's ID, ID prefix or name."), KillQuery),
+    responses((status = 204, description = "Signalled."), (status = 400, description = "A bad signal."), (status = 404, description = "No such container.")),
+)]
 pub async fn kill_container(
     State(app): State<AppState>,
     user: Principal,
@@ -142,13 +173,25 @@ pub async fn kill_container(
     audited(&app, &user, Action::ContainerKill, &id, result).await
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct RemoveQuery {
+    /// Remove it even when running.
     #[serde(default)]
     force: bool,
+    /// The engine (`?engine=NAME`).
     engine: Option<String>,
 }
 
+#[utoipa::path(
+    delete, path = "/api/containers/{id}", tag = "containers", summary = "Remove a container",
+    params(("id" = String, Path, description = "A container's ID, ID prefix or name."), RemoveQuery),
+    responses(
+        (status = 204, description = "Removed."),
+        (status = 404, description = "No such container."),
+        (status = 409, description = "Running, and no `force`."),
+    ),
+)]
 pub async fn remove_container(
     State(app): State<AppState>,
     user: Principal,
@@ -161,13 +204,24 @@ pub async fn remove_container(
     audited(&app, &user, Action::ContainerRemove, &id, result).await
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct LogsQuery {
+    /// At most this many lines, the last ones.
     tail: Option<u32>,
+    /// The engine (`?engine=NAME`).
     engine: Option<String>,
 }
 
 /// A container's logs (stdout and stderr interleaved), at most `tail` lines when given.
+#[utoipa::path(
+    get, path = "/api/containers/{id}/logs", tag = "containers", summary = "A container's logs",
+    params(("id" = String, Path, description = "A container's ID, ID prefix or name."), LogsQuery),
+    responses(
+        (status = 200, description = "Its logs so far, stdout and stderr interleaved.", body = String, content_type = "application/octet-stream"),
+        (status = 404, description = "No such container."),
+    ),
+)]
 pub async fn container_logs(
     State(app): State<AppState>,
     user: Principal,
@@ -186,6 +240,16 @@ pub async fn container_logs(
 
 /// `docker attach`: a run that follows a running container, watched like any run. A container
 /// that belongs to a run still in progress answers with that run.
+#[utoipa::path(
+    post, path = "/api/containers/{id}/attach", tag = "containers", summary = "Attach to a container (`docker attach`)",
+    params(("id" = String, Path, description = "A container's ID, ID prefix or name."), EngineQuery),
+    responses(
+        (status = 201, description = "A new run that follows the container: watch it on `/api/runs/{run_id}/ws`.", body = berth_shared::wire::AttachedRun),
+        (status = 200, description = "The container's run, still in progress.", body = berth_shared::wire::AttachedRun),
+        (status = 404, description = "No such container."),
+        (status = 409, description = "A stopped container."),
+    ),
+)]
 pub async fn attach_container(
     State(app): State<AppState>,
     user: Principal,

@@ -37,10 +37,21 @@ fn admin_only(user: &Principal) -> ApiResult<()> {
     }
 }
 
+#[utoipa::path(
+    get, path = "/api/templates", tag = "demo", summary = "List demo templates",
+    security((), ("bearer" = []), ("session" = []), ("guest" = [])),
+    responses((status = 200, description = "The templates you may open: public ones for anyone, all for signed-in users.", body = Vec<berth_shared::wire::Template>)),
+)]
 pub async fn list_templates(State(app): State<AppState>, caller: Caller) -> Json<Vec<Template>> {
     Json(app.demo.views(|t| may_open(&caller, t)))
 }
 
+#[utoipa::path(
+    get, path = "/api/templates/{name}", tag = "demo", summary = "Describe a demo template",
+    security((), ("bearer" = []), ("session" = []), ("guest" = [])),
+    params(("name" = String, Path, description = "The template's name."),),
+    responses((status = 200, description = "The template.", body = berth_shared::wire::Template), (status = 404, description = "No such template (or not one you may open).")),
+)]
 pub async fn get_template(
     State(app): State<AppState>,
     caller: Caller,
@@ -54,6 +65,16 @@ pub async fn get_template(
         .ok_or_else(|| ApiError::NotFound(format!("no such template: {name}")))
 }
 
+#[utoipa::path(
+    post, path = "/api/templates", tag = "demo", summary = "Create a demo template",
+    request_body = berth_shared::wire::TemplateRequest,
+    responses(
+        (status = 201, description = "Created; its pool is being filled.", body = berth_shared::wire::Template),
+        (status = 400, description = "A bad template, or one the policy refuses."),
+        (status = 403, description = "Not an admin."),
+        (status = 409, description = "The name is taken."),
+    ),
+)]
 pub async fn create_template(
     State(app): State<AppState>,
     user: Principal,
@@ -65,6 +86,17 @@ pub async fn create_template(
     Ok((StatusCode::CREATED, Json(created)))
 }
 
+#[utoipa::path(
+    put, path = "/api/templates/{name}", tag = "demo", summary = "Replace a demo template",
+    params(("name" = String, Path, description = "The template's name."),),
+    request_body = berth_shared::wire::TemplateRequest,
+    responses(
+        (status = 200, description = "Replaced; running sessions keep their terms, the pool is rebuilt.", body = berth_shared::wire::Template),
+        (status = 400, description = "A bad template."),
+        (status = 403, description = "Not an admin."),
+        (status = 404, description = "No such template."),
+    ),
+)]
 pub async fn put_template(
     State(app): State<AppState>,
     user: Principal,
@@ -76,6 +108,15 @@ pub async fn put_template(
     Ok(Json(app.update_template(&user, &name, req).await?))
 }
 
+#[utoipa::path(
+    delete, path = "/api/templates/{name}", tag = "demo", summary = "Delete a demo template",
+    params(("name" = String, Path, description = "The template's name."),),
+    responses(
+        (status = 204, description = "Deleted: its sessions end, its pool is drained."),
+        (status = 403, description = "Not an admin."),
+        (status = 404, description = "No such template."),
+    ),
+)]
 pub async fn delete_template(
     State(app): State<AppState>,
     user: Principal,
@@ -88,6 +129,22 @@ pub async fn delete_template(
 
 /// `POST /api/templates/{name}/sessions`: 201 running, 202 queued. An anonymous visitor of a
 /// public template becomes a guest here (the cookie comes with the answer).
+#[utoipa::path(
+    post, path = "/api/templates/{name}/sessions", tag = "demo", summary = "Open a demo session",
+    security((), ("bearer" = []), ("session" = []), ("guest" = [])),
+    params(("name" = String, Path, description = "The template's name."),),
+    request_body(content = Option<berth_shared::wire::SessionRequest>, description = "Optional: the visitor's terminal size."),
+    responses(
+        (status = 201, description = "Running: its terminal is `/api/runs/{run_id}/ws`. An anonymous visitor also gets the `berth_guest` cookie.", body = berth_shared::wire::SessionInfo,
+            headers(("set-cookie" = String, description = "`berth_guest=…`, for a new guest"))),
+        (status = 202, description = "Queued: poll `/api/sessions/{id}` at least every 30 s.", body = berth_shared::wire::SessionInfo),
+        (status = 401, description = "A template for signed-in users, and no credentials."),
+        (status = 404, description = "No such template."),
+        (status = 409, description = "You have a session on it already (`session_id`)."),
+        (status = 429, description = "Too many sessions from your address."),
+        (status = 503, description = "The queue is full.", headers(("retry-after" = u32))),
+    ),
+)]
 pub async fn open_session(
     State(app): State<AppState>,
     caller: Caller,
@@ -168,6 +225,12 @@ async fn own_session(
     }
 }
 
+#[utoipa::path(
+    get, path = "/api/sessions/{id}", tag = "demo", summary = "Describe a demo session",
+    security((), ("bearer" = []), ("session" = []), ("guest" = [])),
+    params(("id" = String, Path, description = "The session's id."),),
+    responses((status = 200, description = "The session.", body = berth_shared::wire::SessionInfo), (status = 404, description = "No such session of yours.")),
+)]
 pub async fn get_session(
     State(app): State<AppState>,
     caller: Caller,
@@ -177,11 +240,21 @@ pub async fn get_session(
     Ok(Json(own_session(&app, &caller, &id, admin).await?))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct SessionsQuery {
+    /// Only this template's.
     template: Option<String>,
 }
 
+#[utoipa::path(
+    get, path = "/api/sessions", tag = "demo", summary = "List demo sessions",
+    params(SessionsQuery),
+    responses(
+        (status = 200, description = "The sessions, newest first, with their visitors.", body = Vec<berth_shared::wire::SessionInfo>),
+        (status = 403, description = "Not an admin."),
+    ),
+)]
 pub async fn list_sessions(
     State(app): State<AppState>,
     user: Principal,
@@ -196,6 +269,16 @@ pub async fn list_sessions(
     Ok(Json(app.demo.sessions(q.template.as_deref()).await))
 }
 
+#[utoipa::path(
+    post, path = "/api/sessions/{id}/extend", tag = "demo", summary = "Extend a demo session",
+    security((), ("bearer" = []), ("session" = []), ("guest" = [])),
+    params(("id" = String, Path, description = "The session's id."),),
+    responses(
+        (status = 200, description = "Its new end: now + `ttl_seconds`, at most its start + `max_ttl_seconds`.", body = berth_shared::wire::Extended),
+        (status = 404, description = "No such session of yours."),
+        (status = 409, description = "Not running, or already at its longest."),
+    ),
+)]
 pub async fn extend_session(
     State(app): State<AppState>,
     caller: Caller,
@@ -209,6 +292,12 @@ pub async fn extend_session(
     }))
 }
 
+#[utoipa::path(
+    delete, path = "/api/sessions/{id}", tag = "demo", summary = "End a demo session",
+    security((), ("bearer" = []), ("session" = []), ("guest" = [])),
+    params(("id" = String, Path, description = "The session's id."),),
+    responses((status = 204, description = "Ended; its container is removed."), (status = 404, description = "No such session of yours.")),
+)]
 pub async fn delete_session(
     State(app): State<AppState>,
     caller: Caller,

@@ -4,11 +4,15 @@
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use berth_shared::wire::{EngineHealth, EngineState, EngineView, Health};
+use berth_shared::wire::{EngineHealth, EngineState, EngineView, Health, Readiness};
 
 use super::{ApiError, AppState};
 use crate::auth::Principal;
 
+#[utoipa::path(
+    get, path = "/api/health", tag = "health", summary = "Liveness and the engines' health", security(()),
+    responses((status = 200, description = "The gateway answers: the first engine asked now, every engine as last looked at.", body = berth_shared::wire::Health)),
+)]
 pub async fn health(State(app): State<AppState>) -> Json<Health> {
     let first = &app.engines.first().engine;
     let engine = match first.ping().await {
@@ -43,6 +47,10 @@ pub async fn health(State(app): State<AppState>) -> Json<Health> {
 
 /// Every engine as the background checks last found it (never waiting on one now), with the
 /// Berth runs in progress on it; how Berth reaches it is for admins.
+#[utoipa::path(
+    get, path = "/api/engines", tag = "health", summary = "The engines, their health and load",
+    responses((status = 200, description = "Every engine, its health and load (`host` for admins only).", body = Vec<berth_shared::wire::EngineView>)),
+)]
 pub async fn engines(State(app): State<AppState>, user: Principal) -> Json<Vec<EngineView>> {
     let views = app.engines.all().iter().map(|m| {
         let health = m.health();
@@ -71,7 +79,14 @@ pub async fn no_such_route() -> ApiError {
 
 /// `GET /api/ready`: 200 when the store answers and the default engine does, 503 otherwise
 /// (`/api/health` is the liveness answer). No credentials: it tells nothing but that.
-pub async fn ready(State(app): State<AppState>) -> (StatusCode, Json<serde_json::Value>) {
+#[utoipa::path(
+    get, path = "/api/ready", tag = "health", summary = "Readiness: the store and the default engine", security(()),
+    responses(
+        (status = 200, description = "The store and the default engine answer.", body = berth_shared::wire::Readiness),
+        (status = 503, description = "One of them does not.", body = berth_shared::wire::Readiness),
+    ),
+)]
+pub async fn ready(State(app): State<AppState>) -> (StatusCode, Json<Readiness>) {
     let first = &app.engines.first().engine;
     let engine = tokio::time::timeout(std::time::Duration::from_secs(2), first.ping()).await;
     let engine = match engine {
@@ -79,16 +94,34 @@ pub async fn ready(State(app): State<AppState>) -> (StatusCode, Json<serde_json:
         Ok(Err(e)) => Err(e.message()),
         Err(_) => Err("no answer within 2 s".to_string()),
     };
-    let store = app.store.user_count().await.map(|_| ()).map_err(|e| {
-        tracing::warn!("readiness: the store does not answer: {e}");
-        "the store does not answer".to_string()
-    });
+    // A disk that refuses writes (read-only, full) is reported for as long as it does: runs go
+    // on, and their records wait in memory (`store/writes.rs`). Logged by the store, once.
+    let store = match app.store.write_failure() {
+        Some(f) => Err(format!(
+            "cannot write since {}: {}; {} writes wait to be written{}",
+            f.since,
+            f.error,
+            f.waiting,
+            match f.lost {
+                0 => String::new(),
+                n => format!(", {n} lost"),
+            }
+        )),
+        None => app.store.user_count().await.map(|_| ()).map_err(|e| {
+            tracing::warn!("readiness: the store does not answer: {e}");
+            "the store does not answer".to_string()
+        }),
+    };
     let ready = engine.is_ok() && store.is_ok();
     let said = |r: &Result<(), String>| match r {
-        Ok(()) => serde_json::Value::from("ok"),
-        Err(e) => serde_json::Value::from(e.as_str()),
+        Ok(()) => "ok".to_string(),
+        Err(e) => e.clone(),
     };
-    let body = serde_json::json!({"ready": ready, "engine": said(&engine), "store": said(&store)});
+    let body = Readiness {
+        engine: said(&engine),
+        ready,
+        store: said(&store),
+    };
     let status = if ready {
         StatusCode::OK
     } else {

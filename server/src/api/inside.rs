@@ -19,6 +19,7 @@ use tokio::sync::broadcast;
 use super::access::{Found, actionable_container, visible_container};
 use super::containers::EngineQuery;
 use super::request::query;
+use super::ws::going_away;
 use super::{Action, ApiError, AppState, Outcome};
 use crate::auth::Principal;
 use crate::engine::{Engine, EngineError, ExecConfig};
@@ -28,6 +29,20 @@ const EXEC_REFUSED: i32 = 1;
 /// A client has this long to say what to run.
 const FIRST_MESSAGE: Duration = Duration::from_secs(30);
 
+#[utoipa::path(
+    get, path = "/api/containers/{id}/exec", tag = "containers", summary = "WebSocket: `docker exec` in a container",
+    description = "`docker exec` over a WebSocket: the first client message is `ClientMessage` `exec` (an `ExecRequest`); then stdin as binary frames, `resize` and `close_stdin`. The server sends `exec_started`, the output as the runs' binary frames, and `exit` (or `error`). Closing the socket drops the process's connection (with a TTY it gets SIGHUP).",
+    params(("id" = String, Path, description = "A container's ID, ID prefix or name."), EngineQuery),
+    responses(
+        (status = 101, description = "Switching Protocols: the WebSocket."),
+        (status = 404, description = "No such container."),
+    ),
+    extensions(("x-websocket" = json!({
+        "client": {"$ref": "#/components/schemas/ClientMessage"},
+        "server": {"$ref": "#/components/schemas/ServerEvent"},
+        "binary": "client to server: stdin bytes; server to client: output, the first byte 1 (stdout) or 2 (stderr), then the bytes"
+    }))),
+)]
 pub async fn exec(
     State(app): State<AppState>,
     user: Principal,
@@ -42,6 +57,7 @@ pub async fn exec(
     match found {
         Ok(found) => ws
             .max_message_size(1024 * 1024)
+            .read_buffer_size(super::ws::READ_BUFFER)
             .on_upgrade(move |socket| console(socket, app, user, found)),
         Err(e) => e.into_response(),
     }
@@ -131,7 +147,12 @@ fn allowed(
 }
 
 async fn console(mut socket: WebSocket, app: AppState, user: Principal, found: Found) {
-    let req = match request(&mut socket).await {
+    let _open = app.shutdown.hold();
+    let req = tokio::select! {
+        req = request(&mut socket) => req,
+        () = app.shutdown.stopping() => return going_away(socket).await,
+    };
+    let req = match req {
         Ok(req) => req,
         Err(e) => return fail(socket, EXEC_REFUSED, e).await,
     };
@@ -242,14 +263,18 @@ async fn console(mut socket: WebSocket, app: AppState, user: Principal, found: F
             }
         }
     };
-    tokio::select! {
-        finished = sent => {
-            input.abort();
-            if !finished {
-                return;
-            }
-        }
+    // `Some(whether the output ended)`, or `None` when Berth is stopping.
+    let finished = tokio::select! {
+        finished = sent => Some(finished),
         _ = &mut input => return,
+        () = app.shutdown.stopping() => None,
+    };
+    input.abort();
+    match finished {
+        Some(true) => {}
+        Some(false) => return,
+        // The exec's process ends with its connection to the engine (SIGHUP through the TTY).
+        None => return going_away(sink).await,
     }
     let event = match exit_code(&engine, &exec_id).await {
         Ok(code) => ServerEvent::Exit { code },
@@ -281,6 +306,14 @@ async fn exit_code(engine: &Engine, exec: &str) -> Result<i64, EngineError> {
 }
 
 /// `GET /api/containers/{id}/stats`: one sample, for whoever sees the container.
+#[utoipa::path(
+    get, path = "/api/containers/{id}/stats", tag = "containers", summary = "A container's resource use, once",
+    params(("id" = String, Path, description = "A container's ID, ID prefix or name."), EngineQuery),
+    responses(
+        (status = 200, description = "One reading, computed as `docker stats` does.", body = berth_shared::wire::StatsSample),
+        (status = 404, description = "No such container."),
+    ),
+)]
 pub async fn stats(
     State(app): State<AppState>,
     user: Principal,
@@ -296,6 +329,16 @@ pub async fn stats(
 
 /// `GET /api/containers/{id}/stats/ws`: a sample a second until the container stops, from the
 /// one engine stream every watcher of the container shares.
+#[utoipa::path(
+    get, path = "/api/containers/{id}/stats/ws", tag = "containers", summary = "WebSocket: a container's resource use, every second",
+    description = "A `StatsSample` a second, as a text message, until the container stops (then a normal close). Client messages are ignored.",
+    params(("id" = String, Path, description = "A container's ID, ID prefix or name."), EngineQuery),
+    responses(
+        (status = 101, description = "Switching Protocols: the WebSocket."),
+        (status = 404, description = "No such container."),
+    ),
+    extensions(("x-websocket" = json!({"server": {"$ref": "#/components/schemas/StatsSample"}}))),
+)]
 pub async fn stats_ws(
     State(app): State<AppState>,
     user: Principal,
@@ -311,34 +354,37 @@ pub async fn stats_ws(
         Ok(found) => found,
         Err(e) => return e.into_response(),
     };
-    ws.on_upgrade(move |mut socket| async move {
-        let container = found.container.id.clone().unwrap_or_default();
-        let mut samples = app
-            .stats
-            .watch(&found.engine.name, &found.engine.engine, &container);
-        loop {
-            tokio::select! {
-                sample = samples.recv() => match sample {
-                    Ok(sample) => {
-                        let json = serde_json::to_string(&*sample).expect("samples serialise");
-                        if socket.send(Message::Text(Utf8Bytes::from(json))).await.is_err() {
-                            return;
+    ws.read_buffer_size(super::ws::READ_BUFFER)
+        .on_upgrade(move |mut socket| async move {
+            let _open = app.shutdown.hold();
+            let container = found.container.id.clone().unwrap_or_default();
+            let mut samples = app
+                .stats
+                .watch(&found.engine.name, &found.engine.engine, &container);
+            loop {
+                tokio::select! {
+                    sample = samples.recv() => match sample {
+                        Ok(sample) => {
+                            let json = serde_json::to_string(&*sample).expect("samples serialise");
+                            if socket.send(Message::Text(Utf8Bytes::from(json))).await.is_err() {
+                                return;
+                            }
                         }
-                    }
-                    // A slow client skips samples rather than holding the others back.
-                    Err(broadcast::error::RecvError::Lagged(_)) => {}
-                    Err(broadcast::error::RecvError::Closed) => break,
-                },
-                msg = socket.recv() => match msg {
-                    Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return,
-                    _ => {}
-                },
+                        // A slow client skips samples rather than holding the others back.
+                        Err(broadcast::error::RecvError::Lagged(_)) => {}
+                        Err(broadcast::error::RecvError::Closed) => break,
+                    },
+                    msg = socket.recv() => match msg {
+                        Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return,
+                        _ => {}
+                    },
+                    () = app.shutdown.stopping() => return going_away(socket).await,
+                }
             }
-        }
-        let frame = CloseFrame {
-            code: close_code::NORMAL,
-            reason: Utf8Bytes::from_static("the container stopped"),
-        };
-        let _ = socket.send(Message::Close(Some(frame))).await;
-    })
+            let frame = CloseFrame {
+                code: close_code::NORMAL,
+                reason: Utf8Bytes::from_static("the container stopped"),
+            };
+            let _ = socket.send(Message::Close(Some(frame))).await;
+        })
 }

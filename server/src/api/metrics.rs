@@ -9,6 +9,15 @@ use subtle::ConstantTimeEq;
 
 use super::AppState;
 
+#[utoipa::path(
+    get, path = "/metrics", tag = "meta", summary = "Prometheus metrics",
+    description = "The Prometheus text exposition (docs/API.md, \"Metrics\"): for admins, or the bearer `BERTH_METRICS_TOKEN`.",
+    responses(
+        (status = 200, description = "The metrics.", body = String, content_type = "text/plain; version=0.0.4"),
+        (status = 401, description = "No or bad credentials.", body = String, content_type = "text/plain"),
+        (status = 403, description = "Not an admin.", body = String, content_type = "text/plain"),
+    ),
+)]
 pub async fn metrics(State(app): State<AppState>, headers: HeaderMap, req: Request) -> Response {
     let bearer = headers
         .get(header::AUTHORIZATION)
@@ -51,6 +60,8 @@ pub async fn count(req: Request, next: Next) -> Response {
         .extensions()
         .get::<MatchedPath>()
         .map_or_else(|| "unmatched".to_string(), |p| p.as_str().to_string());
+    // The request's span (`api::request_span`) learns its route here, after routing.
+    tracing::Span::current().record("route", route.as_str());
     let resp = next.run(req).await;
     crate::metrics::http_request(route, resp.status().as_u16());
     resp

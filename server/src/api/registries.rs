@@ -36,6 +36,15 @@ impl From<RegistryError> for ApiError {
     }
 }
 
+#[utoipa::path(
+    post, path = "/api/registries", tag = "registries", summary = "Store a registry credential",
+    request_body = berth_shared::wire::NewRegistry,
+    responses(
+        (status = 201, description = "Stored, the password sealed.", body = berth_shared::wire::RegistryView),
+        (status = 400, description = "A bad server, username or team."),
+        (status = 403, description = "Not an admin."),
+    ),
+)]
 pub async fn create_registry(
     State(app): State<AppState>,
     user: Principal,
@@ -68,6 +77,10 @@ pub async fn create_registry(
     Ok((StatusCode::CREATED, Json(view(row))))
 }
 
+#[utoipa::path(
+    get, path = "/api/registries", tag = "registries", summary = "List registry credentials",
+    responses((status = 200, description = "Admins: every credential; others: their team's and the global ones. Never a password.", body = Vec<berth_shared::wire::RegistryView>)),
+)]
 pub async fn list_registries(
     State(app): State<AppState>,
     user: Principal,
@@ -78,6 +91,15 @@ pub async fn list_registries(
     Json(rows.map(view).collect())
 }
 
+#[utoipa::path(
+    delete, path = "/api/registries/{id}", tag = "registries", summary = "Delete a registry credential",
+    params(("id" = String, Path, description = "The credential's id.")),
+    responses(
+        (status = 204, description = "Deleted."),
+        (status = 403, description = "Not an admin."),
+        (status = 404, description = "No such credential."),
+    ),
+)]
 pub async fn delete_registry(
     State(app): State<AppState>,
     user: Principal,

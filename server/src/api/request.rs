@@ -22,7 +22,8 @@ pub fn query<T>(q: Result<Query<T>, QueryRejection>) -> ApiResult<T> {
         .map_err(|e| ApiError::BadRequest(e.body_text()))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct StopQuery {
     /// Seconds to wait before killing.
     pub t: Option<u32>,
@@ -30,8 +31,10 @@ pub struct StopQuery {
     pub engine: Option<String>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct KillQuery {
+    /// A signal name (`TERM`, `SIGKILL`) or number; `KILL` by default.
     pub signal: Option<String>,
     /// Container routes: the engine (`?engine=NAME`).
     pub engine: Option<String>,

@@ -21,6 +21,20 @@ const HISTORY_LIMIT: u32 = 1000;
 
 /// `POST /api/runs`: answers once the container has started (or been created, with
 /// `"start": false`). The run goes on in the background, its output captured.
+#[utoipa::path(
+    post, path = "/api/runs", tag = "runs", summary = "Start a run",
+    request_body = berth_shared::wire::RunRequest,
+    responses(
+        (status = 201, description = "The container has started (or been created, with `\"start\": false`); the run goes on.", body = berth_shared::wire::RunCreated),
+        (status = 400, description = "Bad input: invalid JSON, bad `docker run` arguments."),
+        (status = 403, description = "Not allowed: the role, or a policy rule (the message names it)."),
+        (status = 404, description = "A daemon 404, e.g. no such image with `--pull never` (`exit_code` 125)."),
+        (status = 409, description = "A daemon 409, e.g. the container name is in use (`exit_code` 125)."),
+        (status = 429, description = "Too many runs at once or per minute for the role."),
+        (status = 502, description = "The engine is unreachable or failed."),
+        (status = 503, description = "No engine can take the run now."),
+    ),
+)]
 pub async fn create_run(
     State(app): State<AppState>,
     user: Principal,
@@ -59,11 +73,24 @@ pub async fn create_run(
     ))
 }
 
+#[utoipa::path(
+    get, path = "/api/runs", tag = "runs", summary = "List runs",
+    responses((status = 200, description = "The runs you may see, newest first (at most 1000).", body = Vec<berth_shared::wire::RunInfo>)),
+)]
 pub async fn list_runs(State(app): State<AppState>, user: Principal) -> Json<Vec<RunInfo>> {
     let runs = app.runs.history(HISTORY_LIMIT).await;
     Json(runs.into_iter().filter(|i| user.sees(&i.owner())).collect())
 }
 
+#[utoipa::path(
+    get, path = "/api/runs/{run_id}", tag = "runs", summary = "Describe a run",
+    security(("bearer" = []), ("session" = []), ("guest" = [])),
+    params(("run_id" = String, Path, description = "The run's id."),),
+    responses(
+        (status = 200, description = "The run.", body = berth_shared::wire::RunInfo),
+        (status = 404, description = "No such run (or not one you may see)."),
+    ),
+)]
 pub async fn get_run(
     State(app): State<AppState>,
     UserOrGuest(user): UserOrGuest,
@@ -74,6 +101,17 @@ pub async fn get_run(
 
 /// The captured output, stdout and stderr interleaved as produced. `X-Berth-Output-Dropped`
 /// says how many bytes before it were no longer retained.
+#[utoipa::path(
+    get, path = "/api/runs/{run_id}/output", tag = "runs", summary = "A run's retained output",
+    security(("bearer" = []), ("session" = []), ("guest" = [])),
+    params(("run_id" = String, Path, description = "The run's id."),),
+    responses(
+        (status = 200, description = "The retained output bytes, stdout and stderr interleaved as produced.",
+            body = String, content_type = "application/octet-stream",
+            headers(("x-berth-output-dropped" = u64, description = "Bytes dropped before these."))),
+        (status = 404, description = "No such run."),
+    ),
+)]
 pub async fn run_output(
     State(app): State<AppState>,
     UserOrGuest(user): UserOrGuest,
@@ -98,6 +136,16 @@ pub async fn run_output(
         .into_response())
 }
 
+#[utoipa::path(
+    post, path = "/api/runs/{run_id}/stop", tag = "runs", summary = "Stop a run's container",
+    params(("run_id" = String, Path, description = "The run's id."), ("t" = Option<u32>, Query, description = "Seconds to wait before killing (the container's stop timeout by default).")),
+    responses(
+        (status = 204, description = "Stopped."),
+        (status = 403, description = "A run you may watch but not act on."),
+        (status = 404, description = "No such run."),
+        (status = 409, description = "The run has no container yet."),
+    ),
+)]
 pub async fn stop_run(
     State(app): State<AppState>,
     user: Principal,
@@ -110,6 +158,17 @@ pub async fn stop_run(
     audited(&app, &user, Action::RunStop, &id, result).await
 }
 
+#[utoipa::path(
+    post, path = "/api/runs/{run_id}/kill", tag = "runs", summary = "Signal a run's container",
+    params(("run_id" = String, Path, description = "The run's id."), ("signal" = Option<String>, Query, description = "A signal name (`TERM`, `SIGKILL`) or number; `KILL` by default.")),
+    responses(
+        (status = 204, description = "Signalled."),
+        (status = 400, description = "A bad signal."),
+        (status = 403, description = "A run you may watch but not act on."),
+        (status = 404, description = "No such run."),
+        (status = 409, description = "The run has no container yet."),
+    ),
+)]
 pub async fn kill_run(
     State(app): State<AppState>,
     user: Principal,
@@ -123,6 +182,15 @@ pub async fn kill_run(
 }
 
 /// Removes the run's container (forcibly, with its anonymous volumes) and forgets the run.
+#[utoipa::path(
+    delete, path = "/api/runs/{run_id}", tag = "runs", summary = "Remove a run and its container",
+    params(("run_id" = String, Path, description = "The run's id."),),
+    responses(
+        (status = 204, description = "Its container removed (forced, with anonymous volumes), the run forgotten."),
+        (status = 403, description = "A run you may watch but not act on."),
+        (status = 404, description = "No such run."),
+    ),
+)]
 pub async fn delete_run(
     State(app): State<AppState>,
     user: Principal,

@@ -22,7 +22,7 @@ type ApiResult<T> = Result<T, ApiError>;
 
 /// Who `p` is, for the dashboard: `may_run` lets it show the run form only to those the role
 /// and the policy let run anything at all (each run is still checked in full).
-fn me_of(p: &Principal, app: &AppState) -> Me {
+pub(super) fn me_of(p: &Principal, app: &AppState) -> Me {
     Me {
         username: p.username.clone(),
         role: p.role,
@@ -40,7 +40,7 @@ fn require_admin(user: &Principal) -> ApiResult<()> {
 }
 
 /// `Secure` when the browser reached Berth over TLS (directly or through a proxy that says so).
-fn session_cookie(
+pub(super) fn session_cookie(
     value: &str,
     max_age: i64,
     headers: &HeaderMap,
@@ -66,6 +66,16 @@ fn too_many_sign_ins() -> ApiError {
 }
 
 /// `POST /api/login`: a session cookie for a username and password.
+#[utoipa::path(
+    post, path = "/api/login", tag = "users", summary = "Sign in (a session cookie)", security(()),
+    request_body = berth_shared::wire::Login,
+    responses(
+        (status = 200, description = "Signed in; the session cookie comes with it.", body = berth_shared::wire::Me,
+            headers(("set-cookie" = String, description = "`berth_session=…; HttpOnly; SameSite=Strict; Path=/; Max-Age=43200`"))),
+        (status = 401, description = "Wrong username or password."),
+        (status = 429, description = "Too many sign-ins from this address or for this username."),
+    ),
+)]
 pub async fn login(
     State(app): State<AppState>,
     headers: HeaderMap,
@@ -132,6 +142,10 @@ pub async fn login(
 }
 
 /// `POST /api/logout`: ends the browser session.
+#[utoipa::path(
+    post, path = "/api/logout", tag = "users", summary = "Sign out",
+    responses((status = 204, description = "Signed out; the cookie is cleared.", headers(("set-cookie" = String)))),
+)]
 pub async fn logout(
     State(app): State<AppState>,
     user: Principal,
@@ -144,10 +158,24 @@ pub async fn logout(
     Ok((StatusCode::NO_CONTENT, [(header::SET_COOKIE, cookie)]).into_response())
 }
 
+#[utoipa::path(
+    get, path = "/api/me", tag = "users", summary = "Who is signed in",
+    responses((status = 200, description = "Who is signed in.", body = berth_shared::wire::Me)),
+)]
 pub async fn me(State(app): State<AppState>, user: Principal) -> Json<Me> {
     Json(me_of(&user, &app))
 }
 
+#[utoipa::path(
+    post, path = "/api/users", tag = "users", summary = "Create a user",
+    request_body = berth_shared::wire::NewUser,
+    responses(
+        (status = 201, description = "Created.", body = berth_shared::wire::UserView),
+        (status = 400, description = "A bad username, team or password."),
+        (status = 403, description = "Not an admin."),
+        (status = 409, description = "The username is taken."),
+    ),
+)]
 pub async fn create_user(
     State(app): State<AppState>,
     user: Principal,
@@ -155,33 +183,7 @@ pub async fn create_user(
 ) -> ApiResult<(StatusCode, Json<UserView>)> {
     require_admin(&user)?;
     let req: NewUser = json_body(&body)?;
-    if !valid_name(&req.username) || req.username == ADMIN_TOKEN_USER {
-        return Err(ApiError::BadRequest(
-            "username: 1 to 32 of a-z, 0-9, '.', '_', '-', starting with a letter or digit".into(),
-        ));
-    }
-    if !req.team.is_empty() && !valid_name(&req.team) {
-        return Err(ApiError::BadRequest(
-            "team: 1 to 32 of a-z, 0-9, '.', '_', '-'".into(),
-        ));
-    }
-    if req.password.chars().count() < 8 || req.password.len() > 1024 {
-        return Err(ApiError::BadRequest(
-            "password: at least 8 characters".into(),
-        ));
-    }
-    let password = req.password;
-    let password_hash = tokio::task::spawn_blocking(move || hash_password(&password))
-        .await
-        .map_err(|e| ApiError::Forbidden(e.to_string()))?;
-    let row = UserRow {
-        id: crate::auth::random_secret()[..32].to_string(),
-        username: req.username.clone(),
-        password_hash,
-        role: req.role,
-        team: req.team,
-        created_at: crate::time::rfc3339_now(),
-    };
+    let row = new_user(&req.username, &req.password, req.role, req.team).await?;
     if !app.store.create_user(row.clone()).await? {
         app.audit(
             &user,
@@ -208,6 +210,13 @@ pub async fn create_user(
     Ok((StatusCode::CREATED, Json(row.into())))
 }
 
+#[utoipa::path(
+    get, path = "/api/users", tag = "users", summary = "List the users",
+    responses(
+        (status = 200, description = "The users, never their password hashes.", body = Vec<berth_shared::wire::UserView>),
+        (status = 403, description = "Not an admin."),
+    ),
+)]
 pub async fn list_users(
     State(app): State<AppState>,
     user: Principal,
@@ -223,6 +232,15 @@ pub async fn list_users(
     ))
 }
 
+#[utoipa::path(
+    delete, path = "/api/users/{username}", tag = "users", summary = "Delete a user",
+    params(("username" = String, Path)),
+    responses(
+        (status = 204, description = "Deleted, with their tokens and sessions."),
+        (status = 403, description = "Not an admin."),
+        (status = 404, description = "No such user."),
+    ),
+)]
 pub async fn delete_user(
     State(app): State<AppState>,
     user: Principal,
@@ -237,6 +255,14 @@ pub async fn delete_user(
     Ok(StatusCode::NO_CONTENT)
 }
 
+#[utoipa::path(
+    post, path = "/api/tokens", tag = "users", summary = "Create an API token",
+    request_body = berth_shared::wire::NewToken,
+    responses(
+        (status = 201, description = "The token, shown this once.", body = berth_shared::wire::CreatedToken),
+        (status = 400, description = "A bad name, or the bootstrap admin token asking."),
+    ),
+)]
 pub async fn create_token(
     State(app): State<AppState>,
     user: Principal,
@@ -266,6 +292,10 @@ pub async fn create_token(
 }
 
 /// Your tokens (admins: everyone's), without their secrets.
+#[utoipa::path(
+    get, path = "/api/tokens", tag = "users", summary = "List API tokens",
+    responses((status = 200, description = "Your tokens (admins: everyone's), without their secrets.", body = Vec<berth_shared::wire::TokenView>)),
+)]
 pub async fn list_tokens(
     State(app): State<AppState>,
     user: Principal,
@@ -275,6 +305,14 @@ pub async fn list_tokens(
     Ok(Json(tokens.into_iter().map(TokenView::from).collect()))
 }
 
+#[utoipa::path(
+    delete, path = "/api/tokens/{id}", tag = "users", summary = "Revoke an API token",
+    params(("id" = String, Path, description = "The token's id.")),
+    responses(
+        (status = 204, description = "Revoked."),
+        (status = 404, description = "No such token of yours."),
+    ),
+)]
 pub async fn delete_token(
     State(app): State<AppState>,
     user: Principal,
@@ -293,14 +331,29 @@ pub async fn delete_token(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct AuditQuery {
+    /// At most this many entries (default 1000, at most 100000).
     limit: Option<u32>,
+    /// Only entries older than this id (paging back).
     before: Option<i64>,
     /// `jsonl` for JSON lines (an export); JSON array otherwise.
     format: Option<String>,
 }
 
+#[utoipa::path(
+    get, path = "/api/audit", tag = "users", summary = "Read the audit log",
+    params(AuditQuery),
+    responses(
+        (status = 200, description = "Audit entries, newest first.", content(
+            (Vec<berth_shared::wire::AuditEntry> = "application/json"),
+            (String = "application/x-ndjson"),
+        )),
+        (status = 400, description = "A bad query."),
+        (status = 403, description = "Not an admin."),
+    ),
+)]
 pub async fn audit(
     State(app): State<AppState>,
     user: Principal,
@@ -326,4 +379,40 @@ pub async fn audit(
             "format {other:?}: use json or jsonl"
         ))),
     }
+}
+
+/// A user's row once its fields are checked, with the password hashed (off the runtime).
+pub(super) async fn new_user(
+    username: &str,
+    password: &str,
+    role: berth_shared::wire::Role,
+    team: String,
+) -> ApiResult<UserRow> {
+    if !valid_name(username) || username == ADMIN_TOKEN_USER {
+        return Err(ApiError::BadRequest(
+            "username: 1 to 32 of a-z, 0-9, '.', '_', '-', starting with a letter or digit".into(),
+        ));
+    }
+    if !team.is_empty() && !valid_name(&team) {
+        return Err(ApiError::BadRequest(
+            "team: 1 to 32 of a-z, 0-9, '.', '_', '-'".into(),
+        ));
+    }
+    if password.chars().count() < 8 || password.len() > 1024 {
+        return Err(ApiError::BadRequest(
+            "password: at least 8 characters".into(),
+        ));
+    }
+    let password = password.to_string();
+    let password_hash = tokio::task::spawn_blocking(move || hash_password(&password))
+        .await
+        .map_err(|e| ApiError::Forbidden(e.to_string()))?;
+    Ok(UserRow {
+        id: crate::auth::random_secret()[..32].to_string(),
+        username: username.to_string(),
+        password_hash,
+        role,
+        team,
+        created_at: crate::time::rfc3339_now(),
+    })
 }

@@ -22,9 +22,15 @@ use super::{Action, AppState, Outcome};
 use crate::auth::Principal;
 use crate::run::journal::Cursor;
 use crate::run::{Input, Run};
+use crate::shutdown::Shutdown;
 
 /// Client messages larger than this close the socket (1009).
 const MAX_CLIENT_MESSAGE: usize = 1024 * 1024;
+/// What a socket reads at a time. tungstenite fills its whole read buffer (128 KiB by default)
+/// on the first read, so every socket, even one that never sends a message, held that much:
+/// 2,000 silent sockets took 250 MiB. Clients send keystrokes and control messages; a larger
+/// message is still read whole, in more reads.
+pub(super) const READ_BUFFER: usize = 8 * 1024;
 /// Output taken from the journal per round; coalesced into frames of at most this size.
 const MAX_FRAME: usize = 256 * 1024;
 /// Output pieces at least this large are sent as they are (no copy); smaller ones are joined.
@@ -39,13 +45,43 @@ const FIRST_MESSAGE_TIMEOUT: Duration = Duration::from_secs(30);
 type Sink = SplitSink<WebSocket, Message>;
 
 // The identity comes first: an unauthenticated request is a 401 whatever else is wrong with it.
+#[utoipa::path(
+    get, path = "/api/runs/ws", tag = "runs", summary = "WebSocket: start a run and follow it",
+    description = "Starts a run and follows it (docs/API.md, \"WebSocket: GET /api/runs/ws\"). The first client message is `ClientMessage` `run` (a `RunRequest` with `cols`/`rows`); then resize, signal, close_stdin, detach, and stdin as binary frames. The server sends `ServerEvent`s as text (`accepted`, `pull`…, `created`, `started`, `exit`, or `error` at any point) and the output as binary frames.",
+    responses(
+        (status = 101, description = "Switching Protocols: the WebSocket."),
+        (status = 401, description = "No or bad credentials."),
+        (status = 403, description = "A session from another origin."),
+    ),
+    extensions(("x-websocket" = json!({
+        "client": {"$ref": "#/components/schemas/ClientMessage"},
+        "server": {"$ref": "#/components/schemas/ServerEvent"},
+        "binary": "client to server: stdin bytes; server to client: output, the first byte 1 (stdout) or 2 (stderr), then the bytes"
+    }))),
+)]
 pub async fn run(user: Principal, ws: WebSocketUpgrade, State(app): State<AppState>) -> Response {
     ws.max_message_size(MAX_CLIENT_MESSAGE)
+        .read_buffer_size(READ_BUFFER)
         .on_upgrade(move |socket| start_and_follow(socket, app, user))
 }
 
 /// Open to guests: a demo session's terminal is its run, and its visitor types into it whatever
 /// their role.
+#[utoipa::path(
+    get, path = "/api/runs/{run_id}/ws", tag = "runs", summary = "WebSocket: watch a run",
+    description = "Watches a run (docs/API.md, \"WebSocket: GET /api/runs/{run_id}/ws\"): the first client message is `ClientMessage` `watch` (with `from`, output bytes already held, to resume); the run's events and retained output are replayed, then followed live, as on `/api/runs/ws`. A `from` past the output produced is answered `resume_refused` only, then a close (1008).",
+    security(("bearer" = []), ("session" = []), ("guest" = [])),
+    params(("run_id" = String, Path, description = "The run's id."),),
+    responses(
+        (status = 101, description = "Switching Protocols: the WebSocket."),
+        (status = 404, description = "No such run (before the upgrade)."),
+    ),
+    extensions(("x-websocket" = json!({
+        "client": {"$ref": "#/components/schemas/ClientMessage"},
+        "server": {"$ref": "#/components/schemas/ServerEvent"},
+        "binary": "client to server: stdin bytes; server to client: output, the first byte 1 (stdout) or 2 (stderr), then the bytes"
+    }))),
+)]
 pub async fn watch(
     UserOrGuest(user): UserOrGuest,
     ws: WebSocketUpgrade,
@@ -59,7 +95,8 @@ pub async fn watch(
     let may_input =
         acts_on(&app, &user, &run.owner()) || app.demo.is_visitor_of_run(&run.id, &user.user_id);
     ws.max_message_size(MAX_CLIENT_MESSAGE)
-        .on_upgrade(move |socket| watch_and_follow(socket, run, may_input))
+        .read_buffer_size(READ_BUFFER)
+        .on_upgrade(move |socket| watch_and_follow(socket, app.shutdown, run, may_input))
 }
 
 fn text(event: &ServerEvent) -> Message {
@@ -72,6 +109,16 @@ async fn close(mut sink: Sink, code: u16, reason: &str) {
     let frame = CloseFrame {
         code,
         reason: Utf8Bytes::from(reason),
+    };
+    let _ = sink.send(Message::Close(Some(frame))).await;
+}
+
+/// Closes with 1001 "going away": Berth is stopping, and the client may come back once it is
+/// up again (the dashboard does).
+pub(super) async fn going_away<S: futures_util::Sink<Message> + Unpin>(mut sink: S) {
+    let frame = CloseFrame {
+        code: close_code::AWAY,
+        reason: Utf8Bytes::from_static(crate::shutdown::GOING_AWAY),
     };
     let _ = sink.send(Message::Close(Some(frame))).await;
 }
@@ -119,7 +166,11 @@ async fn first_message(socket: &mut WebSocket) -> Result<ClientMessage, String> 
 }
 
 async fn start_and_follow(mut socket: WebSocket, app: AppState, user: Principal) {
-    let first = first_message(&mut socket).await;
+    let _open = app.shutdown.hold();
+    let first = tokio::select! {
+        first = first_message(&mut socket) => first,
+        () = app.shutdown.stopping() => return going_away(socket).await,
+    };
     let (sink, stream) = socket.split();
     let req = match first {
         Ok(ClientMessage::Run(req)) => req,
@@ -155,15 +206,25 @@ async fn start_and_follow(mut socket: WebSocket, app: AppState, user: Principal)
     if let (Some(cols), Some(rows)) = (req.cols, req.rows) {
         run.send_input(Input::Resize { cols, rows }).await;
     }
-    follow(sink, stream, run, Cursor::default(), true, true).await;
+    let shutdown = app.shutdown.clone();
+    follow(sink, stream, &shutdown, run, Cursor::default(), true, true).await;
 }
 
-async fn watch_and_follow(mut socket: WebSocket, run: Arc<Run>, may_input: bool) {
-    let first = first_message(&mut socket).await;
+async fn watch_and_follow(
+    mut socket: WebSocket,
+    shutdown: Shutdown,
+    run: Arc<Run>,
+    may_input: bool,
+) {
+    let _open = shutdown.hold();
+    let first = tokio::select! {
+        first = first_message(&mut socket) => first,
+        () = shutdown.stopping() => return going_away(socket).await,
+    };
     let (mut sink, stream) = socket.split();
     match first {
         Ok(ClientMessage::Watch { from }) => match run.journal.cursor_from(from.unwrap_or(0)) {
-            Ok(cursor) => follow(sink, stream, run, cursor, false, may_input).await,
+            Ok(cursor) => follow(sink, stream, &shutdown, run, cursor, false, may_input).await,
             // Not an `error`: the run has not failed; the client may watch it from the start.
             Err(produced) => {
                 let refused = text(&ServerEvent::ResumeRefused { produced });
@@ -186,13 +247,17 @@ async fn watch_and_follow(mut socket: WebSocket, run: Arc<Run>, may_input: bool)
 enum Control {
     Detach,
     Warning(String),
+    /// A message over `MAX_CLIENT_MESSAGE`: the socket closes with 1009.
+    TooBig,
 }
 
 /// Sends the run's journal to the client until the run ends, the client detaches or leaves.
-/// The primary follower (the client that started the run) back-pressures the container.
+/// The primary follower (the client that started the run) back-pressures the container. When
+/// Berth stops, the client is told to go away (the run goes on in the engine).
 async fn follow(
     mut sink: Sink,
     stream: SplitStream<WebSocket>,
+    shutdown: &Shutdown,
     run: Arc<Run>,
     cursor: Cursor,
     primary: bool,
@@ -207,6 +272,9 @@ async fn follow(
     // When output was last sent: a little output soon after it is held back for a moment.
     let mut last_output: Option<Instant> = None;
     let outcome = loop {
+        if shutdown.is_stopping() {
+            break Ok((close_code::AWAY, crate::shutdown::GOING_AWAY));
+        }
         changes.borrow_and_update();
         if let Some(sent) = last_output {
             let (unread, finished) = follower.unread();
@@ -219,7 +287,7 @@ async fn follow(
         }
         let batch = follower.read(MAX_FRAME);
         match send_batch(&mut sink, &run, primary, &batch).await {
-            Ok(Some(end)) => break Ok(end),
+            Ok(Some(end)) => break Ok((close_code::NORMAL, end)),
             Ok(None) => {}
             Err(()) => break Err(()),
         }
@@ -232,6 +300,7 @@ async fn follow(
             tokio::select! {
                 _ = changes.changed() => None,
                 c = control.recv() => Some(c),
+                () = shutdown.stopping() => None,
             }
         } else {
             control.try_recv().ok().map(Some)
@@ -250,14 +319,15 @@ async fn follow(
                 let _ = sink
                     .send(text(&ServerEvent::Detached { container_id }))
                     .await;
-                break Ok("detached");
+                break Ok((close_code::NORMAL, "detached"));
             }
+            Some(Some(Control::TooBig)) => break Ok((close_code::SIZE, "message too big")),
         }
     };
     drop(follower);
     reader.abort();
-    if let Ok(reason) = outcome {
-        close(sink, close_code::NORMAL, reason).await;
+    if let Ok((code, reason)) = outcome {
+        close(sink, code, reason).await;
     }
 }
 
@@ -366,7 +436,18 @@ async fn read_client(
     may_input: bool,
 ) {
     let warn = |m: &str| Control::Warning(m.to_string());
-    while let Some(Ok(msg)) = stream.next().await {
+    loop {
+        let msg = match stream.next().await {
+            Some(Ok(msg)) => msg,
+            Some(Err(e)) => {
+                // tungstenite's `Error::Capacity`, which axum does not name: told by its text.
+                if e.to_string().starts_with("Space limit exceeded") {
+                    let _ = control.send(Control::TooBig).await;
+                }
+                break;
+            }
+            None => break,
+        };
         let input = match msg {
             Message::Binary(data) if run.stdin_attached => Input::Stdin(data),
             Message::Binary(_) => {

@@ -134,6 +134,8 @@ impl AppState {
         });
         let mut gone = Vec::new();
         let mut claimed = HashSet::new();
+        // Runs of ended sessions that memory no longer holds (the store has them).
+        let mut unfound = Vec::new();
         {
             let mut state = self.demo.lock();
             for body in templates {
@@ -162,7 +164,16 @@ impl AppState {
                                 claimed.insert(run.id.clone());
                                 session.run = Some(run);
                             }
-                            _ => gone.push((id.clone(), EndedReason::Exited)),
+                            // Its command ended while Berth was away: the session ends, and
+                            // its container (which no `--rm` removes) goes with it.
+                            Some(run) => {
+                                session.run = Some(run);
+                                gone.push((id.clone(), EndedReason::Exited));
+                            }
+                            None => {
+                                unfound.extend(session.run_id.clone());
+                                gone.push((id.clone(), EndedReason::Exited));
+                            }
                         }
                     }
                 }
@@ -178,20 +189,30 @@ impl AppState {
         for (id, reason) in gone {
             self.end_session(&id, reason).await;
         }
+        for run_id in unfound {
+            if let Some(run) = self.runs.find(&run_id).await
+                && let Err(e) = run.remove_container().await
+            {
+                tracing::warn!(run = %run_id, "removing an ended session's container: {}", e.message());
+            }
+        }
         let mut left = Vec::new();
         for run in self.runs.list() {
-            if run.has_ended() || claimed.contains(&run.id) {
+            if claimed.contains(&run.id) {
                 continue;
             }
+            // A pool container is removed also when its run ended while Berth was away (its
+            // command exited, or Berth stopped before it started): nothing else would.
             let pool = run.owner().user_id.starts_with(POOL_OWNER_PREFIX);
             if pool
-                || self
-                    .store
-                    .session_of_run(&run.id)
-                    .await
-                    .ok()
-                    .flatten()
-                    .is_some()
+                || !run.has_ended()
+                    && self
+                        .store
+                        .session_of_run(&run.id)
+                        .await
+                        .ok()
+                        .flatten()
+                        .is_some()
             {
                 left.push(run);
             }

@@ -27,7 +27,8 @@ pub fn split_frame(buf: &mut BytesMut) -> Result<Option<Frame>> {
     let kind = buf[0];
     let len = u32::from_be_bytes([buf[4], buf[5], buf[6], buf[7]]) as usize;
     if buf.len() < HEADER_LEN + len {
-        buf.reserve(HEADER_LEN + len - buf.len());
+        // At most a read's worth ahead: the length is the sender's word, and up to 4 GiB.
+        buf.reserve((HEADER_LEN + len - buf.len()).min(READ_SIZE));
         return Ok(None);
     }
     buf.advance(HEADER_LEN);

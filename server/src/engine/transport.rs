@@ -88,6 +88,9 @@ pub fn segment(s: &str) -> String {
     utf8_percent_encode(s, QUERY).to_string()
 }
 
+/// Idle connections to an engine kept for the next calls.
+const IDLE_CONNECTIONS: usize = 16;
+
 impl Transport {
     pub fn new(docker_host: &str, tls: &TlsOptions) -> Result<Self> {
         Ok(Self::with_connector(
@@ -101,7 +104,12 @@ impl Transport {
         Transport {
             host: host.to_string(),
             authority: connector.authority(),
-            client: Client::builder(TokioExecutor::new()).build(connector.clone()),
+            // hyper keeps every idle connection for 90 s by default, however many a burst
+            // opened (each run's `wait` holds one): after 50 runs at once, 150 descriptors
+            // (and as many daemon connections) stayed open long after the runs.
+            client: Client::builder(TokioExecutor::new())
+                .pool_max_idle_per_host(IDLE_CONNECTIONS)
+                .build(connector.clone()),
             connector,
             version: RwLock::new(None),
         }

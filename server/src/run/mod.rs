@@ -452,6 +452,12 @@ impl Runs {
             // is no reason to make the container wait.
             let first_record = async {
                 persist(&store, &task_run).await;
+                // And again once it started: after a crash the record tells a run whose
+                // container went (`--rm`) from one killed before it had a container.
+                task_run.launched().await;
+                if !task_run.journal.is_finished() {
+                    persist(&store, &task_run).await;
+                }
             };
             let sequence = sequence::drive(engine, Arc::clone(&task_run), launch, inputs);
             tokio::join!(first_record, sequence);

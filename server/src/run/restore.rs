@@ -5,7 +5,7 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
-use berth_shared::models::ContainerSummary;
+use berth_shared::models::{ContainerStateStatusEnum, ContainerSummary};
 use berth_shared::record::Recorded;
 use berth_shared::wire::{RunInfo, RunState, ServerEvent};
 use berth_shared::{LABEL_INSTANCE, RunLabels};
@@ -88,6 +88,16 @@ impl Runs {
             };
             match by_run.get(&info.run_id) {
                 Some((member, c)) => self.resume(member, c, info, events).await,
+                // Its record says whether it had a container (saved once it started): a run
+                // killed while it pulled or created never had one.
+                None if listed.contains(&info.engine) && info.container_id.is_none() => {
+                    let never = ended_as(
+                        "Berth stopped before its container was created; the run did not start"
+                            .into(),
+                    );
+                    self.finish_restored(info, events, never, rfc3339_now(), Vec::new())
+                        .await;
+                }
                 None if listed.contains(&info.engine) => {
                     let gone = ended_as("the container was removed while Berth was not running; its exit status is unknown".into());
                     self.finish_restored(info, events, gone, rfc3339_now(), Vec::new())
@@ -168,6 +178,24 @@ impl Runs {
             let run = self.attach(&inspect, info, member);
             // Its record goes on from what it recorded before.
             run.recorded.lock().expect("run lock").splice(0..0, events);
+            return;
+        }
+        // Created, never started: Berth stopped between the two. Nothing ran, so no exit code
+        // is true (the engine says 0); a `--rm` container would stay in the engine for good.
+        if state.status == Some(ContainerStateStatusEnum::CREATED) {
+            let auto_remove = inspect.host_config.as_ref().and_then(|h| h.auto_remove);
+            if auto_remove == Some(true)
+                && let Err(e) = timeout(member.engine.remove(&id, true)).await
+            {
+                tracing::warn!(container = %id, "removing a --rm container that never started: {}", e.message());
+            }
+            let never = ServerEvent::Error {
+                code: berth_shared::exit::DOCKER_ERROR,
+                message: "Berth stopped before the container was started; the run did not start"
+                    .into(),
+            };
+            self.finish_restored(info, events, never, rfc3339_now(), Vec::new())
+                .await;
             return;
         }
         // It ended while Berth was away: its exit code and logs are still with the engine.

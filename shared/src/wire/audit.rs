@@ -4,6 +4,7 @@ use serde::{Deserialize, Serialize};
 
 /// One audit record.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AuditEntry {
     /// Increasing; `before=ID` pages back from it.
     pub id: i64,

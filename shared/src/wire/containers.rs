@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 /// `POST /api/containers/{id}/attach` answer: the run that follows the container (201 a new
 /// one, 200 the run of the container still in progress). Watch it on `/api/runs/{run_id}/ws`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AttachedRun {
     pub run_id: String,
 }
@@ -13,6 +14,7 @@ pub struct AttachedRun {
 /// One reading of a container's resource use (`GET /api/containers/{id}/stats`), computed as
 /// `docker stats` computes it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct StatsSample {
     /// RFC 3339, the engine's time of the reading.
     pub at: String,

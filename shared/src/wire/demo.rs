@@ -10,6 +10,7 @@ use crate::spec::RunSpec;
 
 /// Who may open sessions on a template.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum TemplateAccess {
     /// Anyone with the link, without an account (a guest identity in a cookie).
@@ -21,6 +22,7 @@ pub enum TemplateAccess {
 /// `POST /api/templates` and `PUT /api/templates/{name}` body: what every session runs (the
 /// arguments after `docker run`, or the structured spec: exactly one), and its terms.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct TemplateRequest {
     pub name: String,
@@ -56,6 +58,7 @@ pub struct TemplateRequest {
 /// A template as the API describes it: its request (with `max_ttl_seconds` filled in), its
 /// pool and its sessions.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Template {
     #[serde(flatten)]
     pub request: TemplateRequest,
@@ -66,6 +69,7 @@ pub struct Template {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PoolStatus {
     /// Containers the pool keeps ready (the template's `warm`).
     pub target: u32,
@@ -74,6 +78,7 @@ pub struct PoolStatus {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SessionCounts {
     pub running: u32,
     pub queued: u32,
@@ -81,6 +86,7 @@ pub struct SessionCounts {
 
 /// `POST /api/templates/{name}/sessions` body (optional): the visitor's terminal size.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct SessionRequest {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -90,6 +96,7 @@ pub struct SessionRequest {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum SessionState {
     /// Waiting for a place: `position` 1 is next.
@@ -100,6 +107,7 @@ pub enum SessionState {
 
 /// Why a session ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum EndedReason {
     /// Its time (`expires_at`) was up.
@@ -141,6 +149,7 @@ impl EndedReason {
 /// A session: `GET /api/sessions/{id}`, and the answer of `POST …/sessions` (201 running, 202
 /// queued).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SessionInfo {
     pub session_id: String,
     pub template: String,
@@ -168,6 +177,7 @@ pub struct SessionInfo {
 
 /// `POST /api/sessions/{id}/extend` answer.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Extended {
     pub expires_at: String,
 }

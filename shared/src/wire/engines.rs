@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 
 /// One engine as `GET /api/engines` describes it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct EngineView {
     pub name: String,
     /// How Berth reaches it (`unix:///…`, `tcp://…`): shown to admins only.
@@ -31,6 +32,7 @@ pub struct EngineView {
 
 /// An engine in `GET /api/health`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct EngineState {
     pub name: String,
     pub reachable: bool,

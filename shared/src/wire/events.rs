@@ -7,6 +7,7 @@ use super::runs::RunRequest;
 
 /// Text messages a client sends on a run WebSocket.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 pub enum ClientMessage {
     /// The first message on `/api/runs/ws`.
@@ -34,6 +35,7 @@ pub enum ClientMessage {
 /// What to run in a running container (`docker exec [-it] [-u USER] [-w DIR] [-e K=V]
 /// [--privileged] CONTAINER CMD…`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct ExecRequest {
     pub cmd: Vec<String>,
@@ -58,6 +60,7 @@ pub struct ExecRequest {
 
 /// One progress line of an image pull.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PullProgress {
     /// The layer ID, or the tag for whole-image lines; empty for lines about no layer.
     pub id: String,
@@ -71,6 +74,7 @@ pub struct PullProgress {
 /// Text events the gateway sends on a run WebSocket, in this order: `accepted`, zero or more
 /// `pull`, `created`, `started`, then `exit` (or `detached`); or `error` at any point.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ServerEvent {
     Accepted {

@@ -4,6 +4,7 @@ use serde::{Deserialize, Serialize};
 
 /// `POST /api/registries` body. (No `Debug`: it holds a password.)
 #[derive(Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct NewRegistry {
     /// `registry.example.com`, `127.0.0.1:5001`, `docker.io`.
@@ -17,6 +18,7 @@ pub struct NewRegistry {
 
 /// A credential as the API shows it: never its password.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RegistryView {
     pub id: String,
     pub server: String,

@@ -8,6 +8,7 @@ use crate::spec::RunSpec;
 /// What to run: the arguments that would follow `docker run`, or the structured spec.
 /// Exactly one of the two is given.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct RunRequest {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -32,6 +33,7 @@ pub struct RunRequest {
 
 /// `POST /api/runs` answer.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RunCreated {
     pub run_id: String,
     pub container_id: String,
@@ -40,6 +42,7 @@ pub struct RunCreated {
 
 /// Where a run is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum RunState {
     /// Accepted, being created.
@@ -59,6 +62,7 @@ pub enum RunState {
 /// A run as `GET /api/runs` and `GET /api/runs/{run_id}` describe it. (`Default`: a run nothing
 /// is known of yet, e.g. what a client folds the events it receives into, `RunInfo::apply`.)
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RunInfo {
     pub run_id: String,
     /// The engine it runs on (records of a Berth with one engine have it empty: `local`).

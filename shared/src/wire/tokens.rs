@@ -4,6 +4,7 @@ use serde::{Deserialize, Serialize};
 
 /// `POST /api/tokens` body.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct NewToken {
     /// What it is for, 1 to 64 characters.
@@ -12,6 +13,7 @@ pub struct NewToken {
 
 /// `POST /api/tokens` answer: the secret, this once (only its hash is kept).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CreatedToken {
     pub id: String,
     pub name: String,
@@ -21,6 +23,7 @@ pub struct CreatedToken {
 
 /// A token as `GET /api/tokens` lists it, without its secret or hash.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TokenView {
     pub id: String,
     /// Whose it is: it acts as this user.

@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 
 /// What a user may do (docs/API.md, "Roles").
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Role {
     /// Everything, including users, tokens, audit and other people's runs.
@@ -44,6 +45,7 @@ impl Role {
 
 /// `POST /api/login` body. (No `Debug`: it holds a password.)
 #[derive(Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Login {
     pub username: String,
@@ -52,6 +54,7 @@ pub struct Login {
 
 /// Who is signed in: `GET /api/me`, and the answer of `POST /api/login`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Me {
     pub username: String,
     pub role: Role,
@@ -75,6 +78,7 @@ impl Me {
 
 /// `POST /api/users` body (admins). (No `Debug`: it holds a password.)
 #[derive(Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct NewUser {
     pub username: String,
@@ -87,6 +91,7 @@ pub struct NewUser {
 
 /// A user as `GET /api/users` lists them and `POST /api/users` answers: never their hash.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct UserView {
     pub username: String,
     pub role: Role,
