@@ -15,6 +15,8 @@
 # Safe to run again: cargo and the builder's cache make an unchanged tree a no-op (the same
 # image id). `--rootfs-only` stops after step 4: the Dockerfile's `build` stage runs that, for
 # the build on a machine with registry access (`docker build -t berth:latest .`).
+# `--binary-only` stops after step 3 (scripts/test.sh builds the binary early, in the
+# background, for tests/tests/image.rs).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -31,11 +33,12 @@ apt_install() {
   apt-get install -y -qq --no-install-recommends "$@" >/dev/null
 }
 
-rootfs_only=0
+rootfs_only=0 binary_only=0
 for arg in "$@"; do
   case "$arg" in
     --rootfs-only) rootfs_only=1 ;;
-    *) echo "usage: $0 [--rootfs-only]" >&2; exit 2 ;;
+    --binary-only) binary_only=1 ;;
+    *) echo "usage: $0 [--rootfs-only | --binary-only]" >&2; exit 2 ;;
   esac
 done
 
@@ -48,10 +51,11 @@ if [ ${#need_debs[@]} -gt 0 ]; then
 fi
 rustup target list --installed | grep -qx "$TARGET" || rustup target add "$TARGET"
 
-if [ "${BERTH_SKIP_DASHBOARD:-}" != 1 ]; then
+if [ "$binary_only" = 0 ] && [ "${BERTH_SKIP_DASHBOARD:-}" != 1 ]; then
   bash scripts/dashboard-tools.sh --build
 fi
-[ -f dist/index.html ] || die "no dashboard in dist/ (run scripts/dashboard-tools.sh --build)"
+[ "$binary_only" = 1 ] || [ -f dist/index.html ] \
+  || die "no dashboard in dist/ (run scripts/dashboard-tools.sh --build)"
 
 log "building berth for $TARGET (cargo profile $PROFILE)"
 started=$SECONDS
@@ -63,6 +67,7 @@ if readelf -lW "$bin" | grep -q 'Requesting program interpreter' \
    || readelf -dW "$bin" | grep -q '(NEEDED)'; then
   die "$bin is not static"
 fi
+[ "$binary_only" = 0 ] || exit 0
 
 # Staged beside and swapped in, so an interrupted run leaves no half root file system.
 log "staging the root file system in $ROOTFS"

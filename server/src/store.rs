@@ -11,6 +11,7 @@ use berth_shared::wire::{self, Role, RunInfo};
 use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::time::unix_now;
+use rusqlite_migration::{M, Migrations};
 
 mod demo;
 mod registries;
@@ -119,6 +120,12 @@ const MIGRATIONS: &[&str] = &[
 "#,
 ];
 
+/// [`MIGRATIONS`] as `rusqlite_migration` applies them: the missing steps in one transaction,
+/// `user_version` counting the steps done (the scheme this store used before the crate).
+fn migrations() -> Migrations<'static> {
+    Migrations::new(MIGRATIONS.iter().map(|step| M::up(step)).collect())
+}
+
 #[derive(Clone)]
 pub struct Store {
     conn: Arc<Mutex<Connection>>,
@@ -196,19 +203,16 @@ impl Store {
     /// Opens (creating if needed) the database and brings its schema up to date.
     pub fn open(path: &Path) -> Result<Store> {
         let mut conn = connect(path)?;
-        let version: usize = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
-        if version > MIGRATIONS.len() {
-            return Err(StoreError::Corrupt(format!(
-                "schema version {version} is newer than this Berth knows ({})",
-                MIGRATIONS.len()
-            )));
-        }
-        for (i, step) in MIGRATIONS.iter().enumerate().skip(version) {
-            let tx = conn.transaction()?;
-            tx.execute_batch(step)?;
-            tx.pragma_update(None, "user_version", i + 1)?;
-            tx.commit()?;
-        }
+        migrations().to_latest(&mut conn).map_err(|e| {
+            use rusqlite_migration::{Error, MigrationDefinitionError::DatabaseTooFarAhead};
+            match e {
+                Error::MigrationDefinition(DatabaseTooFarAhead) => StoreError::Corrupt(format!(
+                    "the schema is newer than this Berth knows ({} steps): a newer Berth made it",
+                    MIGRATIONS.len()
+                )),
+                e => StoreError::Corrupt(format!("bringing the schema up to date: {e}")),
+            }
+        })?;
         Ok(Store {
             conn: Arc::new(Mutex::new(conn)),
             path: Arc::new(path.to_path_buf()),
