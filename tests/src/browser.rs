@@ -301,6 +301,38 @@ impl Browser {
         panic!("the terminal never showed {needle:?} ×{times} within {WAIT:?}; it holds:\n{text}");
     }
 
+    /// Signs the browser in as `username` through the API (the cookie then carries every
+    /// request and WebSocket of the page); the sign-in page itself is tested on its own.
+    pub async fn sign_in(&self, username: &str, password: &str) {
+        let status = self
+            .client
+            .execute_async(
+                "const done = arguments[arguments.length - 1];
+                 fetch('/api/login', {method: 'POST', headers: {'Content-Type': 'application/json'},
+                                      body: JSON.stringify({username: arguments[0], password: arguments[1]})})
+                   .then(r => done(r.status), e => done(String(e)));",
+                vec![json!(username), json!(password)],
+            )
+            .await
+            .expect("sign-in script");
+        assert_eq!(status, json!(200), "signing the browser in as {username}");
+    }
+
+    /// Waits until nothing matches `css`, failing after `within`.
+    pub async fn wait_gone(&self, css: &str, within: Duration) {
+        let started = Instant::now();
+        while !self
+            .client
+            .find_all(Locator::Css(css))
+            .await
+            .expect("find")
+            .is_empty()
+        {
+            assert!(started.elapsed() < within, "`{css}` is still on the page");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
     /// Types `keys` into the element matching `css` (WebDriver key codes allowed).
     pub async fn type_into(&self, css: &str, keys: &str) {
         self.find(css)

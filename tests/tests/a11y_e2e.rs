@@ -191,22 +191,6 @@ async fn set_theme(b: &Browser, theme: &str) {
         .expect("set the theme");
 }
 
-/// Signs the browser in (through the API: the sign-in page is checked on its own).
-async fn sign_in(b: &Browser, username: &str, password: &str) {
-    let status = b
-        .client
-        .execute_async(
-            "const done = arguments[arguments.length - 1];
-             fetch('/api/login', {method: 'POST', headers: {'Content-Type': 'application/json'},
-                                  body: JSON.stringify({username: arguments[0], password: arguments[1]})})
-               .then(r => done(r.status), e => done(String(e)));",
-            vec![json!(username), json!(password)],
-        )
-        .await
-        .expect("sign-in script");
-    assert_eq!(status, json!(200), "signing the browser in as {username}");
-}
-
 /// `method path` with the bootstrap admin token: the status and the JSON answer.
 async fn as_admin(base: &str, method: reqwest::Method, path: &str, body: Value) -> (u16, Value) {
     let resp = reqwest::Client::new()
@@ -303,7 +287,7 @@ async fn sign_in_as(b: &Browser, username: &str, password: &str) {
         status.as_u64().is_some_and(|s| s < 300),
         "signing out: {status}"
     );
-    sign_in(b, username, password).await;
+    b.sign_in(username, password).await;
 }
 
 /// A user made with the bootstrap token: their password.
@@ -452,7 +436,7 @@ fn every_page_passes_axe_core_in_both_themes_at_laptop_and_phone_widths() {
         audit.check(&b, "/try/{name} (ended)").await;
 
         // An admin on every page.
-        sign_in(&b, ADMIN, PASSWORD).await;
+        b.sign_in(ADMIN, PASSWORD).await;
         // A token of theirs (the bootstrap token may not make one).
         let made = b
             .client

@@ -39,36 +39,10 @@ async fn base() -> String {
 async fn admin_browser() -> Browser {
     let b = Browser::launch(&base().await, DESKTOP.0, DESKTOP.1).await;
     b.goto("/login").await;
-    let status = b
-        .client
-        .execute_async(
-            "const done = arguments[arguments.length - 1];
-             fetch('/api/login', {method: 'POST', headers: {'Content-Type': 'application/json'},
-                                  body: JSON.stringify({username: arguments[0], password: arguments[1]})})
-               .then(r => done(r.status), e => done(String(e)));",
-            vec![json!(ADMIN), json!(PASSWORD)],
-        )
-        .await
-        .expect("sign-in script");
-    assert_eq!(status, json!(200), "signing the browser in");
+    b.sign_in(ADMIN, PASSWORD).await;
     b.goto("/").await;
     b.find("[data-testid=whoami]").await;
     b
-}
-
-/// Waits until nothing matches `css`.
-async fn wait_gone(b: &Browser, css: &str) {
-    let started = Instant::now();
-    while !b
-        .client
-        .find_all(Locator::Css(css))
-        .await
-        .expect("find")
-        .is_empty()
-    {
-        assert!(started.elapsed() < WAIT, "`{css}` is still on the page");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
 }
 
 /// Presses a confirm-twice button: the first press arms it, the second acts.
@@ -219,7 +193,7 @@ fn a_running_run_shows_live_cpu_and_memory_charts() {
         b.screenshot("stats").await;
         b.click("[data-testid=run-stop]").await;
         b.wait_text("[data-testid=run-status]", "exited").await;
-        wait_gone(&b, "[data-testid=live-stats]").await;
+        b.wait_gone("[data-testid=live-stats]", WAIT).await;
         b.close().await;
     });
 }
@@ -456,7 +430,7 @@ fn an_admin_adds_and_deletes_a_registry_credential() {
         b.screenshot("registries").await;
 
         confirm_click(&b, &format!("{row} button[data-action=delete]")).await;
-        wait_gone(&b, &row).await;
+        b.wait_gone(&row, WAIT).await;
         b.close().await;
     });
 }

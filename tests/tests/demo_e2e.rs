@@ -137,36 +137,10 @@ async fn visitor(size: (u32, u32)) -> Browser {
 async fn admin_browser(size: (u32, u32)) -> Browser {
     let b = Browser::launch(&base().await, size.0, size.1).await;
     b.goto("/login").await;
-    let status = b
-        .client
-        .execute_async(
-            "const done = arguments[arguments.length - 1];
-             fetch('/api/login', {method: 'POST', headers: {'Content-Type': 'application/json'},
-                                  body: JSON.stringify({username: arguments[0], password: arguments[1]})})
-               .then(r => done(r.status), e => done(String(e)));",
-            vec![json!(ADMIN), json!(PASSWORD)],
-        )
-        .await
-        .expect("sign-in script");
-    assert_eq!(status, json!(200), "signing the browser in");
+    b.sign_in(ADMIN, PASSWORD).await;
     b.goto("/").await;
     b.find("[data-testid=whoami]").await;
     b
-}
-
-/// Waits until nothing matches `css`.
-async fn wait_gone(b: &Browser, css: &str) {
-    let started = Instant::now();
-    while !b
-        .client
-        .find_all(fantoccini::Locator::Css(css))
-        .await
-        .expect("find")
-        .is_empty()
-    {
-        assert!(started.elapsed() < WAIT, "`{css}` is still on the page");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
 }
 
 /// Presses a confirm-twice button: the first press arms it, the second acts.
@@ -301,7 +275,7 @@ fn an_anonymous_visitor_tries_a_public_template() {
             .unwrap();
         b.click("[data-testid=demo-extend]").await;
         b.wait_text("[data-testid=demo-notice]", "Extended").await;
-        wait_gone(&b, "[data-testid=demo-expiring]").await;
+        b.wait_gone("[data-testid=demo-expiring]", WAIT).await;
         let after = b
             .find("[data-testid=demo-countdown]")
             .await
@@ -611,7 +585,7 @@ fn an_admin_creates_edits_and_deletes_a_template() {
 
         // Delete: gone from the list and from the API.
         confirm_click(&b, &format!("{row} button[data-action=delete]")).await;
-        wait_gone(&b, &row).await;
+        b.wait_gone(&row, WAIT).await;
         b.wait_text("[data-testid=templates-notice]", &format!("Deleted {name}"))
             .await;
         let (status, _) = as_admin(

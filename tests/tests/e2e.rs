@@ -53,18 +53,7 @@ async fn browser_as(size: (u32, u32), username: &str, password: &str) -> Browser
 async fn browser_on(base: &str, size: (u32, u32), username: &str, password: &str) -> Browser {
     let b = Browser::launch(base, size.0, size.1).await;
     b.goto("/login").await;
-    let status = b
-        .client
-        .execute_async(
-            "const done = arguments[arguments.length - 1];
-             fetch('/api/login', {method: 'POST', headers: {'Content-Type': 'application/json'},
-                                  body: JSON.stringify({username: arguments[0], password: arguments[1]})})
-               .then(r => done(r.status), e => done(String(e)));",
-            vec![json!(username), json!(password)],
-        )
-        .await
-        .expect("sign-in script");
-    assert_eq!(status, json!(200), "signing the browser in as {username}");
+    b.sign_in(username, password).await;
     b.goto("/").await;
     // The Run page: the form, or why this user cannot run.
     b.find("[data-testid=whoami]").await;
@@ -160,24 +149,6 @@ async fn wait_path(b: &Browser, path: &str) {
         assert!(
             started.elapsed() < Duration::from_secs(30),
             "never got to {path}; still at {now}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
-/// Waits until nothing matches `css`.
-async fn wait_gone(b: &Browser, css: &str) {
-    let started = Instant::now();
-    while !b
-        .client
-        .find_all(fantoccini::Locator::Css(css))
-        .await
-        .expect("find")
-        .is_empty()
-    {
-        assert!(
-            started.elapsed() < Duration::from_secs(30),
-            "`{css}` is still on the page"
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
@@ -524,7 +495,8 @@ fn a_signed_out_browser_signs_in_on_the_login_page_and_out_again() {
 
         b.click("[data-testid=sign-out]").await;
         wait_path(&b, "/login").await;
-        wait_gone(&b, "[data-testid=whoami]").await;
+        b.wait_gone("[data-testid=whoami]", Duration::from_secs(30))
+            .await;
         // The session is over on the server too.
         let status = b
             .client
@@ -590,7 +562,8 @@ fn an_admin_manages_users_and_tokens_in_the_dashboard() {
 
         // Delete the new user (asks once more).
         confirm_click(&b, &format!("tr[data-user='{name}'] [data-action=delete]")).await;
-        wait_gone(&b, &format!("tr[data-user='{name}']")).await;
+        b.wait_gone(&format!("tr[data-user='{name}']"), Duration::from_secs(30))
+            .await;
         let users = admin_get("users").await;
         assert!(
             !users.to_string().contains(&format!("\"{name}\"")),
@@ -634,7 +607,8 @@ fn an_admin_manages_users_and_tokens_in_the_dashboard() {
             .unwrap_or_else(|| panic!("{token_name} is not among the tokens: {tokens}"))
             .to_string();
         confirm_click(&b, &format!("tr[data-token='{id}'] [data-action=revoke]")).await;
-        wait_gone(&b, &format!("tr[data-token='{id}']")).await;
+        b.wait_gone(&format!("tr[data-token='{id}']"), Duration::from_secs(30))
+            .await;
         let (status, _) = me_with(&token).await;
         assert_eq!(status, 401, "a revoked token still works");
         b.close().await;
@@ -994,7 +968,8 @@ fn the_keyboard_can_leave_the_terminal() {
             !focus_in_terminal(&b).await,
             "Tab stayed in an output-only terminal"
         );
-        wait_gone(&b, "[data-testid=terminal-keys]").await;
+        b.wait_gone("[data-testid=terminal-keys]", Duration::from_secs(30))
+            .await;
 
         run(&b, &format!("docker run -i --rm {FIXTURE} cat")).await;
         b.wait_text("[data-testid=run-status]", "running").await;
@@ -1112,7 +1087,8 @@ fn a_run_goes_to_the_engine_picked_on_the_form() {
             "an admin sees the hosts: {table}"
         );
         // The header agrees: no banner, both engines up.
-        wait_gone(&b, "[data-testid=banner]").await;
+        b.wait_gone("[data-testid=banner]", Duration::from_secs(30))
+            .await;
         let status = b
             .wait_text("[data-testid=engine-status]", "2 engines")
             .await;
@@ -1186,7 +1162,7 @@ fn a_run_goes_to_the_engine_picked_on_the_form() {
             .select_by_value("two")
             .await
             .expect("filter on engine two");
-        wait_gone(&b, &on("one")).await;
+        b.wait_gone(&on("one"), Duration::from_secs(30)).await;
         let engines_shown = b
             .js("return [...new Set([...document.querySelectorAll('[data-testid=containers-table] tr[data-engine]')].map(r => r.dataset.engine))]")
             .await;
@@ -1198,7 +1174,7 @@ fn a_run_goes_to_the_engine_picked_on_the_form() {
             .expect("all engines again");
         b.wait_text(&on("one"), "one").await;
         confirm_click(&b, &format!("{} button[data-action=remove]", on("two"))).await;
-        wait_gone(&b, &on("two")).await;
+        b.wait_gone(&on("two"), Duration::from_secs(30)).await;
         b.find(&on("one")).await;
         assert!(
             !has_container(SECOND_DOCKER_HOST, &name),
