@@ -14,6 +14,12 @@ pub fn rfc3339_at(unix: i64) -> String {
     humantime::format_rfc3339_seconds(at).to_string()
 }
 
+/// A time in Unix nanoseconds as RFC 3339 with milliseconds (UTC), as [`rfc3339_now`].
+pub fn rfc3339_at_nanos(unix_nanos: i64) -> String {
+    let at = UNIX_EPOCH + std::time::Duration::from_nanos(unix_nanos.max(0) as u64);
+    humantime::format_rfc3339_millis(at).to_string()
+}
+
 /// Now in Unix seconds.
 pub fn unix_now() -> i64 {
     SystemTime::now()

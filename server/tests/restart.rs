@@ -280,6 +280,59 @@ fn a_run_survives_a_gateway_crash() {
     let _ = std::fs::remove_dir_all(&data_dir);
 }
 
+/// A `--rm` container that ends while Berth is down is removed by the engine with its exit
+/// status; the engine's event log still has it, and the run is recorded with it.
+#[test]
+fn a_rm_container_that_ends_while_berth_is_down_keeps_its_exit_status() {
+    let data_dir = std::env::temp_dir().join(format!("berth-rm-down-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&data_dir);
+    let port = free_port();
+    let first = Gateway::start(&data_dir, port);
+    let body = serde_json::json!({"argv": ["--rm", "berth-fixture", "sh", "-c", "echo hi; sleep 2; exit 7"]});
+    let created: serde_json::Value = first
+        .client(TOKEN)
+        .post(format!("{}/api/runs", first.url))
+        .json(&body)
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    let run_id = created["run_id"].as_str().expect("a run id").to_string();
+    let container = created["container_id"].as_str().unwrap().to_string();
+    for _ in 0..50 {
+        if first.output(TOKEN, &run_id) == "hi\n" {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    first.kill();
+    let gone = || {
+        !Command::new("docker")
+            .args(["container", "inspect", &container])
+            .output()
+            .unwrap()
+            .status
+            .success()
+    };
+    for _ in 0..100 {
+        if gone() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(gone(), "the engine removed the --rm container");
+
+    let second = Gateway::start(&data_dir, port);
+    let info = second.wait_for_exit(TOKEN, &run_id);
+    assert_eq!(
+        (info["state"].as_str(), info["exit_code"].as_i64()),
+        (Some("exited"), Some(7)),
+        "{info}"
+    );
+    second.kill();
+    let _ = std::fs::remove_dir_all(&data_dir);
+}
+
 #[test]
 fn a_stopped_gateway_records_its_runs_and_follows_them_again() {
     let data_dir = std::env::temp_dir().join(format!("berth-stop-{}", std::process::id()));

@@ -94,7 +94,7 @@ fn kill_processes_naming(dir: &Path) {
 pub struct Dockerd {
     pub name: String,
     dir: PathBuf,
-    live_restore: bool,
+    flags: Vec<String>,
     child: Option<Child>,
 }
 
@@ -112,13 +112,13 @@ impl Started {
 }
 
 impl Dockerd {
-    /// Starts it (with `--live-restore` when asked: its containers then outlive the daemon)
-    /// and waits until it answers; the test bed's fixture is loaded into it.
-    pub fn start(name: &str, live_restore: bool) -> Dockerd {
+    /// Starts it with `flags` besides the test bed's (`--live-restore`: its containers then
+    /// outlive the daemon) and waits until it answers; the test bed's fixture is loaded into it.
+    pub fn start(name: &str, flags: &[&str]) -> Dockerd {
         let mut d = Dockerd {
             name: name.into(),
             dir: scratch(name),
-            live_restore,
+            flags: flags.iter().map(|f| f.to_string()).collect(),
             child: None,
         };
         d.launch().unwrap_or_else(|e| panic!("{e}"));
@@ -210,10 +210,8 @@ impl Dockerd {
             .arg(self.pid_file())
             .arg("--cgroup-parent")
             .arg(self.cgroup_parent())
-            .args(["--bridge=none", "--iptables=false", "--ip-masq=false"]);
-        if self.live_restore {
-            cmd.arg("--live-restore");
-        }
+            .args(["--bridge=none", "--iptables=false", "--ip-masq=false"])
+            .args(&self.flags);
         let launched = Instant::now();
         let child = cmd
             .stdin(Stdio::null())

@@ -113,6 +113,35 @@ impl StoppableGateway {
     }
 }
 
+/// Asks `answer` every 50 ms, `limit` at most, until `done` holds for what it says: that
+/// answer, and how long after `since` it held. Panics naming `what`, with the last answer and
+/// the time waited, when it does not hold in time.
+pub async fn poll_until<F: Future<Output = Value>>(
+    mut answer: impl FnMut() -> F,
+    since: std::time::Instant,
+    limit: Duration,
+    what: &str,
+    done: impl Fn(&Value) -> bool,
+) -> (Value, Duration) {
+    let mut last = Value::Null;
+    let polled = tokio::time::timeout(limit, async {
+        loop {
+            last = answer().await;
+            if done(&last) {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await;
+    let after = since.elapsed();
+    assert!(
+        polled.is_ok(),
+        "{what}: not within {limit:?} ({after:?} after the start of the wait's clock); said {last}"
+    );
+    (last, after)
+}
+
 /// A loopback port free at the time of asking, for a process or proxy to listen on.
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")

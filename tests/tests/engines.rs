@@ -948,12 +948,7 @@ async fn health_lists_both_engines() {
 /// by itself after two minutes, should a failed test leave it behind.
 const TICKER: &str = "i=0; while [ $i -lt 600 ]; do echo tick; sleep 0.2; i=$((i+1)); done";
 
-/// How often the fault tests look again at what they wait for.
-const POLL: Duration = Duration::from_millis(50);
-
-/// Polls `GET path` of `team` as its admin, every 50 ms and `limit` at most, until `done` holds
-/// for the answer: the answer, and how long after `since` it held. Panics naming `what`, with
-/// the last answer and the time waited, when it does not hold in time.
+/// Polls `GET path` of `team` as its admin ([`berth_tests::poll_until`]).
 async fn poll_until(
     team: &Team,
     path: &str,
@@ -962,23 +957,15 @@ async fn poll_until(
     what: &str,
     done: impl Fn(&Value) -> bool,
 ) -> (Value, Duration) {
-    let mut last = Value::Null;
-    let polled = tokio::time::timeout(limit, async {
-        loop {
-            last = team.get_json(&team.admin, path).await;
-            if done(&last) {
-                return;
-            }
-            tokio::time::sleep(POLL).await;
-        }
-    })
-    .await;
-    let after = since.elapsed();
-    assert!(
-        polled.is_ok(),
-        "{what}: not within {limit:?} ({after:?} after the start of the wait's clock); GET {path} said {last}"
-    );
-    (last, after)
+    let what = format!("{what} (GET {path})");
+    berth_tests::poll_until(
+        || team.get_json(&team.admin, path),
+        since,
+        limit,
+        &what,
+        done,
+    )
+    .await
 }
 
 /// The record of `run_id` (`GET /api/runs/{id}`).

@@ -346,6 +346,56 @@ impl Engine {
         }
     }
 
+    /// How a container ended, by the engine's event log: the exit code and time (Unix
+    /// nanoseconds) of its last `die` event, if the log still holds one. This is all that is
+    /// left of a `--rm` container that ended, and was removed, while Berth was not watching.
+    /// The daemon keeps only its last 256 events in memory (moby's `eventsLimit`), so a busy
+    /// or restarted engine may have none.
+    pub async fn recorded_exit(&self, id: &str) -> Result<Option<(i64, i64)>> {
+        #[derive(serde::Deserialize)]
+        struct Event {
+            #[serde(rename = "Actor")]
+            actor: Actor,
+            #[serde(rename = "timeNano", default)]
+            time_nano: i64,
+        }
+        #[derive(serde::Deserialize)]
+        struct Actor {
+            #[serde(rename = "Attributes", default)]
+            attributes: HashMap<String, String>,
+        }
+        let filters = serde_json::json!({
+            "type": ["container"],
+            "container": [id],
+            "event": ["die"],
+        })
+        .to_string();
+        // With both ends given the daemon answers from its log and closes the stream; without
+        // `until` it would stream new events for ever. `since=0` is the log's start.
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
+        let until = format!("{}.{:09}", now.as_secs(), now.subsec_nanos());
+        let query = [
+            ("since", "0"),
+            ("until", until.as_str()),
+            ("filters", filters.as_str()),
+        ];
+        let body = read_body(
+            self.call(Method::GET, "/events", &query, None).await?,
+            transport::MAX_JSON_BODY,
+        )
+        .await?;
+        let last = serde_json::Deserializer::from_slice(&body)
+            .into_iter::<Event>()
+            .map_while(Result::ok)
+            .last();
+        Ok(last.and_then(|e| {
+            let code = e.actor.attributes.get("exitCode")?.parse().ok()?;
+            Some((code, e.time_nano))
+        }))
+    }
+
     /// All containers (running or not), optionally filtered by label (`key` or `key=value`).
     pub async fn list_containers(&self, label: Option<&str>) -> Result<Vec<ContainerSummary>> {
         let filters = label.map(|l| serde_json::json!({ "label": [l] }).to_string());

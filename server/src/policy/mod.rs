@@ -16,7 +16,7 @@ mod host_paths;
 #[cfg(test)]
 mod tests;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::Path;
 
 use berth_shared::plan::Plan;
@@ -351,8 +351,8 @@ struct PolicyFile {
     operator: Option<RulesFile>,
     /// Read as a table first: its defaults differ from `[operator]`'s (see [`guest_rules`]).
     guest: Option<toml::Table>,
-    /// `[team.NAME]` tables.
-    team: Option<HashMap<String, RulesFile>>,
+    /// `[team.NAME]` tables, checked in name order: the same file always gets the same error.
+    team: Option<BTreeMap<String, RulesFile>>,
 }
 
 /// The `[guest]` table: the keys of `[operator]`, with `allowed_networks` only `none` unless

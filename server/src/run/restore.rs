@@ -14,7 +14,7 @@ use super::{Failure, Run, Runs, decode_output, persist};
 use crate::engine::EngineError;
 use crate::engines::Member;
 use crate::store::StoredRun;
-use crate::time::rfc3339_now;
+use crate::time::{rfc3339_at_nanos, rfc3339_now};
 
 /// How many stored runs are brought back into memory.
 const RESTORED_RUNS: u32 = 1000;
@@ -98,9 +98,18 @@ impl Runs {
                     self.finish_restored(info, events, never, rfc3339_now(), Vec::new())
                         .await;
                 }
+                // Removed (`--rm`) once it ended: the engine's event log may still say how.
                 None if listed.contains(&info.engine) => {
-                    let gone = ended_as("the container was removed while Berth was not running; its exit status is unknown".into());
-                    self.finish_restored(info, events, gone, rfc3339_now(), Vec::new())
+                    let member = self.engines.get(&info.engine).expect("a listed engine");
+                    let id = info.container_id.clone().unwrap_or_default();
+                    let (last, at) = match recorded_exit(member, &id).await {
+                        Some((code, at)) => (ServerEvent::Exit { code }, at),
+                        None => (
+                            ended_as("the container was removed while Berth was not running; its exit status is unknown".into()),
+                            rfc3339_now(),
+                        ),
+                    };
+                    self.finish_restored(info, events, last, at, Vec::new())
                         .await;
                 }
                 None if self.engines.get(&info.engine).is_none() => {
@@ -255,8 +264,14 @@ impl Runs {
             };
             let inspect = match timeout(member.engine.inspect(&id)).await {
                 Ok(inspect) => inspect,
+                // Removed (`--rm`) once it ended, while the engine was not answering.
                 Err(e) if e.status() == Some(404) => {
                     *run.failure.lock().expect("run lock") = None;
+                    if let Some((code, _)) = recorded_exit(member, &id).await {
+                        tracing::info!(run = %run.id, engine = %member.name, code, "the exit of a removed container, from its engine's events");
+                        run.finish(ServerEvent::Exit { code });
+                        persist(&self.store, &run).await;
+                    }
                     continue;
                 }
                 Err(_) => continue,
@@ -322,6 +337,18 @@ impl Runs {
         infos.sort_by(|a, b| b.created_at.cmp(&a.created_at));
         infos.truncate(limit as usize);
         infos
+    }
+}
+
+/// The exit code and time (RFC 3339) of a container that is gone, from its engine's event
+/// log ([`Engine::recorded_exit`](crate::engine::Engine::recorded_exit)).
+async fn recorded_exit(member: &Member, id: &str) -> Option<(i64, String)> {
+    match timeout(member.engine.recorded_exit(id)).await {
+        Ok(found) => found.map(|(code, nanos)| (code, rfc3339_at_nanos(nanos))),
+        Err(e) => {
+            tracing::warn!(container = %id, "reading the engine's events: {}", e.message());
+            None
+        }
     }
 }
 
