@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 bash scripts/testbed.sh
 bash scripts/dashboard-tools.sh --browser --build
 
-# Checks that need CPU but no engine run in the background, niced, while the tests mostly wait
+# Jobs that need CPU but no engine run in the background, niced, while the tests mostly wait
 # on engines and browsers; each logs to target/background/NAME.log, and a failure fails the run
 # with that log.
 mkdir -p target/background
@@ -31,10 +31,6 @@ stop_background() {
 trap stop_background EXIT
 # The container image's static binary (tests/tests/image.rs waits for it).
 in_background image-binary 'bash scripts/image.sh --binary-only'
-# The dashboard's lints, in a target directory of their own: the workspace's is locked by
-# `cargo test` until it ends.
-in_background wasm-clippy 'CARGO_TARGET_DIR=target/wasm-clippy cargo clippy --locked \
-  -p berth-frontend --target wasm32-unknown-unknown -- -D warnings'
 # What Berth may depend on (deny.toml): licenses, and one version of each crate. cargo-deny is
 # built once, in the debug profile (about 3 minutes of CPU instead of 8; it reads a lockfile).
 in_background deny '
@@ -45,6 +41,9 @@ in_background deny '
 
 cargo fmt --all -- --check
 cargo clippy --all-targets --locked -- -D warnings
+# In the workspace's target directory (not in the background): it reuses the proc macros the
+# native lints built.
+cargo clippy --locked -p berth-frontend --target wasm32-unknown-unknown -- -D warnings
 status=0
 cargo test --locked --workspace --exclude berth-frontend || status=$?
 for name in "${!background[@]}"; do

@@ -435,3 +435,44 @@ impl Engine {
         attach::attach(&self.transport, id, opts).await
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::Engine;
+    use super::fake::{FakeEngine, Reply};
+
+    /// The daemon's answer to `GET /events` is one JSON object a line; the last `die` counts.
+    #[tokio::test]
+    async fn a_recorded_exit_is_the_containers_last_die_event() {
+        let fake = FakeEngine::new();
+        let events = concat!(
+            r#"{"Type":"container","Action":"die","Actor":{"ID":"abc","Attributes":{"exitCode":"3"}},"time":1,"timeNano":1000000000}"#,
+            "\n",
+            r#"{"Type":"container","Action":"die","Actor":{"ID":"abc","Attributes":{"exitCode":"7","image":"x"}},"time":2,"timeNano":2000000001}"#,
+            "\n",
+        );
+        fake.on("GET /events", Reply::text(200, events));
+        let engine = Engine::fake(fake.clone());
+        assert_eq!(
+            engine.recorded_exit("abc").await.unwrap(),
+            Some((7, 2_000_000_001))
+        );
+        let call = &fake.calls_to("GET /events")[0];
+        assert_eq!(call.param("since"), Some("0"));
+        assert!(
+            call.param("until").is_some(),
+            "without it the stream never ends"
+        );
+        let filters: serde_json::Value =
+            serde_json::from_str(call.param("filters").unwrap()).unwrap();
+        assert_eq!(
+            filters,
+            serde_json::json!({"type": ["container"], "container": ["abc"], "event": ["die"]})
+        );
+
+        // A log that no longer holds the container says nothing.
+        let fake = FakeEngine::new();
+        fake.on("GET /events", Reply::text(200, ""));
+        assert_eq!(Engine::fake(fake).recorded_exit("abc").await.unwrap(), None);
+    }
+}
