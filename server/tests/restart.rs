@@ -108,10 +108,14 @@ impl Gateway {
 
     /// Starts `sh -c script` in the fixture as `token`: the answer of `POST /api/runs`.
     fn run_script(&self, token: &str, script: &str) -> serde_json::Value {
-        let body = serde_json::json!({"argv": ["berth-fixture", "sh", "-c", script]});
+        self.run_argv(token, &["berth-fixture", "sh", "-c", script])
+    }
+
+    /// Starts `docker run ARGV` as `token`: the answer of `POST /api/runs`.
+    fn run_argv(&self, token: &str, argv: &[&str]) -> serde_json::Value {
         self.client(token)
             .post(format!("{}/api/runs", self.url))
-            .json(&body)
+            .json(&serde_json::json!({ "argv": argv }))
             .send()
             .unwrap()
             .json()
@@ -157,10 +161,16 @@ impl Gateway {
     }
 }
 
+/// An empty data directory of this test process's, named `name`.
+fn fresh_data_dir(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("berth-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    dir
+}
+
 #[test]
 fn a_run_survives_a_gateway_crash() {
-    let data_dir = std::env::temp_dir().join(format!("berth-restart-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&data_dir);
+    let data_dir = fresh_data_dir("restart");
     let port = free_port();
     let first = Gateway::start(&data_dir, port);
 
@@ -218,15 +228,7 @@ fn a_run_survives_a_gateway_crash() {
     let _ = Command::new("docker")
         .args(["rmi", "-f", PRIVATE_IMAGE])
         .output();
-    let body = serde_json::json!({"argv": ["--rm", PRIVATE_IMAGE, "true"]});
-    let pulled: serde_json::Value = first
-        .client(&token)
-        .post(format!("{}/api/runs", first.url))
-        .json(&body)
-        .send()
-        .unwrap()
-        .json()
-        .unwrap();
+    let pulled = first.run_argv(&token, &["--rm", PRIVATE_IMAGE, "true"]);
     let pulled_id = pulled["run_id"].as_str().expect("the pull ran").to_string();
     assert_eq!(
         first.wait_for_exit(&token, &pulled_id)["exit_code"],
@@ -284,19 +286,11 @@ fn a_run_survives_a_gateway_crash() {
 /// status; the engine's event log still has it, and the run is recorded with it.
 #[test]
 fn a_rm_container_that_ends_while_berth_is_down_keeps_its_exit_status() {
-    let data_dir = std::env::temp_dir().join(format!("berth-rm-down-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&data_dir);
+    let data_dir = fresh_data_dir("rm-down");
     let port = free_port();
     let first = Gateway::start(&data_dir, port);
-    let body = serde_json::json!({"argv": ["--rm", "berth-fixture", "sh", "-c", "echo hi; sleep 2; exit 7"]});
-    let created: serde_json::Value = first
-        .client(TOKEN)
-        .post(format!("{}/api/runs", first.url))
-        .json(&body)
-        .send()
-        .unwrap()
-        .json()
-        .unwrap();
+    let script = "echo hi; sleep 2; exit 7";
+    let created = first.run_argv(TOKEN, &["--rm", "berth-fixture", "sh", "-c", script]);
     let run_id = created["run_id"].as_str().expect("a run id").to_string();
     let container = created["container_id"].as_str().unwrap().to_string();
     for _ in 0..50 {
@@ -335,8 +329,7 @@ fn a_rm_container_that_ends_while_berth_is_down_keeps_its_exit_status() {
 
 #[test]
 fn a_stopped_gateway_records_its_runs_and_follows_them_again() {
-    let data_dir = std::env::temp_dir().join(format!("berth-stop-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&data_dir);
+    let data_dir = fresh_data_dir("stop");
     let port = free_port();
     let first = Gateway::start(&data_dir, port);
     let created = first.run_script(TOKEN, "sleep 3; echo done");
@@ -376,8 +369,7 @@ fn sigterm_closes_websockets_with_1001_and_answers_requests_in_flight() {
     use tokio_tungstenite::tungstenite::Message;
     use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 
-    let data_dir = std::env::temp_dir().join(format!("berth-sigterm-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&data_dir);
+    let data_dir = fresh_data_dir("sigterm");
     let port = free_port();
     let gateway = Gateway::start(&data_dir, port);
     // sh as the container's first process ignores SIGTERM: a stop takes its whole timeout.
@@ -467,8 +459,7 @@ fn sigterm_closes_websockets_with_1001_and_answers_requests_in_flight() {
 /// latency; no secret.
 #[test]
 fn json_logs_carry_the_request_context_and_no_secret() {
-    let data_dir = std::env::temp_dir().join(format!("berth-json-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&data_dir);
+    let data_dir = fresh_data_dir("json");
     let port = free_port();
     let env = [
         ("BERTH_LOG_FORMAT", "json"),
