@@ -333,6 +333,13 @@ impl Browser {
         }
     }
 
+    /// Presses a confirm-twice button: the first press arms it ("Really …?"), the second acts.
+    pub async fn confirm_click(&self, css: &str) {
+        self.click(css).await;
+        self.wait_text(css, "Really").await;
+        self.click(css).await;
+    }
+
     /// Types `keys` into the element matching `css` (WebDriver key codes allowed).
     pub async fn type_into(&self, css: &str, keys: &str) {
         self.find(css)

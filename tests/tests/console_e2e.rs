@@ -45,13 +45,6 @@ async fn admin_browser() -> Browser {
     b
 }
 
-/// Presses a confirm-twice button: the first press arms it, the second acts.
-async fn confirm_click(b: &Browser, css: &str) {
-    b.click(css).await;
-    b.wait_text(css, "Really").await;
-    b.click(css).await;
-}
-
 /// Removes the container when the test ends, passed or failed.
 struct Container(String);
 
@@ -429,7 +422,8 @@ fn an_admin_adds_and_deletes_a_registry_credential() {
         assert!(listed.contains(&server) && !listed.contains(password));
         b.screenshot("registries").await;
 
-        confirm_click(&b, &format!("{row} button[data-action=delete]")).await;
+        b.confirm_click(&format!("{row} button[data-action=delete]"))
+            .await;
         b.wait_gone(&row, WAIT).await;
         b.close().await;
     });

@@ -143,13 +143,6 @@ async fn admin_browser(size: (u32, u32)) -> Browser {
     b
 }
 
-/// Presses a confirm-twice button: the first press arms it, the second acts.
-async fn confirm_click(b: &Browser, css: &str) {
-    b.click(css).await;
-    b.wait_text(css, "Really").await;
-    b.click(css).await;
-}
-
 /// Types `keys` into the terminal (xterm's hidden textarea).
 async fn type_in_terminal(b: &Browser, keys: &str) {
     b.click("[data-testid=terminal]").await;
@@ -584,7 +577,8 @@ fn an_admin_creates_edits_and_deletes_a_template() {
         assert_eq!(template(&name).await["title"], "A renamed shell");
 
         // Delete: gone from the list and from the API.
-        confirm_click(&b, &format!("{row} button[data-action=delete]")).await;
+        b.confirm_click(&format!("{row} button[data-action=delete]"))
+            .await;
         b.wait_gone(&row, WAIT).await;
         b.wait_text("[data-testid=templates-notice]", &format!("Deleted {name}"))
             .await;

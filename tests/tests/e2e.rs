@@ -28,6 +28,8 @@ const POLICY: &str = "[operator]\nallowed_images = [\"berth-fixture:*\"]\n";
 
 const DESKTOP: (u32, u32) = (1280, 860);
 const PHONE: (u32, u32) = (390, 844);
+/// How long a removed row or banner may take to leave the page.
+const GONE_WITHIN: Duration = Duration::from_secs(30);
 
 /// The gateway serving the built dashboard, with a dashboard user when the gateway has users.
 async fn base() -> String {
@@ -152,13 +154,6 @@ async fn wait_path(b: &Browser, path: &str) {
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-}
-
-/// Presses a confirm-twice button: the first press arms it, the second acts.
-async fn confirm_click(b: &Browser, css: &str) {
-    b.click(css).await;
-    b.wait_text(css, "Really").await;
-    b.click(css).await;
 }
 
 /// Pastes `line` into the command field, runs it, and waits for its run page.
@@ -495,8 +490,7 @@ fn a_signed_out_browser_signs_in_on_the_login_page_and_out_again() {
 
         b.click("[data-testid=sign-out]").await;
         wait_path(&b, "/login").await;
-        b.wait_gone("[data-testid=whoami]", Duration::from_secs(30))
-            .await;
+        b.wait_gone("[data-testid=whoami]", GONE_WITHIN).await;
         // The session is over on the server too.
         let status = b
             .client
@@ -561,8 +555,9 @@ fn an_admin_manages_users_and_tokens_in_the_dashboard() {
             .await;
 
         // Delete the new user (asks once more).
-        confirm_click(&b, &format!("tr[data-user='{name}'] [data-action=delete]")).await;
-        b.wait_gone(&format!("tr[data-user='{name}']"), Duration::from_secs(30))
+        b.confirm_click(&format!("tr[data-user='{name}'] [data-action=delete]"))
+            .await;
+        b.wait_gone(&format!("tr[data-user='{name}']"), GONE_WITHIN)
             .await;
         let users = admin_get("users").await;
         assert!(
@@ -606,8 +601,9 @@ fn an_admin_manages_users_and_tokens_in_the_dashboard() {
             .and_then(|t| t["id"].as_str())
             .unwrap_or_else(|| panic!("{token_name} is not among the tokens: {tokens}"))
             .to_string();
-        confirm_click(&b, &format!("tr[data-token='{id}'] [data-action=revoke]")).await;
-        b.wait_gone(&format!("tr[data-token='{id}']"), Duration::from_secs(30))
+        b.confirm_click(&format!("tr[data-token='{id}'] [data-action=revoke]"))
+            .await;
+        b.wait_gone(&format!("tr[data-token='{id}']"), GONE_WITHIN)
             .await;
         let (status, _) = me_with(&token).await;
         assert_eq!(status, 401, "a revoked token still works");
@@ -968,7 +964,7 @@ fn the_keyboard_can_leave_the_terminal() {
             !focus_in_terminal(&b).await,
             "Tab stayed in an output-only terminal"
         );
-        b.wait_gone("[data-testid=terminal-keys]", Duration::from_secs(30))
+        b.wait_gone("[data-testid=terminal-keys]", GONE_WITHIN)
             .await;
 
         run(&b, &format!("docker run -i --rm {FIXTURE} cat")).await;
@@ -1087,8 +1083,7 @@ fn a_run_goes_to_the_engine_picked_on_the_form() {
             "an admin sees the hosts: {table}"
         );
         // The header agrees: no banner, both engines up.
-        b.wait_gone("[data-testid=banner]", Duration::from_secs(30))
-            .await;
+        b.wait_gone("[data-testid=banner]", GONE_WITHIN).await;
         let status = b
             .wait_text("[data-testid=engine-status]", "2 engines")
             .await;
@@ -1162,7 +1157,7 @@ fn a_run_goes_to_the_engine_picked_on_the_form() {
             .select_by_value("two")
             .await
             .expect("filter on engine two");
-        b.wait_gone(&on("one"), Duration::from_secs(30)).await;
+        b.wait_gone(&on("one"), GONE_WITHIN).await;
         let engines_shown = b
             .js("return [...new Set([...document.querySelectorAll('[data-testid=containers-table] tr[data-engine]')].map(r => r.dataset.engine))]")
             .await;
@@ -1173,8 +1168,9 @@ fn a_run_goes_to_the_engine_picked_on_the_form() {
             .await
             .expect("all engines again");
         b.wait_text(&on("one"), "one").await;
-        confirm_click(&b, &format!("{} button[data-action=remove]", on("two"))).await;
-        b.wait_gone(&on("two"), Duration::from_secs(30)).await;
+        b.confirm_click(&format!("{} button[data-action=remove]", on("two")))
+            .await;
+        b.wait_gone(&on("two"), GONE_WITHIN).await;
         b.find(&on("one")).await;
         assert!(
             !has_container(SECOND_DOCKER_HOST, &name),
